@@ -1,0 +1,51 @@
+//! The IMDB movie-review corpus (Maas et al., 2011), from archive to padded id sequences.
+//!
+//! This crate is the data layer of the notebook it reproduces (sections 1–3): it downloads and
+//! verifies the archive (or uses a local one named by `IMDB_ARCHIVE`), extracts it safely, reads
+//! the `aclImdb` layout, tokenizes the reviews, ranks a vocabulary with Keras' conventions
+//! (0 padding, 1 start, 2 unknown, 3 unused, words from 4), encodes and decodes text, pads and
+//! truncates to `maxlen`, splits off a validation set with a seeded shuffle, and computes the
+//! exploratory statistics. A binary cache makes the second load read one file.
+//!
+//! It has no deep-learning dependency: any project can use it to get the corpus.
+//!
+//! ```
+//! use imdb_data::{Padding, Truncating, Vocabulary, pad_sequences};
+//!
+//! let vocab = Vocabulary::build(["a great film", "a dull film"]);
+//! let ids = vocab.encode_text("A great, great film!", 20_000);
+//! assert_eq!(vocab.decode(&ids), "<START> a great great film");
+//!
+//! let padded = pad_sequences(&[ids], 8, Padding::Post, Truncating::Post).unwrap();
+//! assert_eq!(padded.lengths, [5]);
+//! assert_eq!(padded.row(0)[5..], [0, 0, 0]);
+//! ```
+#![deny(missing_docs)]
+
+pub mod archive;
+pub mod cache;
+pub mod corpus;
+pub mod error;
+pub mod fetch;
+pub mod load;
+pub mod prepare;
+pub mod sequence;
+pub mod split;
+pub mod stats;
+pub mod synthetic;
+pub mod tokenized;
+pub mod tokenizer;
+pub mod vocab;
+
+pub use archive::extract_corpus;
+pub use corpus::{RawReview, Sentiment, Split};
+pub use error::{DataError, Result};
+pub use fetch::{ArchiveSource, LocatedArchive, OFFICIAL_SHA256, OFFICIAL_URL, default_data_dir};
+pub use load::{LoadOptions, LoadReport, fetch_and_extract, load_corpus};
+pub use prepare::{DataConfig, EncodedSet, PreparedData, prepare};
+pub use sequence::{PaddedSequences, Padding, Truncating, pad_sequences};
+pub use split::SeededRng;
+pub use stats::{ClassCounts, LengthStats};
+pub use tokenized::{CorpusStats, TokenizedCorpus, TokenizedReview};
+pub use tokenizer::tokenize;
+pub use vocab::Vocabulary;

@@ -1,0 +1,305 @@
+//! The sentiment classifier: `Embedding → recurrent layers → Dense(1)`.
+
+use burn::module::{Module, Param};
+use burn::tensor::module::embedding;
+use burn::tensor::{Device, Int, Tensor, TensorData, s};
+use imdb_data::SeededRng;
+
+use crate::config::ModelConfig;
+use crate::error::ModelError;
+use crate::init::{glorot_uniform, param1, param2, uniform};
+use crate::recurrent::{Implementation, RecurrentLayer};
+use crate::summary::{LayerSummary, ModelSummary};
+
+/// One batch of encoded reviews.
+#[derive(Debug, Clone)]
+pub struct ModelInput {
+    /// Token ids, `[batch, steps]`.
+    pub tokens: Tensor<2, Int>,
+    /// `[batch, steps]`: 1 for a real token, 0 for padding.
+    pub step_mask: Tensor<2>,
+}
+
+impl ModelInput {
+    /// Builds a batch from padded rows of ids (row-major `[batch, steps]`) and true lengths;
+    /// `pre_padded` says whether the padding is before the review.
+    pub fn from_padded(
+        ids: &[u32],
+        lengths: &[usize],
+        steps: usize,
+        pre_padded: bool,
+        device: &Device,
+    ) -> Self {
+        let batch = lengths.len();
+        let tokens: Vec<i64> = ids.iter().map(|&id| id as i64).collect();
+        let mut mask = vec![0.0f32; batch * steps];
+        for (row, &len) in mask.chunks_exact_mut(steps.max(1)).zip(lengths) {
+            let len = len.min(steps);
+            let real = if pre_padded {
+                &mut row[steps - len..]
+            } else {
+                &mut row[..len]
+            };
+            real.fill(1.0);
+        }
+        Self {
+            tokens: Tensor::from_data(TensorData::new(tokens, [batch, steps]), device),
+            step_mask: Tensor::from_data(TensorData::new(mask, [batch, steps]), device),
+        }
+    }
+}
+
+/// `Embedding → (Bi)RNN/GRU/LSTM layers → Dense(1)`; outputs one logit per review
+/// (`sigmoid(logit)` is the probability of a positive review).
+#[derive(Module, Debug)]
+pub struct SentimentClassifier {
+    /// Word vectors, `[num_words, embed_dim]`.
+    pub embedding: Param<Tensor<2>>,
+    /// Recurrent layers, layer by layer, forward direction before backward.
+    pub encoder: Vec<RecurrentLayer>,
+    /// Output weights, `[features, 1]`.
+    pub dense_weight: Param<Tensor<2>>,
+    /// Output bias, `[1]`.
+    pub dense_bias: Param<Tensor<1>>,
+    /// The settings the model was built with.
+    #[module(skip)]
+    pub config: ModelConfig,
+}
+
+impl SentimentClassifier {
+    /// A new model with Keras' initialization, fully determined by `seed`.
+    pub fn new(
+        config: &ModelConfig,
+        num_words: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        config.validate()?;
+        if num_words == 0 {
+            return Err(ModelError::InvalidConfig {
+                key: "num_words",
+                problem: "the vocabulary is empty".to_string(),
+            });
+        }
+        let mut rng = SeededRng::new(seed);
+        let e = config.embed_dim;
+        let embedding = param2(
+            uniform(&mut rng, num_words * e, 0.05),
+            [num_words, e],
+            device,
+        );
+        let directions = if config.bidirectional { 2 } else { 1 };
+        let mut encoder = Vec::new();
+        let mut input = e;
+        for _ in 0..config.layers {
+            for direction in 0..directions {
+                encoder.push(RecurrentLayer::init(
+                    config.architecture.cell(),
+                    input,
+                    config.units,
+                    direction == 1,
+                    &mut rng,
+                    device,
+                ));
+            }
+            input = config.units * directions;
+        }
+        Ok(Self {
+            embedding,
+            encoder,
+            dense_weight: param2(glorot_uniform(&mut rng, input, 1), [input, 1], device),
+            dense_bias: param1(vec![0.0], device),
+            config: config.clone(),
+        })
+    }
+
+    /// Vocabulary size (rows of the embedding).
+    pub fn num_words(&self) -> usize {
+        self.embedding.dims()[0]
+    }
+
+    fn directions(&self) -> usize {
+        if self.config.bidirectional { 2 } else { 1 }
+    }
+
+    /// Logits `[batch]` for a batch. With `dropout_seed` the model is in training mode and the
+    /// seed fixes every dropout mask; without it, dropout is off.
+    pub fn forward(&self, input: ModelInput, dropout_seed: Option<u64>) -> Tensor<1> {
+        let device = input.tokens.device();
+        let [batch, steps] = input.tokens.dims();
+        let mut rng = dropout_seed.map(SeededRng::new);
+        let step_mask = if self.config.mask_padding {
+            input.step_mask.clone()
+        } else {
+            Tensor::ones([batch, steps], &device)
+        };
+        let mut seq = embedding(self.embedding.val(), input.tokens);
+        let directions = self.directions();
+        let mut finals: Vec<Tensor<2>> = Vec::new();
+        for (index, pair) in self.encoder.chunks(directions).enumerate() {
+            if let Some(rng) = rng.as_mut() {
+                let features = seq.dims()[2];
+                let mut rate_mask = None;
+                if index == 0 && self.config.spatial_dropout > 0.0 {
+                    rate_mask = Some(dropout_mask(
+                        rng,
+                        batch,
+                        features,
+                        self.config.spatial_dropout,
+                    ));
+                }
+                if self.config.dropout > 0.0 {
+                    let m = dropout_mask(rng, batch, features, self.config.dropout);
+                    rate_mask = Some(match rate_mask {
+                        Some(prev) => prev.iter().zip(&m).map(|(a, b)| a * b).collect(),
+                        None => m,
+                    });
+                }
+                if let Some(mask) = rate_mask {
+                    let mask: Tensor<3> =
+                        Tensor::from_data(TensorData::new(mask, [batch, 1, features]), &device);
+                    seq = seq * mask;
+                }
+            }
+            let outputs: Vec<Tensor<3>> = pair
+                .iter()
+                .map(|layer| {
+                    let rec_mask = match rng.as_mut() {
+                        Some(rng) if self.config.recurrent_dropout > 0.0 => {
+                            let m = dropout_mask(
+                                rng,
+                                batch,
+                                layer.hidden,
+                                self.config.recurrent_dropout,
+                            );
+                            Some(Tensor::from_data(
+                                TensorData::new(m, [batch, layer.hidden]),
+                                &device,
+                            ))
+                        }
+                        _ => None,
+                    };
+                    layer.forward(
+                        seq.clone(),
+                        step_mask.clone(),
+                        rec_mask,
+                        self.config.implementation,
+                    )
+                })
+                .collect();
+            finals = pair
+                .iter()
+                .zip(&outputs)
+                .map(|(layer, out)| self.final_state(layer, out.clone(), &step_mask))
+                .collect();
+            seq = if outputs.len() == 1 {
+                outputs.into_iter().next().unwrap_or(seq)
+            } else {
+                Tensor::cat(outputs, 2)
+            };
+        }
+        let features = Tensor::cat(finals, 1);
+        let logits = features.matmul(self.dense_weight.val()) + self.dense_bias.val().unsqueeze();
+        logits.reshape([batch])
+    }
+
+    /// The state a layer ends in: its last step (first when reversed). Burn's stock layer does
+    /// not carry its state through padding, so its state is read at the last real token.
+    fn final_state(
+        &self,
+        layer: &RecurrentLayer,
+        out: Tensor<3>,
+        step_mask: &Tensor<2>,
+    ) -> Tensor<2> {
+        let [batch, steps, hidden] = out.dims();
+        if self.config.implementation == Implementation::Burn && !layer.reverse {
+            // 1 at the last real step of each row: mask[t] - mask[t+1].
+            let next = Tensor::cat(
+                vec![
+                    step_mask.clone().slice(s![.., 1..steps]),
+                    Tensor::zeros([batch, 1], &step_mask.device()),
+                ],
+                1,
+            );
+            let last = (step_mask.clone() - next).reshape([batch, steps, 1]);
+            return (out * last).sum_dim(1).reshape([batch, hidden]);
+        }
+        let t = if layer.reverse { 0 } else { steps - 1 };
+        out.slice(s![.., t..t + 1, ..]).reshape([batch, hidden])
+    }
+
+    /// Probabilities of the positive class, `[batch]`, dropout off.
+    pub fn predict_proba(&self, input: ModelInput) -> Tensor<1> {
+        burn::tensor::activation::sigmoid(self.forward(input, None))
+    }
+
+    /// A Keras-style summary: each layer, its output shape and its parameter count.
+    pub fn summary(&self, maxlen: usize) -> ModelSummary {
+        let e = self.config.embed_dim;
+        let cell = self.config.architecture.cell();
+        let dirs = self.directions();
+        let mut rows = vec![LayerSummary {
+            name: "embedding".into(),
+            kind: "Embedding".into(),
+            output_shape: format!("(None, {maxlen}, {e})"),
+            params: self.num_words() * e,
+        }];
+        if self.config.spatial_dropout > 0.0 {
+            rows.push(LayerSummary {
+                name: "spatial_dropout1d".into(),
+                kind: "SpatialDropout1D".into(),
+                output_shape: format!("(None, {maxlen}, {e})"),
+                params: 0,
+            });
+        }
+        let mut input = e;
+        for l in 0..self.config.layers {
+            let last = l + 1 == self.config.layers;
+            let width = self.config.units * dirs;
+            let shape = if last {
+                format!("(None, {width})")
+            } else {
+                format!("(None, {maxlen}, {width})")
+            };
+            let params = dirs * cell.param_count(input, self.config.units);
+            let base = cell.keras_name().to_lowercase();
+            let name = if l == 0 { base } else { format!("{base}_{l}") };
+            let (name, kind) = if dirs == 2 {
+                (
+                    format!("bidirectional_{name}"),
+                    format!("Bidirectional({})", cell.keras_name()),
+                )
+            } else {
+                (name, cell.keras_name().to_string())
+            };
+            rows.push(LayerSummary {
+                name,
+                kind,
+                output_shape: shape,
+                params,
+            });
+            input = width;
+        }
+        rows.push(LayerSummary {
+            name: "dense".into(),
+            kind: "Dense".into(),
+            output_shape: "(None, 1)".into(),
+            params: input + 1,
+        });
+        ModelSummary::new(rows, self.num_params())
+    }
+}
+
+/// Keras-style inverted dropout mask: 0 with probability `rate`, else `1 / (1 - rate)`.
+pub fn dropout_mask(rng: &mut SeededRng, rows: usize, cols: usize, rate: f64) -> Vec<f32> {
+    let keep = (1.0 / (1.0 - rate)) as f32;
+    (0..rows * cols)
+        .map(|_| {
+            if (rng.next_f32() as f64) < rate {
+                0.0
+            } else {
+                keep
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,132 @@
+//! The model's settings, as read from a TOML config.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ModelError;
+use crate::recurrent::{CellKind, Implementation};
+
+/// The sequence encoder between the embedding and the output layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    /// LSTM layers (the notebook's model).
+    #[default]
+    Lstm,
+    /// GRU layers.
+    Gru,
+    /// Vanilla RNN layers.
+    Rnn,
+}
+
+impl Architecture {
+    /// The recurrent cell of this architecture.
+    pub fn cell(self) -> CellKind {
+        match self {
+            Architecture::Lstm => CellKind::Lstm,
+            Architecture::Gru => CellKind::Gru,
+            Architecture::Rnn => CellKind::Rnn,
+        }
+    }
+}
+
+/// Everything that defines a classifier except the vocabulary size, which comes from the data.
+///
+/// The defaults are the notebook's model: `Embedding(20000, 128) → LSTM(64, dropout=0.2,
+/// recurrent_dropout=0.2) → Dense(1, sigmoid)`, with padding masked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// The sequence encoder.
+    pub architecture: Architecture,
+    /// Size of each word vector (`EMBED_DIM = 128`).
+    pub embed_dim: usize,
+    /// Hidden units per recurrent layer and direction (`LSTM_UNITS = 64`).
+    pub units: usize,
+    /// Stacked recurrent layers (Keras: `return_sequences=True` between them).
+    pub layers: usize,
+    /// Read each sequence in both directions and concatenate the final states.
+    pub bidirectional: bool,
+    /// Dropout on each recurrent layer's inputs, one mask per sequence (Keras `dropout`).
+    pub dropout: f64,
+    /// Dropout on the previous hidden state, one mask per sequence (Keras
+    /// `recurrent_dropout`).
+    pub recurrent_dropout: f64,
+    /// Drops whole embedding channels per sequence (Keras `SpatialDropout1D`).
+    pub spatial_dropout: f64,
+    /// Padding does not change the result: the final state is the state at each review's last
+    /// real token. `false` reproduces the notebook, whose LSTM reads the padding zeros.
+    pub mask_padding: bool,
+    /// How recurrent layers are computed.
+    pub implementation: Implementation,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            architecture: Architecture::Lstm,
+            embed_dim: 128,
+            units: 64,
+            layers: 1,
+            bidirectional: false,
+            dropout: 0.2,
+            recurrent_dropout: 0.2,
+            spatial_dropout: 0.0,
+            mask_padding: true,
+            implementation: Implementation::Fused,
+        }
+    }
+}
+
+impl ModelConfig {
+    /// The notebook's quick model of §8: `Embedding(20000, 64) → LSTM(32) → Dense`, no dropout.
+    pub fn notebook_quick() -> Self {
+        Self {
+            embed_dim: 64,
+            units: 32,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
+            ..Self::default()
+        }
+    }
+
+    /// Checks every setting; the error names the key and what is allowed.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let positive = [
+            ("embed_dim", self.embed_dim),
+            ("units", self.units),
+            ("layers", self.layers),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(ModelError::InvalidConfig {
+                    key,
+                    problem: "must be at least 1".to_string(),
+                });
+            }
+        }
+        let rates = [
+            ("dropout", self.dropout),
+            ("recurrent_dropout", self.recurrent_dropout),
+            ("spatial_dropout", self.spatial_dropout),
+        ];
+        for (key, rate) in rates {
+            if !(0.0..1.0).contains(&rate) {
+                return Err(ModelError::InvalidConfig {
+                    key,
+                    problem: format!("{rate} is not a dropout rate: use a value in [0, 1)"),
+                });
+            }
+        }
+        if self.implementation == Implementation::Burn
+            && (self.architecture != Architecture::Lstm || self.recurrent_dropout > 0.0)
+        {
+            return Err(ModelError::InvalidConfig {
+                key: "implementation",
+                problem: "\"burn\" (Burn's stock nn::Lstm) supports only LSTM layers without \
+                          recurrent dropout: use \"fused\" or \"composed\""
+                    .to_string(),
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,135 @@
+//! A safe front to the `gemm` crate for the large products of a recurrent layer.
+
+/// How a matrix argument is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Row-major as given.
+    Normal,
+    /// Row-major storage of the transpose: the product uses the matrix transposed.
+    Transposed,
+}
+
+/// `c = a · b` (or `c += a · b` when `accumulate`), with `a` logically `m × k`, `b` `k × n`
+/// and `c` `m × n`, all row-major in storage; `Transposed` reads the stored matrix as its
+/// transpose. Runs on rayon's threads when the product is large enough to gain from it.
+///
+/// # Panics
+///
+/// If a slice is shorter than its shape needs: callers derive the shapes from the slices, so
+/// this is a bug in the caller, never a consequence of user input.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(
+    c: &mut [f32],
+    a: &[f32],
+    a_layout: Layout,
+    b: &[f32],
+    b_layout: Layout,
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) {
+    assert!(
+        c.len() >= m * n && a.len() >= m * k && b.len() >= k * n,
+        "matmul shapes"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            c[..m * n].fill(0.0);
+        }
+        return;
+    }
+    // Strides in elements: (column stride, row stride) of the logical matrix.
+    let (a_cs, a_rs) = match a_layout {
+        Layout::Normal => (1, k as isize),
+        Layout::Transposed => (m as isize, 1),
+    };
+    let (b_cs, b_rs) = match b_layout {
+        Layout::Normal => (1, n as isize),
+        Layout::Transposed => (k as isize, 1),
+    };
+    let flops = 2 * m * n * k;
+    let parallelism = if flops >= 4_000_000 {
+        gemm::Parallelism::Rayon(rayon::current_num_threads())
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the assert above guarantees every index the strides reach is inside the slices;
+    // `c` does not alias `a` or `b` (it is borrowed mutably).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs,
+            a_rs,
+            b.as_ptr(),
+            b_cs,
+            b_rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                c[i * n + j] = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+            }
+        }
+        c
+    }
+
+    fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+        let mut t = vec![0.0; x.len()];
+        for r in 0..rows {
+            for c in 0..cols {
+                t[c * rows + r] = x[r * cols + c];
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn all_layouts_match_naive() {
+        let (m, k, n) = (5, 7, 3);
+        let a: Vec<f32> = (0..m * k).map(|i| i as f32 * 0.5 - 3.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i as f32).sin()).collect();
+        let expected = naive(&a, &b, m, k, n);
+        let (at, bt) = (transpose(&a, m, k), transpose(&b, k, n));
+        for (aa, al, bb, bl) in [
+            (&a, Layout::Normal, &b, Layout::Normal),
+            (&at, Layout::Transposed, &b, Layout::Normal),
+            (&a, Layout::Normal, &bt, Layout::Transposed),
+            (&at, Layout::Transposed, &bt, Layout::Transposed),
+        ] {
+            let mut c = vec![1.0; m * n];
+            matmul(&mut c, aa, al, bb, bl, m, k, n, false);
+            for (x, y) in c.iter().zip(&expected) {
+                assert!((x - y).abs() < 1e-4, "{al:?} {bl:?}");
+            }
+            matmul(&mut c, aa, al, bb, bl, m, k, n, true);
+            for (x, y) in c.iter().zip(&expected) {
+                assert!((x - 2.0 * y).abs() < 1e-4, "accumulate {al:?} {bl:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! The fused recurrent layers as a Burn backend extension, with a handwritten backward.
+//!
+//! On the CPU backends (`flex`, `ndarray`) one call runs a whole layer over a whole batch on
+//! raw buffers ([`crate::kernels`]); under autodiff, the forward keeps a tape and the backward
+//! is the handwritten one of the kernels, registered as a single node of Burn's graph. Other
+//! backends (`wgpu`) have no fused kernel: the layers then use their composed form
+//! ([`crate::recurrent`]), which works on every backend.
+
+// `ndarray` is deprecated upstream in favour of `flex`; the project keeps it supported.
+#![allow(deprecated)]
+
+use std::sync::Arc;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{
+    Autodiff, Backend, Dispatch, DispatchDevice, Flex, NdArray, TensorMetadata, backend_extension,
+};
+use burn::tensor::{Device, Tensor, TensorData, try_read_sync};
+
+use crate::kernels::lstm::{
+    LstmDims, LstmInputs, LstmTape, LstmWeights, lstm_backward, lstm_forward,
+};
+
+/// Backends that run the fused recurrent kernels.
+#[backend_extension(Flex, NdArray, Autodiff)]
+pub trait FusedRecurrentBackend: Backend {
+    /// A whole LSTM layer over a batch: the hidden state after every step.
+    ///
+    /// ## Parameters
+    /// - `x`: `[batch, steps, input]`
+    /// - `w_ih`: `[input, 4·hidden]`, `w_hh`: `[hidden, 4·hidden]`, `bias`: `[4·hidden]`, gates
+    ///   in Keras' order (input, forget, cell, output)
+    /// - `step_mask`: `[batch, steps]`, 1 for a real token and 0 for padding (state carried)
+    /// - `recurrent_mask`: `[batch, hidden]`, multiplies the previous hidden state
+    /// - `reverse`: read from the last step to the first
+    ///
+    /// ## Returns
+    /// `[batch, steps, hidden]`
+    fn fused_lstm(
+        x: FloatTensor<Self>,
+        w_ih: FloatTensor<Self>,
+        w_hh: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        step_mask: FloatTensor<Self>,
+        recurrent_mask: FloatTensor<Self>,
+        reverse: bool,
+    ) -> FloatTensor<Self>;
+}
+
+/// Reads a CPU tensor's values. CPU backends hold their data in memory, so this cannot wait.
+fn host<B: Backend>(tensor: FloatTensor<B>) -> Vec<f32> {
+    let data = try_read_sync(B::float_into_data(tensor))
+        .expect("a CPU tensor is readable at once")
+        .expect("a CPU tensor reads without error");
+    data.convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("converted to f32 just above")
+}
+
+fn to_backend<B: Backend>(values: Vec<f32>, shape: &[usize], device: &B::Device) -> FloatTensor<B> {
+    B::float_from_data(TensorData::new(values, shape.to_vec()), device)
+}
+
+/// The host copies of one LSTM call's arguments.
+#[derive(Debug)]
+struct LstmCall {
+    dims: LstmDims,
+    x: Vec<f32>,
+    w_ih: Vec<f32>,
+    w_hh: Vec<f32>,
+    bias: Vec<f32>,
+    step_mask: Vec<f32>,
+    recurrent_mask: Vec<f32>,
+    reverse: bool,
+}
+
+impl LstmCall {
+    fn read<B: Backend>(
+        x: FloatTensor<B>,
+        w_ih: FloatTensor<B>,
+        w_hh: FloatTensor<B>,
+        bias: FloatTensor<B>,
+        step_mask: FloatTensor<B>,
+        recurrent_mask: FloatTensor<B>,
+        reverse: bool,
+    ) -> Self {
+        let x_shape = x.shape();
+        let hidden = w_hh.shape()[0];
+        let dims = LstmDims {
+            batch: x_shape[0],
+            steps: x_shape[1],
+            input: x_shape[2],
+            hidden,
+        };
+        Self {
+            dims,
+            x: host::<B>(x),
+            w_ih: host::<B>(w_ih),
+            w_hh: host::<B>(w_hh),
+            bias: host::<B>(bias),
+            step_mask: host::<B>(step_mask),
+            recurrent_mask: host::<B>(recurrent_mask),
+            reverse,
+        }
+    }
+
+    fn weights(&self) -> LstmWeights<'_> {
+        LstmWeights {
+            w_ih: &self.w_ih,
+            w_hh: &self.w_hh,
+            bias: &self.bias,
+        }
+    }
+
+    fn inputs(&self) -> LstmInputs<'_> {
+        LstmInputs {
+            x: &self.x,
+            step_mask: &self.step_mask,
+            recurrent_mask: Some(&self.recurrent_mask),
+            reverse: self.reverse,
+        }
+    }
+
+    fn output_shape(&self) -> [usize; 3] {
+        [self.dims.batch, self.dims.steps, self.dims.hidden]
+    }
+}
+
+/// Forward only, for backends without autodiff.
+fn lstm_inference<B: Backend>(
+    x: FloatTensor<B>,
+    w_ih: FloatTensor<B>,
+    w_hh: FloatTensor<B>,
+    bias: FloatTensor<B>,
+    step_mask: FloatTensor<B>,
+    recurrent_mask: FloatTensor<B>,
+    reverse: bool,
+) -> FloatTensor<B> {
+    let device = x.device();
+    let call = LstmCall::read::<B>(x, w_ih, w_hh, bias, step_mask, recurrent_mask, reverse);
+    let (out, _) = lstm_forward(call.dims, call.weights(), call.inputs(), false);
+    to_backend::<B>(out, &call.output_shape(), &device)
+}
+
+impl FusedRecurrentBackend for Flex {
+    fn fused_lstm(
+        x: FloatTensor<Self>,
+        w_ih: FloatTensor<Self>,
+        w_hh: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        step_mask: FloatTensor<Self>,
+        recurrent_mask: FloatTensor<Self>,
+        reverse: bool,
+    ) -> FloatTensor<Self> {
+        lstm_inference::<Self>(x, w_ih, w_hh, bias, step_mask, recurrent_mask, reverse)
+    }
+}
+
+impl FusedRecurrentBackend for NdArray {
+    fn fused_lstm(
+        x: FloatTensor<Self>,
+        w_ih: FloatTensor<Self>,
+        w_hh: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        step_mask: FloatTensor<Self>,
+        recurrent_mask: FloatTensor<Self>,
+        reverse: bool,
+    ) -> FloatTensor<Self> {
+        lstm_inference::<Self>(x, w_ih, w_hh, bias, step_mask, recurrent_mask, reverse)
+    }
+}
+
+/// What the LSTM backward node keeps: the call's arguments and the forward tape, on the host.
+#[derive(Debug)]
+struct LstmSaved<D> {
+    call: LstmCall,
+    tape: LstmTape,
+    device: D,
+}
+
+#[derive(Debug)]
+struct LstmBackward;
+
+impl<B: Backend> Backward<B, 4> for LstmBackward {
+    // Shared, so that the graph can clone the state without copying the tape.
+    type State = Arc<LstmSaved<B::Device>>;
+
+    fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w_ih, node_w_hh, node_bias] = ops.parents;
+        let d_out = host::<B>(grads.consume::<B>(&ops.node));
+        let saved = ops.state;
+        let call = &saved.call;
+        let g = lstm_backward(
+            call.dims,
+            call.weights(),
+            call.inputs(),
+            &saved.tape,
+            &d_out,
+        );
+        let LstmDims {
+            batch,
+            steps,
+            input,
+            hidden,
+        } = call.dims;
+        let device = &saved.device;
+        if let Some(node) = node_x {
+            grads.register::<B>(
+                node.id,
+                to_backend::<B>(g.dx, &[batch, steps, input], device),
+            );
+        }
+        if let Some(node) = node_w_ih {
+            grads.register::<B>(
+                node.id,
+                to_backend::<B>(g.dw_ih, &[input, 4 * hidden], device),
+            );
+        }
+        if let Some(node) = node_w_hh {
+            grads.register::<B>(
+                node.id,
+                to_backend::<B>(g.dw_hh, &[hidden, 4 * hidden], device),
+            );
+        }
+        if let Some(node) = node_bias {
+            grads.register::<B>(node.id, to_backend::<B>(g.dbias, &[4 * hidden], device));
+        }
+    }
+}
+
+impl<B: Backend, C: CheckpointStrategy> FusedRecurrentBackend for Autodiff<B, C> {
+    fn fused_lstm(
+        x: FloatTensor<Self>,
+        w_ih: FloatTensor<Self>,
+        w_hh: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        step_mask: FloatTensor<Self>,
+        recurrent_mask: FloatTensor<Self>,
+        reverse: bool,
+    ) -> FloatTensor<Self> {
+        let prep = LstmBackward
+            .prepare::<C>([x.node(), w_ih.node(), w_hh.node(), bias.node()])
+            .compute_bound()
+            .stateful();
+        let (x, w_ih, w_hh, bias) = (
+            x.into_primitive(),
+            w_ih.into_primitive(),
+            w_hh.into_primitive(),
+            bias.into_primitive(),
+        );
+        let (step_mask, recurrent_mask) =
+            (step_mask.into_primitive(), recurrent_mask.into_primitive());
+        match prep {
+            OpsKind::Tracked(prep) => {
+                let device = x.device();
+                let call =
+                    LstmCall::read::<B>(x, w_ih, w_hh, bias, step_mask, recurrent_mask, reverse);
+                let (out, tape) = lstm_forward(call.dims, call.weights(), call.inputs(), true);
+                let output = to_backend::<B>(out, &call.output_shape(), &device);
+                let saved = LstmSaved {
+                    call,
+                    tape: tape.unwrap_or_default(),
+                    device,
+                };
+                prep.finish(Arc::new(saved), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(lstm_inference::<B>(
+                x,
+                w_ih,
+                w_hh,
+                bias,
+                step_mask,
+                recurrent_mask,
+                reverse,
+            )),
+        }
+    }
+}
+
+/// True if `device` runs the fused kernels (the CPU backends, with or without autodiff).
+pub fn has_fused_kernels(device: &Device) -> bool {
+    matches!(
+        device.clone().inner().as_dispatch(),
+        DispatchDevice::Flex(_) | DispatchDevice::NdArray(_)
+    )
+}
+
+/// Tensor-level entry to [`FusedRecurrentBackend::fused_lstm`]; see it for the shapes.
+/// Only for devices where [`has_fused_kernels`] is true.
+pub fn fused_lstm(
+    x: Tensor<3>,
+    w_ih: Tensor<2>,
+    w_hh: Tensor<2>,
+    bias: Tensor<1>,
+    step_mask: Tensor<2>,
+    recurrent_mask: Tensor<2>,
+    reverse: bool,
+) -> Tensor<3> {
+    Tensor::from_dispatch(<Dispatch as FusedRecurrentBackend>::fused_lstm(
+        x.into_dispatch(),
+        w_ih.into_dispatch(),
+        w_hh.into_dispatch(),
+        bias.into_dispatch(),
+        step_mask.into_dispatch(),
+        recurrent_mask.into_dispatch(),
+        reverse,
+    ))
+}

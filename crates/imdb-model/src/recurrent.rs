@@ -1,0 +1,269 @@
+//! Recurrent layers (LSTM, GRU, vanilla RNN) with Keras semantics: padding masks that carry
+//! the state, and recurrent dropout with one mask per sequence.
+
+use burn::module::{Module, Param};
+use burn::tensor::activation::sigmoid;
+use burn::tensor::{Device, Tensor, s};
+use imdb_data::SeededRng;
+use serde::{Deserialize, Serialize};
+
+use crate::init::{glorot_uniform, orthogonal, param1, param2};
+use crate::ops::{fused_lstm, has_fused_kernels};
+
+/// The recurrent cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CellKind {
+    /// Long short-term memory (Hochreiter & Schmidhuber, 1997), Keras' gate order i, f, c, o.
+    #[default]
+    Lstm,
+    /// Gated recurrent unit, Keras' `reset_after = True` variant (gates z, r, h).
+    Gru,
+    /// Vanilla RNN: `h_t = tanh(W_x x_t + W_h h_{t-1} + b)`.
+    Rnn,
+}
+
+impl CellKind {
+    /// Gate blocks per hidden unit (4 for LSTM, 3 for GRU, 1 for the RNN).
+    pub fn gates(self) -> usize {
+        match self {
+            CellKind::Lstm => 4,
+            CellKind::Gru => 3,
+            CellKind::Rnn => 1,
+        }
+    }
+
+    /// Length of the bias for `hidden` units (the GRU keeps input and recurrent biases apart).
+    pub fn bias_len(self, hidden: usize) -> usize {
+        match self {
+            CellKind::Gru => 2 * 3 * hidden,
+            other => other.gates() * hidden,
+        }
+    }
+
+    /// Trainable parameters of one direction of one layer.
+    pub fn param_count(self, input: usize, hidden: usize) -> usize {
+        let g = self.gates() * hidden;
+        input * g + hidden * g + self.bias_len(hidden)
+    }
+
+    /// Keras' layer class name.
+    pub fn keras_name(self) -> &'static str {
+        match self {
+            CellKind::Lstm => "LSTM",
+            CellKind::Gru => "GRU",
+            CellKind::Rnn => "SimpleRNN",
+        }
+    }
+}
+
+/// How a layer's forward pass is computed. All give the same numbers (up to rounding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Implementation {
+    /// One fused kernel per layer with a handwritten backward where the device has one (the
+    /// CPU backends); the composed form elsewhere.
+    #[default]
+    Fused,
+    /// Tensor operations step by step, differentiated by Burn's autodiff: works on every
+    /// backend.
+    Composed,
+    /// Burn's own `nn::Lstm` (LSTM only, no masking or recurrent dropout), for comparison.
+    Burn,
+}
+
+/// One direction of one recurrent layer.
+#[derive(Module, Debug)]
+pub struct RecurrentLayer {
+    /// Input weights, `[input, gates·hidden]`.
+    pub w_ih: Param<Tensor<2>>,
+    /// Recurrent weights, `[hidden, gates·hidden]`.
+    pub w_hh: Param<Tensor<2>>,
+    /// Bias, `[bias_len]` (see [`CellKind::bias_len`]).
+    pub bias: Param<Tensor<1>>,
+    /// The cell.
+    #[module(skip)]
+    pub cell: CellKind,
+    /// Hidden units.
+    pub hidden: usize,
+    /// Reads the sequence backwards (the second half of a bidirectional layer).
+    pub reverse: bool,
+}
+
+impl RecurrentLayer {
+    /// A layer with Keras' initialization: Glorot-uniform input weights, orthogonal recurrent
+    /// weights, zero bias (LSTM: forget-gate bias 1, Keras' `unit_forget_bias`).
+    pub fn init(
+        cell: CellKind,
+        input: usize,
+        hidden: usize,
+        reverse: bool,
+        rng: &mut SeededRng,
+        device: &Device,
+    ) -> Self {
+        let g = cell.gates() * hidden;
+        let w_ih = glorot_uniform(rng, input, g);
+        let w_hh = orthogonal(rng, hidden, g);
+        let mut bias = vec![0.0f32; cell.bias_len(hidden)];
+        if cell == CellKind::Lstm {
+            bias[hidden..2 * hidden].fill(1.0);
+        }
+        Self {
+            w_ih: param2(w_ih, [input, g], device),
+            w_hh: param2(w_hh, [hidden, g], device),
+            bias: param1(bias, device),
+            cell,
+            hidden,
+            reverse,
+        }
+    }
+
+    /// Runs the layer over a batch.
+    ///
+    /// ## Parameters
+    /// - `x`: `[batch, steps, input]`
+    /// - `step_mask`: `[batch, steps]`, 1 for real tokens, 0 for padding (the state is carried
+    ///   unchanged through padding)
+    /// - `recurrent_mask`: `[batch, hidden]` multiplier of the previous hidden state
+    ///   (recurrent dropout), or `None`
+    ///
+    /// ## Returns
+    /// The hidden state after every step, `[batch, steps, hidden]`; the final state is at
+    /// step `steps - 1` (or 0 when `reverse`).
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        step_mask: Tensor<2>,
+        recurrent_mask: Option<Tensor<2>>,
+        implementation: Implementation,
+    ) -> Tensor<3> {
+        let fused = implementation == Implementation::Fused
+            && self.cell == CellKind::Lstm
+            && has_fused_kernels(&x.device());
+        if fused {
+            let [batch, _, _] = x.dims();
+            let mask =
+                recurrent_mask.unwrap_or_else(|| Tensor::ones([batch, self.hidden], &x.device()));
+            return fused_lstm(
+                x,
+                self.w_ih.val(),
+                self.w_hh.val(),
+                self.bias.val(),
+                step_mask,
+                mask,
+                self.reverse,
+            );
+        }
+        if implementation == Implementation::Burn && self.cell == CellKind::Lstm {
+            return self.forward_burn(x);
+        }
+        self.forward_composed(x, step_mask, recurrent_mask)
+    }
+
+    /// The layer as plain tensor operations, one step at a time.
+    pub fn forward_composed(
+        &self,
+        x: Tensor<3>,
+        step_mask: Tensor<2>,
+        recurrent_mask: Option<Tensor<2>>,
+    ) -> Tensor<3> {
+        let [batch, steps, _] = x.dims();
+        let h = self.hidden;
+        let device = x.device();
+        let g = self.cell.gates() * h;
+        let bias = self.bias.val();
+        let input_bias = bias.clone().slice(s![0..g]);
+        // Input projection of every step in one product.
+        let projected = x.matmul(self.w_ih.val().unsqueeze::<3>()) + input_bias.reshape([1, 1, g]);
+        let w_hh = self.w_hh.val();
+        let mut state_h: Tensor<2> = Tensor::zeros([batch, h], &device);
+        let mut state_c: Tensor<2> = Tensor::zeros([batch, h], &device);
+        let mut outputs: Vec<Tensor<2>> = Vec::with_capacity(steps);
+        let order: Vec<usize> = if self.reverse {
+            (0..steps).rev().collect()
+        } else {
+            (0..steps).collect()
+        };
+        for &t in &order {
+            let xp: Tensor<2> = projected
+                .clone()
+                .slice(s![.., t..t + 1, ..])
+                .reshape([batch, g]);
+            let hm = match &recurrent_mask {
+                Some(m) => state_h.clone() * m.clone(),
+                None => state_h.clone(),
+            };
+            let rec = hm.matmul(w_hh.clone());
+            let (new_h, new_c) = match self.cell {
+                CellKind::Lstm => {
+                    let gates = xp + rec;
+                    let i = sigmoid(gates.clone().slice(s![.., 0..h]));
+                    let f = sigmoid(gates.clone().slice(s![.., h..2 * h]));
+                    let c = gates.clone().slice(s![.., 2 * h..3 * h]).tanh();
+                    let o = sigmoid(gates.slice(s![.., 3 * h..4 * h]));
+                    let new_c = f * state_c.clone() + i * c;
+                    (o * new_c.clone().tanh(), new_c)
+                }
+                CellKind::Gru => {
+                    let rec = rec + bias.clone().slice(s![g..2 * g]).reshape([1, g]);
+                    let z =
+                        sigmoid(xp.clone().slice(s![.., 0..h]) + rec.clone().slice(s![.., 0..h]));
+                    let r = sigmoid(
+                        xp.clone().slice(s![.., h..2 * h]) + rec.clone().slice(s![.., h..2 * h]),
+                    );
+                    let candidate = (xp.slice(s![.., 2 * h..3 * h])
+                        + r * rec.slice(s![.., 2 * h..3 * h]))
+                    .tanh();
+                    let new_h = z.clone() * state_h.clone() + (z.neg() + 1.0) * candidate;
+                    (new_h, state_c.clone())
+                }
+                CellKind::Rnn => ((xp + rec).tanh(), state_c.clone()),
+            };
+            let m: Tensor<2> = step_mask.clone().slice(s![.., t..t + 1]);
+            let keep = m.clone().neg() + 1.0;
+            state_h = new_h * m.clone() + state_h * keep.clone();
+            state_c = new_c * m + state_c * keep;
+            outputs.push(state_h.clone());
+        }
+        if self.reverse {
+            outputs.reverse();
+        }
+        Tensor::stack(outputs, 1)
+    }
+
+    /// Burn's stock `nn::Lstm` with this layer's weights (no masking, no recurrent dropout).
+    pub fn forward_burn(&self, x: Tensor<3>) -> Tensor<3> {
+        let lstm = self.to_burn_lstm();
+        let (out, _) = lstm.forward(x, None);
+        out
+    }
+
+    /// Burn's `nn::Lstm` holding this layer's weights, gate by gate (LSTM layers only).
+    pub fn to_burn_lstm(&self) -> burn::nn::Lstm {
+        use burn::nn::{GateController, Linear, LstmConfig};
+        let h = self.hidden;
+        let [input, _] = self.w_ih.dims();
+        let device = self.w_ih.device();
+        let mut lstm = LstmConfig::new(input, h, true)
+            .with_reverse(self.reverse)
+            .init(&device);
+        let block = |k: usize| -> GateController {
+            let w_x: Tensor<2> = self.w_ih.val().slice(s![.., k * h..(k + 1) * h]);
+            let w_h: Tensor<2> = self.w_hh.val().slice(s![.., k * h..(k + 1) * h]);
+            let b: Tensor<1> = self.bias.val().slice(s![k * h..(k + 1) * h]);
+            let linear = |w: Tensor<2>, b: Option<Tensor<1>>| Linear {
+                weight: Param::from_tensor(w),
+                bias: b.map(Param::from_tensor),
+            };
+            GateController {
+                input_transform: linear(w_x, Some(b)),
+                hidden_transform: linear(w_h, None),
+            }
+        };
+        lstm.input_gate = block(0);
+        lstm.forget_gate = Some(block(1));
+        lstm.cell_gate = block(2);
+        lstm.output_gate = block(3);
+        lstm
+    }
+}
