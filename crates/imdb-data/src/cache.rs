@@ -7,11 +7,11 @@
 //! review as u32 id, u8 rating, u8 sentiment, u32 length, length × u32 ranks), and finally the
 //! SHA-256 of everything before it. A file that fails any check is ignored and rebuilt.
 
-use std::io::Write;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use crate::atomic::write_atomic;
 use crate::corpus::Sentiment;
 use crate::error::{DataError, Result};
 use crate::tokenized::{TokenizedCorpus, TokenizedReview};
@@ -71,15 +71,10 @@ pub fn write_cache(path: &Path, corpus: &TokenizedCorpus) -> Result<()> {
     let digest = Sha256::digest(&buf);
     buf.extend_from_slice(&digest);
 
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| DataError::io("cannot create folder", dir, e))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| DataError::io("cannot create a temporary file in", dir, e))?;
-    tmp.write_all(&buf)
-        .map_err(|e| DataError::io("cannot write", tmp.path(), e))?;
-    tmp.persist(path)
-        .map_err(|e| DataError::io("cannot move the cache to", path, e.error))?;
-    Ok(())
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| DataError::io("cannot create folder", dir, e))?;
+    }
+    write_atomic(path, &buf)
 }
 
 /// Reads the cache at `path` if it exists, is intact and matches `key`; `None` otherwise.

@@ -23,6 +23,7 @@
 #![deny(missing_docs)]
 
 pub mod archive;
+pub mod atomic;
 pub mod cache;
 pub mod corpus;
 pub mod error;
@@ -38,13 +39,14 @@ pub mod tokenizer;
 pub mod vocab;
 
 pub use archive::extract_corpus;
+pub use atomic::write_atomic;
 pub use corpus::{RawReview, Sentiment, Split};
 pub use error::{DataError, Result};
 pub use fetch::{ArchiveSource, LocatedArchive, OFFICIAL_SHA256, OFFICIAL_URL, default_data_dir};
 pub use load::{LoadOptions, LoadReport, fetch_and_extract, load_corpus};
 pub use prepare::{DataConfig, EncodedSet, PreparedData, prepare};
 pub use sequence::{PaddedSequences, Padding, Truncating, pad_sequences};
-pub use split::SeededRng;
+pub use split::{SeededRng, derive_seed};
 pub use stats::{ClassCounts, LengthStats};
 pub use tokenized::{CorpusStats, TokenizedCorpus, TokenizedReview};
 pub use tokenizer::tokenize;

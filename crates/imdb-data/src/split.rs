@@ -52,6 +52,17 @@ impl SeededRng {
     }
 }
 
+/// A seed derived from `seed` and `parts` (e.g. epoch and batch numbers): different parts
+/// give unrelated seeds, the same parts the same seed.
+pub fn derive_seed(seed: u64, parts: &[u64]) -> u64 {
+    let mut rng = SeededRng::new(seed);
+    let mut out = rng.next_u64();
+    for &part in parts {
+        out = SeededRng::new(out ^ part.wrapping_mul(0x9e37_79b9_7f4a_7c15)).next_u64();
+    }
+    out
+}
+
 /// `0..n` in an order fixed by `seed`.
 pub fn shuffled_indices(n: usize, seed: u64) -> Vec<usize> {
     let mut indices: Vec<usize> = (0..n).collect();

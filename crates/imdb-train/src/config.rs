@@ -1,0 +1,209 @@
+//! Training settings, as read from a TOML config.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::TrainError;
+
+/// Which quantity early stopping watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Monitor {
+    /// Validation loss, lower is better (the notebook's choice).
+    #[default]
+    ValLoss,
+    /// Validation accuracy, higher is better.
+    ValAccuracy,
+    /// Validation ROC AUC, higher is better.
+    ValAuc,
+}
+
+impl Monitor {
+    /// True if a larger value is better.
+    pub fn higher_is_better(self) -> bool {
+        !matches!(self, Monitor::ValLoss)
+    }
+
+    /// The name used in logs, e.g. `val_loss`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Monitor::ValLoss => "val_loss",
+            Monitor::ValAccuracy => "val_accuracy",
+            Monitor::ValAuc => "val_auc",
+        }
+    }
+}
+
+/// Keras' `EarlyStopping` callback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EarlyStoppingConfig {
+    /// Use early stopping at all.
+    pub enabled: bool,
+    /// The watched quantity.
+    pub monitor: Monitor,
+    /// Epochs without improvement before stopping (`patience=2`).
+    pub patience: usize,
+    /// Smallest change that counts as an improvement.
+    pub min_delta: f64,
+    /// Put back the weights of the best epoch at the end (`restore_best_weights=True`). Unlike
+    /// Keras, this also happens when training ran all its epochs.
+    pub restore_best_weights: bool,
+}
+
+impl Default for EarlyStoppingConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            monitor: Monitor::ValLoss,
+            patience: 2,
+            min_delta: 0.0,
+            restore_best_weights: true,
+        }
+    }
+}
+
+/// How to train; the defaults are the notebook's (§5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Most epochs to run (`EPOCHS = 8`).
+    pub epochs: usize,
+    /// Reviews per training batch (`BATCH_SIZE = 64`).
+    pub batch_size: usize,
+    /// Reviews per evaluation batch (no gradients, so larger is faster).
+    pub eval_batch_size: usize,
+    /// Adam's step size (`1e-3`).
+    pub learning_rate: f64,
+    /// Adam's β₁.
+    pub beta_1: f64,
+    /// Adam's β₂.
+    pub beta_2: f64,
+    /// Adam's ε (Keras' default `1e-7`).
+    pub epsilon: f64,
+    /// L2 penalty on the recurrent and output weights (Keras `kernel_regularizer=l2(x)`),
+    /// added to the loss; 0 for none.
+    pub l2: f64,
+    /// Clip the gradient's global norm to this value, if set.
+    pub grad_clip_norm: Option<f64>,
+    /// Batch reviews of similar length and cut each batch to its longest review, so that
+    /// padding costs nothing. Only applies when padding is masked.
+    pub bucketing: bool,
+    /// Early stopping.
+    pub early_stopping: EarlyStoppingConfig,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 8,
+            batch_size: 64,
+            eval_batch_size: 256,
+            learning_rate: 1e-3,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-7,
+            l2: 0.0,
+            grad_clip_norm: None,
+            bucketing: true,
+            early_stopping: EarlyStoppingConfig::default(),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every setting; the error names the key and what is allowed.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |key, problem: String| Err(TrainError::InvalidConfig { key, problem });
+        for (key, value) in [
+            ("epochs", self.epochs),
+            ("batch_size", self.batch_size),
+            ("eval_batch_size", self.eval_batch_size),
+        ] {
+            if value == 0 {
+                return bad(key, "must be at least 1".into());
+            }
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad(
+                "learning_rate",
+                format!(
+                    "{} must be a positive number such as 0.001",
+                    self.learning_rate
+                ),
+            );
+        }
+        for (key, beta) in [("beta_1", self.beta_1), ("beta_2", self.beta_2)] {
+            if !(0.0..1.0).contains(&beta) {
+                return bad(key, format!("{beta} must be in [0, 1)"));
+            }
+        }
+        if !(self.epsilon > 0.0) {
+            return bad("epsilon", format!("{} must be positive", self.epsilon));
+        }
+        if !(self.l2 >= 0.0 && self.l2.is_finite()) {
+            return bad("l2", format!("{} must be 0 or positive", self.l2));
+        }
+        if let Some(norm) = self.grad_clip_norm
+            && !(norm > 0.0)
+        {
+            return bad("grad_clip_norm", format!("{norm} must be positive"));
+        }
+        if !(self.early_stopping.min_delta >= 0.0) {
+            return bad(
+                "early_stopping.min_delta",
+                format!("{} must be 0 or positive", self.early_stopping.min_delta),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_notebooks_and_valid() {
+        let c = TrainConfig::default();
+        assert_eq!((c.epochs, c.batch_size, c.learning_rate), (8, 64, 1e-3));
+        assert_eq!(c.early_stopping.patience, 2);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn impossible_values_name_their_key() {
+        for (config, key) in [
+            (
+                TrainConfig {
+                    learning_rate: -0.1,
+                    ..TrainConfig::default()
+                },
+                "learning_rate",
+            ),
+            (
+                TrainConfig {
+                    batch_size: 0,
+                    ..TrainConfig::default()
+                },
+                "batch_size",
+            ),
+            (
+                TrainConfig {
+                    beta_2: 1.0,
+                    ..TrainConfig::default()
+                },
+                "beta_2",
+            ),
+            (
+                TrainConfig {
+                    learning_rate: f64::NAN,
+                    ..TrainConfig::default()
+                },
+                "learning_rate",
+            ),
+        ] {
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
+    }
+}

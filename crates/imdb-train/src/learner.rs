@@ -1,0 +1,301 @@
+//! The training loop: Adam, binary cross-entropy, per-epoch metrics, early stopping that
+//! restores the best weights, per-epoch checkpoints and resumption.
+//!
+//! Each step goes through burn-train's [`TrainStep`] (forward, loss, backward) and
+//! `TrainStep::optimize` (burn-optim's Adam). The loop itself is ours rather than
+//! burn-train's `SupervisedTraining`: that one panics on checkpoint I/O errors, keeps the
+//! optimizer state out of reach (so an exact resume is impossible), and cannot put the best
+//! weights back in memory.
+
+use std::path::Path;
+use std::time::Instant;
+
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::Module;
+use burn::optim::AdamConfig;
+use burn::tensor::Device;
+use burn::train::TrainStep;
+use imdb_data::{PreparedData, derive_seed};
+use imdb_model::{ModelConfig, SentimentClassifier};
+
+use crate::batcher::{make_batch, plan_batches};
+use crate::checkpoint::{CHECKPOINT_FORMAT, CheckpointDir, CheckpointState};
+use crate::config::{Monitor, TrainConfig};
+use crate::error::TrainError;
+use crate::evaluate::evaluate;
+use crate::history::{EpochRecord, History};
+use crate::metrics::{BinaryMetrics, sigmoid};
+use crate::progress::TrainObserver;
+use crate::records::{load_module, load_optimizer, save_module, save_optimizer};
+use crate::step::{TrainBatch, Trainee};
+
+/// Everything a training run needs.
+#[derive(Debug, Clone, Copy)]
+pub struct FitSpec<'a> {
+    /// Train, validation (and test) sets.
+    pub data: &'a PreparedData,
+    /// Vocabulary size of the encoded data.
+    pub num_words: usize,
+    /// The model to build.
+    pub model: &'a ModelConfig,
+    /// How to train it.
+    pub train: &'a TrainConfig,
+    /// Fixes initialization, shuffling and dropout.
+    pub seed: u64,
+}
+
+/// The result of a training run.
+#[derive(Debug, Clone)]
+pub struct FitOutcome {
+    /// The kept model (best epoch's weights when restoring), in evaluation mode.
+    pub model: SentimentClassifier,
+    /// Every epoch's metrics.
+    pub history: History,
+    /// The epoch training resumed after, if it resumed from a checkpoint.
+    pub resumed_after: Option<usize>,
+}
+
+/// Identifies a configuration, so a checkpoint is only resumed by the run that made it.
+fn fingerprint(spec: &FitSpec<'_>) -> String {
+    let value = serde_json::json!({
+        "model": spec.model,
+        "train": spec.train,
+        "seed": spec.seed,
+        "num_words": spec.num_words,
+        "sizes": [spec.data.train.len(), spec.data.val.len()],
+        "maxlen": spec.data.train.sequences.maxlen,
+    });
+    value.to_string()
+}
+
+/// Trains a model. With `checkpoint_dir`, each epoch is checkpointed there and a run that
+/// finds a checkpoint of the same configuration resumes after its last epoch (or, if that
+/// run had finished, returns its result without training).
+pub fn fit(
+    spec: FitSpec<'_>,
+    device: &Device,
+    checkpoint_dir: Option<&Path>,
+    observer: &mut dyn TrainObserver,
+) -> Result<FitOutcome, TrainError> {
+    let FitSpec {
+        data,
+        num_words,
+        model: model_config,
+        train: config,
+        seed,
+    } = spec;
+    config.validate()?;
+    model_config.validate()?;
+    for (split, set) in [("train", &data.train), ("validation", &data.val)] {
+        if set.is_empty() {
+            return Err(TrainError::EmptySet { split });
+        }
+    }
+    let ad_device = device.clone().autodiff();
+    let mut trainee = Trainee {
+        model: SentimentClassifier::new(model_config, num_words, seed, &ad_device)?,
+        l2: config.l2,
+    };
+    let mut adam = AdamConfig::new()
+        .with_beta_1(config.beta_1 as f32)
+        .with_beta_2(config.beta_2 as f32)
+        .with_epsilon(config.epsilon as f32);
+    if let Some(norm) = config.grad_clip_norm {
+        adam = adam.with_grad_clipping(Some(GradientClippingConfig::Norm(norm as f32)));
+    }
+    let mut optim = adam.init();
+
+    let checkpoints = checkpoint_dir.map(CheckpointDir::new);
+    let fingerprint = fingerprint(&spec);
+    let mut history = History::default();
+    let mut best_score: Option<f64> = None;
+    let mut wait = 0usize;
+    let mut best_model: Option<SentimentClassifier> = None;
+    let mut start_epoch = 1;
+    let mut resumed_after = None;
+    if let Some(dir) = &checkpoints
+        && let Some(state) = dir.load_state(&fingerprint)?
+    {
+        trainee = load_module(trainee, &dir.model_path(state.epoch), "model checkpoint")?;
+        optim = load_optimizer(optim, &dir.optim_path(state.epoch))?;
+        if dir.best_path().is_file() {
+            best_model = Some(load_module(
+                trainee.model.clone(),
+                &dir.best_path(),
+                "model checkpoint",
+            )?);
+        }
+        history = state.history;
+        best_score = state.best_score;
+        wait = state.wait;
+        start_epoch = state.epoch + 1;
+        resumed_after = Some(state.epoch);
+        if state.finished {
+            observer.message(&format!(
+                "training had finished after epoch {}",
+                state.epoch
+            ));
+            let model = keep(best_model, trainee.model, config);
+            return Ok(FitOutcome {
+                model,
+                history,
+                resumed_after,
+            });
+        }
+        observer.message(&format!("resuming after epoch {}", state.epoch));
+    }
+    if let Some(dir) = &checkpoints {
+        dir.create()?;
+    }
+
+    let trim = config.bucketing && model_config.mask_padding;
+    let lr = config.learning_rate;
+    let mut stopped = false;
+    for epoch in start_epoch..=config.epochs {
+        let plan = plan_batches(
+            &data.train.sequences.lengths,
+            config.batch_size,
+            Some(derive_seed(seed, &[epoch as u64])),
+            trim,
+        );
+        observer.epoch_start(epoch, config.epochs, plan.len());
+        let started = Instant::now();
+        let mut loss_sum = 0.0f64;
+        let mut probabilities = Vec::with_capacity(data.train.len());
+        let mut labels = Vec::with_capacity(data.train.len());
+        for (b, rows) in plan.iter().enumerate() {
+            if observer.should_stop() {
+                return Err(TrainError::Interrupted { epoch });
+            }
+            let (input, targets) = make_batch(&data.train, rows, trim, &ad_device);
+            let batch = TrainBatch {
+                input,
+                labels: targets,
+                dropout_seed: derive_seed(seed, &[epoch as u64, b as u64, 1]),
+            };
+            let out = TrainStep::step(&trainee, batch);
+            if !out.item.loss.is_finite() {
+                return Err(TrainError::NonFiniteLoss {
+                    epoch,
+                    batch: b,
+                    value: out.item.loss,
+                    learning_rate: lr,
+                });
+            }
+            trainee = TrainStep::optimize(trainee, &mut optim, lr.into(), out.grads);
+            loss_sum += out.item.loss as f64 * rows.len() as f64;
+            probabilities.extend(out.item.logits.iter().map(|&x| sigmoid(x)));
+            labels.extend(rows.iter().map(|&r| data.train.labels[r]));
+            let seen = labels.len() as f64;
+            let correct = probabilities
+                .iter()
+                .zip(&labels)
+                .filter(|&(&p, &y)| (p >= 0.5) == (y == 1))
+                .count();
+            observer.batch_end(b, loss_sum / seen, correct as f64 / seen);
+        }
+        let train_seconds = started.elapsed().as_secs_f64();
+        let train = BinaryMetrics::compute(&probabilities, &labels, loss_sum / labels.len() as f64);
+
+        let started = Instant::now();
+        let current = trainee.model.valid();
+        let val = evaluate(
+            &current,
+            &data.val,
+            config.eval_batch_size,
+            config.bucketing,
+            device,
+        )
+        .metrics;
+        let val_seconds = started.elapsed().as_secs_f64();
+        let record = EpochRecord {
+            epoch,
+            train,
+            val,
+            train_seconds,
+            val_seconds,
+        };
+
+        let score = monitored(config.early_stopping.monitor, &val);
+        let improved = match best_score {
+            None => true,
+            Some(best) if config.early_stopping.monitor.higher_is_better() => {
+                score > best + config.early_stopping.min_delta
+            }
+            Some(best) => score < best - config.early_stopping.min_delta,
+        };
+        if improved {
+            best_score = Some(score);
+            wait = 0;
+            history.best_epoch = Some(epoch);
+            best_model = Some(current);
+        } else {
+            wait += 1;
+        }
+        history.epochs.push(record.clone());
+        observer.epoch_end(&record, improved);
+        if config.early_stopping.enabled
+            && wait >= config.early_stopping.patience
+            && epoch < config.epochs
+        {
+            stopped = true;
+            history.stopped_early = true;
+        }
+        let finished = stopped || epoch == config.epochs;
+        if let Some(dir) = &checkpoints {
+            save_module(trainee.clone(), &dir.model_path(epoch))?;
+            save_optimizer(&optim, &dir.optim_path(epoch))?;
+            if improved && let Some(best) = &best_model {
+                save_module(best.clone(), &dir.best_path())?;
+            }
+            dir.commit(&CheckpointState {
+                format: CHECKPOINT_FORMAT,
+                fingerprint: fingerprint.clone(),
+                epoch,
+                history: history.clone(),
+                best_score,
+                wait,
+                finished,
+            })?;
+        }
+        if stopped {
+            observer.message(&format!(
+                "early stopping: {} did not improve for {} epochs",
+                config.early_stopping.monitor.name(),
+                config.early_stopping.patience
+            ));
+            break;
+        }
+    }
+    if config.early_stopping.restore_best_weights
+        && let Some(best) = history.best_epoch
+    {
+        observer.message(&format!("restoring the weights of epoch {best}"));
+    }
+    let model = keep(best_model, trainee.model, config);
+    Ok(FitOutcome {
+        model,
+        history,
+        resumed_after,
+    })
+}
+
+/// The model to return: the best one when restoring, else the last, in evaluation mode.
+fn keep(
+    best: Option<SentimentClassifier>,
+    last: SentimentClassifier,
+    config: &TrainConfig,
+) -> SentimentClassifier {
+    match best {
+        Some(best) if config.early_stopping.restore_best_weights => best.valid(),
+        _ => last.valid(),
+    }
+}
+
+fn monitored(monitor: Monitor, val: &BinaryMetrics) -> f64 {
+    match monitor {
+        Monitor::ValLoss => val.loss,
+        Monitor::ValAccuracy => val.accuracy,
+        Monitor::ValAuc => val.auc,
+    }
+}

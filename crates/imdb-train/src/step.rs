@@ -1,0 +1,125 @@
+//! One optimisation step and one inference step, as burn-train's `TrainStep` and
+//! `InferenceStep`.
+
+use burn::backend::ExecutionError;
+use burn::module::{Module, Param};
+use burn::tensor::Tensor;
+use burn::train::{InferenceStep, ItemLazy, TrainOutput, TrainStep};
+use imdb_model::{ModelInput, SentimentClassifier};
+
+/// A training batch: inputs, labels (0.0 or 1.0) and the seed of its dropout masks.
+#[derive(Debug, Clone)]
+pub struct TrainBatch {
+    /// Token ids and padding mask.
+    pub input: ModelInput,
+    /// `[batch]` labels as floats.
+    pub labels: Tensor<1>,
+    /// Fixes every dropout mask of this step.
+    pub dropout_seed: u64,
+}
+
+/// What a training step reports: the batch's mean loss and its logits, on the host.
+#[derive(Debug, Clone)]
+pub struct StepOutput {
+    /// Mean loss of the batch, L2 penalty included.
+    pub loss: f32,
+    /// One logit per review.
+    pub logits: Vec<f32>,
+}
+
+impl ItemLazy for StepOutput {
+    fn sync(self) -> Result<Self, ExecutionError> {
+        Ok(self)
+    }
+}
+
+/// The classifier as burn-train sees it: with the loss and its L2 penalty.
+#[derive(Module, Debug)]
+pub struct Trainee {
+    /// The model being trained.
+    pub model: SentimentClassifier,
+    /// L2 penalty factor on the recurrent and output weights.
+    pub l2: f64,
+}
+
+/// Mean binary cross-entropy of `logits` against `labels`, computed stably from logits:
+/// `max(x, 0) - x·y + ln(1 + e^-|x|)`.
+pub fn bce_with_logits(logits: Tensor<1>, labels: Tensor<1>) -> Tensor<1> {
+    let softplus = (logits.clone().abs().neg().exp() + 1.0).log();
+    (logits.clone().clamp_min(0.0) - logits * labels + softplus).mean()
+}
+
+fn squared_sum(param: &Param<Tensor<2>>) -> Tensor<1> {
+    let w = param.val();
+    (w.clone() * w).sum()
+}
+
+impl Trainee {
+    /// `l2 · Σ w²` over the recurrent layers' weights and the output weights (not the
+    /// embedding or the biases), as Keras' `kernel_regularizer` / `recurrent_regularizer`.
+    pub fn l2_penalty(&self) -> Option<Tensor<1>> {
+        if self.l2 <= 0.0 {
+            return None;
+        }
+        let mut total = squared_sum(&self.model.dense_weight);
+        for layer in &self.model.encoder {
+            total = total + squared_sum(&layer.w_ih) + squared_sum(&layer.w_hh);
+        }
+        Some(total * self.l2)
+    }
+}
+
+impl TrainStep for Trainee {
+    type Input = TrainBatch;
+    type Output = StepOutput;
+
+    fn step(&self, batch: TrainBatch) -> TrainOutput<StepOutput> {
+        let logits = self.model.forward(batch.input, Some(batch.dropout_seed));
+        let mut loss = bce_with_logits(logits.clone(), batch.labels);
+        if let Some(penalty) = self.l2_penalty() {
+            loss = loss + penalty;
+        }
+        let grads = loss.backward();
+        let output = StepOutput {
+            loss: scalar(loss),
+            logits: host(logits),
+        };
+        TrainOutput::new(self, grads, output)
+    }
+}
+
+/// Logits of an evaluation batch, on the host.
+#[derive(Debug, Clone)]
+pub struct InferenceOutput {
+    /// One logit per review.
+    pub logits: Vec<f32>,
+}
+
+impl ItemLazy for InferenceOutput {
+    fn sync(self) -> Result<Self, ExecutionError> {
+        Ok(self)
+    }
+}
+
+impl InferenceStep for Trainee {
+    type Input = ModelInput;
+    type Output = InferenceOutput;
+
+    fn step(&self, input: ModelInput) -> InferenceOutput {
+        InferenceOutput {
+            logits: host(self.model.forward(input, None)),
+        }
+    }
+}
+
+/// A 1-D tensor's values.
+pub fn host(t: Tensor<1>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap_or_default()
+}
+
+fn scalar(t: Tensor<1>) -> f32 {
+    host(t).first().copied().unwrap_or(f32::NAN)
+}
