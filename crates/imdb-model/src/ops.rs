@@ -21,6 +21,7 @@ use burn::backend::{
 };
 use burn::tensor::{Device, Tensor, TensorData, try_read_sync};
 
+use crate::kernels::adam::{AdamStep, adam_update};
 use crate::kernels::lstm::{
     LstmDims, LstmInputs, LstmTape, LstmWeights, lstm_backward, lstm_forward,
 };
@@ -51,7 +52,7 @@ pub trait FusedRecurrentBackend: Backend {
     ) -> FloatTensor<Self>;
 }
 
-/// Reads a CPU tensor's values. CPU backends hold their data in memory, so this cannot wait.
+/// Reads a CPU tensor's values into a vector.
 fn host<B: Backend>(tensor: FloatTensor<B>) -> Vec<f32> {
     let data = try_read_sync(B::float_into_data(tensor))
         .expect("a CPU tensor is readable at once")
@@ -65,21 +66,64 @@ fn to_backend<B: Backend>(values: Vec<f32>, shape: &[usize], device: &B::Device)
     B::float_from_data(TensorData::new(values, shape.to_vec()), device)
 }
 
+/// A tensor's values on the host: borrowed from a Flex tensor when its storage is dense,
+/// copied otherwise.
+#[derive(Debug)]
+pub enum HostBuf {
+    /// A vector of values.
+    Owned(Vec<f32>),
+    /// A dense Flex tensor, read in place.
+    Flex(FloatTensor<Flex>),
+}
+
+impl HostBuf {
+    /// The values.
+    pub fn as_slice(&self) -> &[f32] {
+        match self {
+            HostBuf::Owned(v) => v,
+            HostBuf::Flex(t) => t.storage::<f32>(),
+        }
+    }
+}
+
+/// CPU backends whose tensors the fused kernels read.
+pub trait HostTensors: Backend {
+    /// The values of `tensor`, without a copy where the backend allows.
+    fn host_buf(tensor: FloatTensor<Self>) -> HostBuf;
+}
+
+impl HostTensors for Flex {
+    fn host_buf(tensor: FloatTensor<Self>) -> HostBuf {
+        if tensor.dtype() == burn::tensor::DType::F32 {
+            HostBuf::Flex(flex_dense(tensor))
+        } else {
+            HostBuf::Owned(host::<Self>(tensor))
+        }
+    }
+}
+
+impl HostTensors for NdArray {
+    fn host_buf(tensor: FloatTensor<Self>) -> HostBuf {
+        HostBuf::Owned(host::<Self>(tensor))
+    }
+}
+
 /// The host copies of one LSTM call's arguments.
 #[derive(Debug)]
 struct LstmCall {
     dims: LstmDims,
-    x: Vec<f32>,
-    w_ih: Vec<f32>,
-    w_hh: Vec<f32>,
-    bias: Vec<f32>,
-    step_mask: Vec<f32>,
-    recurrent_mask: Vec<f32>,
+    /// Only the forward pass reads it (the tape keeps what the backward needs).
+    x: Option<HostBuf>,
+    w_ih: HostBuf,
+    w_hh: HostBuf,
+    bias: HostBuf,
+    step_mask: HostBuf,
+    recurrent_mask: HostBuf,
     reverse: bool,
 }
 
 impl LstmCall {
-    fn read<B: Backend>(
+    fn read<B: HostTensors>(
         x: FloatTensor<B>,
         w_ih: FloatTensor<B>,
         w_hh: FloatTensor<B>,
@@ -98,29 +142,29 @@ impl LstmCall {
         };
         Self {
             dims,
-            x: host::<B>(x),
-            w_ih: host::<B>(w_ih),
-            w_hh: host::<B>(w_hh),
-            bias: host::<B>(bias),
-            step_mask: host::<B>(step_mask),
-            recurrent_mask: host::<B>(recurrent_mask),
+            x: Some(B::host_buf(x)),
+            w_ih: B::host_buf(w_ih),
+            w_hh: B::host_buf(w_hh),
+            bias: B::host_buf(bias),
+            step_mask: B::host_buf(step_mask),
+            recurrent_mask: B::host_buf(recurrent_mask),
             reverse,
         }
     }
 
     fn weights(&self) -> LstmWeights<'_> {
         LstmWeights {
-            w_ih: &self.w_ih,
-            w_hh: &self.w_hh,
-            bias: &self.bias,
+            w_ih: self.w_ih.as_slice(),
+            w_hh: self.w_hh.as_slice(),
+            bias: self.bias.as_slice(),
         }
     }
 
     fn inputs(&self) -> LstmInputs<'_> {
         LstmInputs {
-            x: &self.x,
-            step_mask: &self.step_mask,
-            recurrent_mask: Some(&self.recurrent_mask),
+            x: self.x.as_ref().map_or(&[], HostBuf::as_slice),
+            step_mask: self.step_mask.as_slice(),
+            recurrent_mask: Some(self.recurrent_mask.as_slice()),
             reverse: self.reverse,
         }
     }
@@ -131,7 +175,7 @@ impl LstmCall {
 }
 
 /// Forward only, for backends without autodiff.
-fn lstm_inference<B: Backend>(
+fn lstm_inference<B: HostTensors>(
     x: FloatTensor<B>,
     w_ih: FloatTensor<B>,
     w_hh: FloatTensor<B>,
@@ -185,13 +229,13 @@ struct LstmSaved<D> {
 #[derive(Debug)]
 struct LstmBackward;
 
-impl<B: Backend> Backward<B, 4> for LstmBackward {
+impl<B: HostTensors> Backward<B, 4> for LstmBackward {
     // Shared, so that the graph can clone the state without copying the tape.
     type State = Arc<LstmSaved<B::Device>>;
 
     fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_w_ih, node_w_hh, node_bias] = ops.parents;
-        let d_out = host::<B>(grads.consume::<B>(&ops.node));
+        let d_out = B::host_buf(grads.consume::<B>(&ops.node));
         let saved = ops.state;
         let call = &saved.call;
         let g = lstm_backward(
@@ -199,7 +243,7 @@ impl<B: Backend> Backward<B, 4> for LstmBackward {
             call.weights(),
             call.inputs(),
             &saved.tape,
-            &d_out,
+            d_out.as_slice(),
         );
         let LstmDims {
             batch,
@@ -232,7 +276,7 @@ impl<B: Backend> Backward<B, 4> for LstmBackward {
     }
 }
 
-impl<B: Backend, C: CheckpointStrategy> FusedRecurrentBackend for Autodiff<B, C> {
+impl<B: HostTensors, C: CheckpointStrategy> FusedRecurrentBackend for Autodiff<B, C> {
     fn fused_lstm(
         x: FloatTensor<Self>,
         w_ih: FloatTensor<Self>,
@@ -261,6 +305,9 @@ impl<B: Backend, C: CheckpointStrategy> FusedRecurrentBackend for Autodiff<B, C>
                     LstmCall::read::<B>(x, w_ih, w_hh, bias, step_mask, recurrent_mask, reverse);
                 let (out, tape) = lstm_forward(call.dims, call.weights(), call.inputs(), true);
                 let output = to_backend::<B>(out, &call.output_shape(), &device);
+                // The backward pass needs the tape, not the input.
+                let mut call = call;
+                call.x = None;
                 let saved = LstmSaved {
                     call,
                     tape: tape.unwrap_or_default(),
@@ -309,4 +356,149 @@ pub fn fused_lstm(
         recurrent_mask.into_dispatch(),
         reverse,
     ))
+}
+
+/// The three tensors an Adam step updates.
+#[derive(burn::backend::ExtensionType)]
+pub struct AdamTensors<B: Backend> {
+    /// The parameter.
+    pub param: FloatTensor<B>,
+    /// First moment.
+    pub moment_1: FloatTensor<B>,
+    /// Second moment.
+    pub moment_2: FloatTensor<B>,
+}
+
+/// Backends with a single-pass Adam update.
+#[backend_extension(Flex, NdArray)]
+pub trait FusedAdamBackend: Backend {
+    /// One Adam update of one parameter (see [`crate::kernels::adam::adam_update`]); the
+    /// bias corrections use step `time`.
+    #[allow(clippy::too_many_arguments)]
+    fn fused_adam(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moment_1: FloatTensor<Self>,
+        moment_2: FloatTensor<Self>,
+        lr: f32,
+        beta_1: f32,
+        beta_2: f32,
+        epsilon: f32,
+        time: u32,
+    ) -> AdamTensors<Self>;
+}
+
+/// A Flex tensor whose storage is exactly its contiguous elements, so it can be updated in
+/// place (copied first only if it is a strided view or shared).
+fn flex_dense(tensor: FloatTensor<Flex>) -> FloatTensor<Flex> {
+    let exact = tensor
+        .as_slice::<f32>()
+        .is_some_and(|s| s.len() * 4 == tensor.bytes().len());
+    if exact {
+        tensor
+    } else {
+        tensor.to_contiguous()
+    }
+}
+
+impl FusedAdamBackend for Flex {
+    fn fused_adam(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moment_1: FloatTensor<Self>,
+        moment_2: FloatTensor<Self>,
+        lr: f32,
+        beta_1: f32,
+        beta_2: f32,
+        epsilon: f32,
+        time: u32,
+    ) -> AdamTensors<Self> {
+        let (mut param, grad) = (flex_dense(param), flex_dense(grad));
+        let (mut m, mut v) = (flex_dense(moment_1), flex_dense(moment_2));
+        let step = AdamStep {
+            lr,
+            beta_1,
+            beta_2,
+            epsilon,
+            time,
+        };
+        // `storage_mut` copies only if another tensor shares the buffer.
+        adam_update(
+            param.storage_mut::<f32>(),
+            grad.storage::<f32>(),
+            m.storage_mut::<f32>(),
+            v.storage_mut::<f32>(),
+            step,
+        );
+        AdamTensors {
+            param,
+            moment_1: m,
+            moment_2: v,
+        }
+    }
+}
+
+impl FusedAdamBackend for NdArray {
+    fn fused_adam(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moment_1: FloatTensor<Self>,
+        moment_2: FloatTensor<Self>,
+        lr: f32,
+        beta_1: f32,
+        beta_2: f32,
+        epsilon: f32,
+        time: u32,
+    ) -> AdamTensors<Self> {
+        let device = param.device();
+        let shape = param.shape().to_vec();
+        let (mut p, g) = (host::<Self>(param), host::<Self>(grad));
+        let (mut m, mut v) = (host::<Self>(moment_1), host::<Self>(moment_2));
+        adam_update(
+            &mut p,
+            &g,
+            &mut m,
+            &mut v,
+            AdamStep {
+                lr,
+                beta_1,
+                beta_2,
+                epsilon,
+                time,
+            },
+        );
+        AdamTensors {
+            param: to_backend::<Self>(p, &shape, &device),
+            moment_1: to_backend::<Self>(m, &shape, &device),
+            moment_2: to_backend::<Self>(v, &shape, &device),
+        }
+    }
+}
+
+/// Tensor-level entry to [`FusedAdamBackend::fused_adam`], for devices where
+/// [`has_fused_kernels`] is true. Returns `(param, moment_1, moment_2)`.
+#[allow(clippy::too_many_arguments)]
+pub fn fused_adam<const D: usize>(
+    param: Tensor<D>,
+    grad: Tensor<D>,
+    moment_1: Tensor<D>,
+    moment_2: Tensor<D>,
+    step: AdamStep,
+) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
+    let out = <Dispatch as FusedAdamBackend>::fused_adam(
+        param.into_dispatch(),
+        grad.into_dispatch(),
+        moment_1.into_dispatch(),
+        moment_2.into_dispatch(),
+        step.lr,
+        step.beta_1,
+        step.beta_2,
+        step.epsilon,
+        step.time,
+    );
+    (
+        Tensor::from_dispatch(out.param),
+        Tensor::from_dispatch(out.moment_1),
+        Tensor::from_dispatch(out.moment_2),
+    )
 }

@@ -252,8 +252,8 @@ impl RecurrentLayer {
             let w_h: Tensor<2> = self.w_hh.val().slice(s![.., k * h..(k + 1) * h]);
             let b: Tensor<1> = self.bias.val().slice(s![k * h..(k + 1) * h]);
             let linear = |w: Tensor<2>, b: Option<Tensor<1>>| Linear {
-                weight: Param::from_tensor(w),
-                bias: b.map(Param::from_tensor),
+                weight: Param::initialized(burn::module::ParamId::new(), w),
+                bias: b.map(|b| Param::initialized(burn::module::ParamId::new(), b)),
             };
             GateController {
                 input_transform: linear(w_x, Some(b)),

@@ -2,7 +2,7 @@
 //! restores the best weights, per-epoch checkpoints and resumption.
 //!
 //! Each step goes through burn-train's [`TrainStep`] (forward, loss, backward) and
-//! `TrainStep::optimize` (burn-optim's Adam). The loop itself is ours rather than
+//! `TrainStep::optimize` (burn-optim's `ModuleOptimizer` driving [`FusedAdam`]). The loop itself is ours rather than
 //! burn-train's `SupervisedTraining`: that one panics on checkpoint I/O errors, keeps the
 //! optimizer state out of reach (so an exact resume is impossible), and cannot put the best
 //! weights back in memory.
@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
-use burn::optim::AdamConfig;
+use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
 use burn::train::TrainStep;
 use imdb_data::{PreparedData, derive_seed};
@@ -25,6 +25,7 @@ use crate::error::TrainError;
 use crate::evaluate::evaluate;
 use crate::history::{EpochRecord, History};
 use crate::metrics::{BinaryMetrics, sigmoid};
+use crate::optim::FusedAdam;
 use crate::progress::TrainObserver;
 use crate::records::{load_module, load_optimizer, save_module, save_optimizer};
 use crate::step::{TrainBatch, Trainee};
@@ -53,6 +54,19 @@ pub struct FitOutcome {
     pub history: History,
     /// The epoch training resumed after, if it resumed from a checkpoint.
     pub resumed_after: Option<usize>,
+}
+
+/// The optimizer `config` asks for: [`FusedAdam`], with gradient clipping if set.
+pub fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
+    let optim = ModuleOptimizer::from(FusedAdam::new(
+        config.beta_1 as f32,
+        config.beta_2 as f32,
+        config.epsilon as f32,
+    ));
+    match config.grad_clip_norm {
+        Some(norm) => optim.with_grad_clipping(GradientClippingConfig::Norm(norm as f32).init()),
+        None => optim,
+    }
 }
 
 /// Identifies a configuration, so a checkpoint is only resumed by the run that made it.
@@ -96,14 +110,7 @@ pub fn fit(
         model: SentimentClassifier::new(model_config, num_words, seed, &ad_device)?,
         l2: config.l2,
     };
-    let mut adam = AdamConfig::new()
-        .with_beta_1(config.beta_1 as f32)
-        .with_beta_2(config.beta_2 as f32)
-        .with_epsilon(config.epsilon as f32);
-    if let Some(norm) = config.grad_clip_norm {
-        adam = adam.with_grad_clipping(Some(GradientClippingConfig::Norm(norm as f32)));
-    }
-    let mut optim = adam.init();
+    let mut optim = optimizer(config);
 
     let checkpoints = checkpoint_dir.map(CheckpointDir::new);
     let fingerprint = fingerprint(&spec);

@@ -11,7 +11,8 @@ pub enum Layout {
 
 /// `c = a · b` (or `c += a · b` when `accumulate`), with `a` logically `m × k`, `b` `k × n`
 /// and `c` `m × n`, all row-major in storage; `Transposed` reads the stored matrix as its
-/// transpose. Runs on rayon's threads when the product is large enough to gain from it.
+/// transpose. Runs on rayon's threads when the product is large enough to gain from it and the
+/// caller is not already one of them.
 ///
 /// # Panics
 ///
@@ -52,7 +53,8 @@ pub fn matmul(
         Layout::Transposed => (k as isize, 1),
     };
     let flops = 2 * m * n * k;
-    let parallelism = if flops >= 4_000_000 {
+    // Inside a rayon task (a batch chunk) the other threads already have their own chunks.
+    let parallelism = if flops >= 4_000_000 && rayon::current_thread_index().is_none() {
         gemm::Parallelism::Rayon(rayon::current_num_threads())
     } else {
         gemm::Parallelism::None

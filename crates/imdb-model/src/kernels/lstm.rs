@@ -4,7 +4,8 @@
 //! `w_hh: [H, 4H]`, `bias: [4H]`, all row-major. Inputs are batch-first `[B, T, E]`.
 //!
 //! * One matrix product projects the inputs of all time steps; each step then adds one small
-//!   product with the recurrent weights and applies the gates in one fused loop.
+//!   product with the recurrent weights (`gemm`, which beats a hand-blocked loop even at this
+//!   size) and applies the gates in one fused loop.
 //! * `step_mask[b, t] = 0` marks padding: the state is carried unchanged through it, so the
 //!   final state is the state at each review's last real token, whichever side the padding is.
 //! * `recurrent_mask[b, :]` multiplies `h_{t-1}` before the recurrent product (Keras'
@@ -15,7 +16,7 @@
 use rayon::prelude::*;
 
 use super::gemm::{Layout, matmul};
-use super::math::{accumulate_product, dispatch_simd, sigmoid, tanh};
+use super::math::{dispatch_simd, sigmoid, tanh};
 
 /// Sizes of one LSTM call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +117,7 @@ pub fn lstm_forward(
         input: e,
         hidden: h,
     } = dims;
-    check_shapes(dims, &weights, &inputs);
+    check_shapes(dims, &weights, &inputs, true);
     let mut out = vec![0.0f32; batch * t_len * h];
     if batch == 0 || t_len == 0 {
         return (out, keep_tape.then(LstmTape::default));
@@ -198,7 +199,17 @@ fn forward_chunk(
             None => hm.copy_from_slice(&hs),
         }
         let g = &mut gates[t * r * g4..(t + 1) * r * g4];
-        accumulate_product(g, &hm, w.w_hh, g4);
+        matmul(
+            g,
+            &hm,
+            Layout::Normal,
+            w.w_hh,
+            Layout::Normal,
+            r,
+            h,
+            g4,
+            true,
+        );
         for i in 0..r {
             let gi = &mut g[i * g4..(i + 1) * g4];
             activate_gates(gi, h);
@@ -233,7 +244,11 @@ dispatch_simd! {
     fn activate_gates(g: &mut [f32], h: usize) {
         let (ifg, rest) = g.split_at_mut(2 * h);
         let (cg, og) = rest.split_at_mut(h);
-        for v in ifg.iter_mut().chain(og.iter_mut()) {
+        // Separate plain loops: a chained iterator would defeat vectorization.
+        for v in ifg.iter_mut() {
+            *v = sigmoid(*v);
+        }
+        for v in og.iter_mut() {
             *v = sigmoid(*v);
         }
         for v in cg.iter_mut() {
@@ -274,6 +289,7 @@ dispatch_simd! {
 }
 
 /// Backward pass: gradients of the inputs and weights given `d_out = ∂L/∂out`, `[B, T, H]`.
+/// `inputs.x` is not read (the tape has it) and may be empty.
 pub fn lstm_backward(
     dims: LstmDims,
     weights: LstmWeights<'_>,
@@ -287,7 +303,7 @@ pub fn lstm_backward(
         input: e,
         hidden: h,
     } = dims;
-    check_shapes(dims, &weights, &inputs);
+    check_shapes(dims, &weights, &inputs, false);
     assert_eq!(d_out.len(), batch * t_len * h, "d_out shape");
     let g4 = 4 * h;
     let mut dx = vec![0.0f32; batch * t_len * e];
@@ -301,7 +317,6 @@ pub fn lstm_backward(
         grads.dx = dx;
         return grads;
     }
-    let w_hh_t = transpose(weights.w_hh, h, g4);
     let rows = chunk_rows(batch);
     let partials: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> = dx
         .par_chunks_mut(rows * t_len * e)
@@ -316,7 +331,6 @@ pub fn lstm_backward(
             backward_chunk(
                 ChunkDims { r, t_len, e, h },
                 &weights,
-                &w_hh_t,
                 chunk_tape,
                 mask,
                 rec,
@@ -340,7 +354,6 @@ pub fn lstm_backward(
 fn backward_chunk(
     d: ChunkDims,
     w: &LstmWeights<'_>,
-    w_hh_t: &[f32],
     tape: &ChunkTape,
     mask: &[f32],
     rec: Option<&[f32]>,
@@ -381,8 +394,17 @@ fn backward_chunk(
             );
         }
         // ∂L/∂h_{t-1} through the recurrent weights, for the rows that took a real step.
-        dh_rec.fill(0.0);
-        accumulate_product(&mut dh_rec, dg, w_hh_t, h);
+        matmul(
+            &mut dh_rec,
+            dg,
+            Layout::Normal,
+            w.w_hh,
+            Layout::Transposed,
+            r,
+            g4,
+            h,
+            false,
+        );
         for i in 0..r {
             if mask[i * t_len + t] != 0.0 {
                 let src = &dh_rec[i * h..(i + 1) * h];
@@ -477,12 +499,14 @@ dispatch_simd! {
     }
 }
 
-fn check_shapes(d: LstmDims, w: &LstmWeights<'_>, x: &LstmInputs<'_>) {
+fn check_shapes(d: LstmDims, w: &LstmWeights<'_>, x: &LstmInputs<'_>, with_x: bool) {
     let g4 = 4 * d.hidden;
     assert_eq!(w.w_ih.len(), d.input * g4, "w_ih shape");
     assert_eq!(w.w_hh.len(), d.hidden * g4, "w_hh shape");
     assert_eq!(w.bias.len(), g4, "bias shape");
-    assert_eq!(x.x.len(), d.batch * d.steps * d.input, "x shape");
+    if with_x {
+        assert_eq!(x.x.len(), d.batch * d.steps * d.input, "x shape");
+    }
     assert_eq!(x.step_mask.len(), d.batch * d.steps, "step_mask shape");
     if let Some(m) = x.recurrent_mask {
         assert_eq!(m.len(), d.batch * d.hidden, "recurrent_mask shape");
@@ -515,17 +539,6 @@ pub(crate) fn from_time_major_into(
                 .copy_from_slice(&x_tm[(t * r + i) * e..(t * r + i + 1) * e]);
         }
     }
-}
-
-/// Row-major `[rows, cols]` → `[cols, rows]`.
-pub(crate) fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; x.len()];
-    for i in 0..rows {
-        for j in 0..cols {
-            out[j * rows + i] = x[i * cols + j];
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -56,8 +56,11 @@ pub fn exp(x: f32) -> f32 {
     p = p.mul_add(r, 1.666_666_5e-1);
     p = p.mul_add(r, 5e-1);
     let er = (p * r).mul_add(r, r) + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
-    er * scale
+    // 2^n from the bits: adding 1.5·2^23 leaves n as an integer in the low mantissa bits. A
+    // float-to-int cast would be saturating, which the compiler cannot vectorize.
+    let shifted = (n + 12_582_912.0).to_bits() as i32;
+    let exponent = shifted.wrapping_sub(0x4B40_0000).wrapping_add(127);
+    er * f32::from_bits((exponent << 23) as u32)
 }
 
 /// The logistic function `1 / (1 + e^-x)`.
@@ -70,26 +73,6 @@ pub fn sigmoid(x: f32) -> f32 {
 #[inline(always)]
 pub fn tanh(x: f32) -> f32 {
     1.0 - 2.0 / (exp(2.0 * x) + 1.0)
-}
-
-dispatch_simd! {
-    /// `acc[r, :] += Σ_k a[r, k] · w[k, :]` for the `rows` rows of `a` (`rows × k`, row-major)
-    /// and `w` (`k × n`, row-major); `acc` is `rows × n`, row-major.
-    ///
-    /// The product of one recurrent step (a few dozen rows times a small weight matrix) is too
-    /// small for a general GEMM's packing to pay; this loop streams `w` from cache instead.
-    pub fn accumulate_product(acc: &mut [f32], a: &[f32], w: &[f32], n: usize) {
-        let k = w.len() / n;
-        for (acc_row, a_row) in acc.chunks_exact_mut(n).zip(a.chunks_exact(k)) {
-            for (&a_rk, w_row) in a_row.iter().zip(w.chunks_exact(n)) {
-                if a_rk != 0.0 {
-                    for (c, &wv) in acc_row.iter_mut().zip(w_row) {
-                        *c = wv.mul_add(a_rk, *c);
-                    }
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -123,21 +106,6 @@ mod tests {
                 x.tanh()
             );
             x += 0.011;
-        }
-    }
-
-    #[test]
-    fn product_matches_naive() {
-        let (rows, k, n) = (3, 5, 7);
-        let a: Vec<f32> = (0..rows * k).map(|i| (i as f32 * 0.37).sin()).collect();
-        let w: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
-        let mut acc = vec![1.0f32; rows * n];
-        accumulate_product(&mut acc, &a, &w, n);
-        for r in 0..rows {
-            for c in 0..n {
-                let expected: f32 = 1.0 + (0..k).map(|j| a[r * k + j] * w[j * n + c]).sum::<f32>();
-                assert!((acc[r * n + c] - expected).abs() < 1e-5);
-            }
         }
     }
 }

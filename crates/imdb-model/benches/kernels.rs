@@ -1,0 +1,66 @@
+//! Timing of the fused CPU kernels alone (no Burn): `cargo bench -p imdb-model --bench kernels`.
+//! The notebook's layer: batch 64, 200 steps, input 128, 64 units, recurrent dropout 0.2.
+
+use std::time::Instant;
+
+use imdb_data::SeededRng;
+use imdb_model::kernels::lstm::{LstmDims, LstmInputs, LstmWeights, lstm_backward, lstm_forward};
+
+fn main() {
+    let dims = LstmDims {
+        batch: 64,
+        steps: 200,
+        input: 128,
+        hidden: 64,
+    };
+    let mut rng = SeededRng::new(1);
+    let mut random =
+        |n: usize, s: f32| -> Vec<f32> { (0..n).map(|_| (rng.next_f32() - 0.5) * s).collect() };
+    let g = 4 * dims.hidden;
+    let (w_ih, w_hh, bias) = (
+        random(dims.input * g, 0.2),
+        random(dims.hidden * g, 0.2),
+        random(g, 0.1),
+    );
+    let x = random(dims.batch * dims.steps * dims.input, 2.0);
+    let rec: Vec<f32> = (0..dims.batch * dims.hidden)
+        .map(|i| if i % 5 == 0 { 0.0 } else { 1.25 })
+        .collect();
+    let mask = vec![1.0f32; dims.batch * dims.steps];
+    let d_out = random(dims.batch * dims.steps * dims.hidden, 1.0);
+    let weights = LstmWeights {
+        w_ih: &w_ih,
+        w_hh: &w_hh,
+        bias: &bias,
+    };
+    let inputs = LstmInputs {
+        x: &x,
+        step_mask: &mask,
+        recurrent_mask: Some(&rec),
+        reverse: false,
+    };
+    let runs = 10;
+    // Minimum over the runs: the machine is shared, and noise only ever adds time.
+    let (mut fwd, mut bwd, mut infer) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
+    for i in 0..runs + 2 {
+        let t = Instant::now();
+        let (_, tape) = lstm_forward(dims, weights, inputs, true);
+        let f = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let grads = lstm_backward(dims, weights, inputs, tape.as_ref().unwrap(), &d_out);
+        let b = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let _ = lstm_forward(dims, weights, inputs, false);
+        let n = t.elapsed().as_secs_f64();
+        assert!(grads.dw_hh.iter().all(|v| v.is_finite()));
+        if i >= 2 {
+            fwd = fwd.min(f);
+            bwd = bwd.min(b);
+            infer = infer.min(n);
+        }
+    }
+    println!(
+        "lstm forward (tape) {fwd:.4} s, backward {bwd:.4} s, forward (inference) {infer:.4} s (best of {runs})"
+    );
+    println!("{{\"forward_s\":{fwd:.5},\"backward_s\":{bwd:.5},\"inference_s\":{infer:.5}}}");
+}

@@ -1,0 +1,54 @@
+//! Choosing the Burn device from `--backend`.
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::error::XtaskError;
+
+/// A Burn backend the commands can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Burn's pure-Rust CPU backend (the fastest CPU backend here, by measurement).
+    #[default]
+    Flex,
+    /// Burn's ndarray CPU backend.
+    Ndarray,
+    /// Burn's wgpu backend (GPU, or a software driver); needs `--features wgpu`.
+    Wgpu,
+}
+
+impl Backend {
+    /// Lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Flex => "flex",
+            Backend::Ndarray => "ndarray",
+            Backend::Wgpu => "wgpu",
+        }
+    }
+
+    /// The device, or an error saying how to get this backend.
+    #[allow(deprecated)] // `Device::ndarray()`: the design keeps the ndarray backend supported.
+    pub fn device(self) -> Result<Device, XtaskError> {
+        match self {
+            Backend::Flex => Ok(Device::flex()),
+            Backend::Ndarray => Ok(Device::ndarray()),
+            Backend::Wgpu => wgpu_device(),
+        }
+    }
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_device() -> Result<Device, XtaskError> {
+    Ok(Device::wgpu(Default::default()))
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_device() -> Result<Device, XtaskError> {
+    Err(XtaskError::Usage(
+        "this build has no wgpu backend: run the command as \
+         `cargo run --release -p xtask --features wgpu -- <command> ...`"
+            .to_string(),
+    ))
+}

@@ -1,0 +1,199 @@
+//! `cargo xtask bench`: seconds per training step, and reviews per second in prediction.
+
+use std::time::Instant;
+
+use burn::tensor::Device;
+use burn::train::TrainStep;
+use imdb_data::{DataConfig, SeededRng};
+use imdb_model::{Architecture, Implementation, ModelConfig, ModelInput, SentimentClassifier};
+use imdb_train::step::{TrainBatch, Trainee};
+
+use crate::backend::Backend;
+use crate::cli::{PredictBenchArgs, TrainStepArgs};
+use crate::error::XtaskError;
+
+/// Times `steps` training steps (forward, backward, Adam) after `warmup` untimed ones.
+fn time_steps(
+    config: &ModelConfig,
+    args: &TrainStepArgs,
+    device: &Device,
+) -> Result<f64, XtaskError> {
+    let device = device.clone().autodiff();
+    let mut trainee = Trainee {
+        model: SentimentClassifier::new(config, args.vocab, 1, &device)?,
+        l2: 0.0,
+    };
+    let mut optim = imdb_train::optimizer(&imdb_train::TrainConfig::default());
+    let mut rng = SeededRng::new(7);
+    let (batch, steps) = (args.batch, args.seq_len);
+    let mut times = Vec::with_capacity(args.steps);
+    let mut optimizer = Vec::with_capacity(args.steps);
+    for i in 0..args.warmup + args.steps {
+        let ids: Vec<u32> = (0..batch * steps)
+            .map(|_| 4 + rng.below(args.vocab as u64 - 4) as u32)
+            .collect();
+        let input = ModelInput::from_padded(&ids, &vec![steps; batch], steps, false, &device);
+        let labels: Vec<f32> = (0..batch).map(|_| rng.below(2) as f32).collect();
+        let labels = burn::tensor::Tensor::from_data(
+            burn::tensor::TensorData::new(labels, [batch]),
+            &device,
+        );
+        let start = Instant::now();
+        let out = TrainStep::step(
+            &trainee,
+            TrainBatch {
+                input,
+                labels,
+                dropout_seed: i as u64,
+            },
+        );
+        let stepped = start.elapsed().as_secs_f64();
+        trainee = TrainStep::optimize(trainee, &mut optim, 1e-3.into(), out.grads);
+        if i >= args.warmup {
+            let total = start.elapsed().as_secs_f64();
+            times.push(total);
+            optimizer.push(total - stepped);
+        }
+    }
+    let (min, max) = (
+        times.iter().copied().fold(f64::INFINITY, f64::min),
+        times.iter().copied().fold(0.0, f64::max),
+    );
+    println!(
+        "{:>10}  min {min:.4} s, max {max:.4} s, of which the optimizer {:.4} s (medians)",
+        "",
+        median(&mut optimizer)
+    );
+    Ok(median(&mut times))
+}
+
+/// The median: robust to the noise of a shared machine.
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// `bench train-step`.
+pub fn train_step(args: &TrainStepArgs) -> Result<(), XtaskError> {
+    if args.steps == 0 || args.batch == 0 || args.seq_len == 0 || args.vocab < 5 {
+        return Err(XtaskError::Usage(
+            "--steps, --batch and --seq-len must be at least 1 and --vocab at least 5".into(),
+        ));
+    }
+    let device = args.backend.device()?;
+    let base = ModelConfig {
+        architecture: args.cell,
+        embed_dim: args.embed,
+        units: args.units,
+        dropout: args.dropout,
+        recurrent_dropout: args.recurrent_dropout,
+        ..ModelConfig::default()
+    };
+    println!(
+        "train step: backend {}, {:?}, batch {}, {} steps, embed {}, units {}, dropout {}, \
+         recurrent dropout {}, vocab {}; {} timed steps after {} warm-up",
+        args.backend.name(),
+        args.cell,
+        args.batch,
+        args.seq_len,
+        args.embed,
+        args.units,
+        args.dropout,
+        args.recurrent_dropout,
+        args.vocab,
+        args.steps,
+        args.warmup
+    );
+    let mut results = Vec::new();
+    for &implementation in &args.implementation {
+        let mut config = ModelConfig {
+            implementation,
+            ..base.clone()
+        };
+        let mut note = "";
+        if implementation == Implementation::Burn {
+            if args.cell != Architecture::Lstm {
+                println!("{:>10}: skipped (Burn's stock layer is an LSTM)", "burn");
+                continue;
+            }
+            // Burn's stock layer has no recurrent dropout.
+            config.recurrent_dropout = 0.0;
+            note = " (stock nn::Lstm, no recurrent dropout)";
+        }
+        let seconds = time_steps(&config, args, &device)?;
+        println!(
+            "{:>10}: {seconds:.4} s/step (median){note}",
+            name(implementation)
+        );
+        results.push((implementation, seconds));
+    }
+    let Some(&(_, first)) = results.first() else {
+        return Err(XtaskError::Usage("no implementation ran".into()));
+    };
+    let all: Vec<String> = results
+        .iter()
+        .map(|(i, s)| format!("\"{}\":{s:.6}", name(*i)))
+        .collect();
+    println!(
+        "{{\"backend\":\"{}\",\"batch\":{},\"seq_len\":{},\"embed\":{},\"units\":{},\
+         \"seconds_per_step\":{first:.6},\"by_implementation\":{{{}}}}}",
+        args.backend.name(),
+        args.batch,
+        args.seq_len,
+        args.embed,
+        args.units,
+        all.join(",")
+    );
+    Ok(())
+}
+
+fn name(implementation: Implementation) -> &'static str {
+    match implementation {
+        Implementation::Fused => "fused",
+        Implementation::Composed => "composed",
+        Implementation::Burn => "burn",
+    }
+}
+
+/// `bench predict`: classifies the test set with a saved model (or a fresh notebook model).
+pub fn predict(args: &PredictBenchArgs) -> Result<(), XtaskError> {
+    let device = args.backend.device()?;
+    let data_config = DataConfig::default();
+    let (corpus, _) = crate::data::load(false)?;
+    let (model, data_config) = match &args.model {
+        Some(dir) => {
+            let saved = imdb_train::SavedModel::load(dir, &device)?;
+            (saved.model, saved.manifest.data)
+        }
+        None => (
+            SentimentClassifier::new(&ModelConfig::default(), data_config.num_words, 1, &device)?,
+            data_config,
+        ),
+    };
+    let data = imdb_data::prepare(&corpus, &data_config, 42)?;
+    let mut runs = Vec::new();
+    for _ in 0..args.repeat.max(1) {
+        let start = Instant::now();
+        let evaluation = imdb_train::evaluate(&model, &data.test, args.batch, true, &device);
+        let seconds = start.elapsed().as_secs_f64();
+        runs.push(seconds);
+        println!(
+            "classified {} test reviews in {seconds:.3} s ({:.0} reviews/s), accuracy {:.4}",
+            evaluation.labels.len(),
+            evaluation.labels.len() as f64 / seconds,
+            evaluation.metrics.accuracy
+        );
+    }
+    let best = runs.iter().copied().fold(f64::INFINITY, f64::min);
+    println!(
+        "{{\"backend\":\"{}\",\"reviews\":{},\"seconds\":{best:.4},\"reviews_per_second\":{:.1}}}",
+        Backend::name(args.backend),
+        data.test.len(),
+        data.test.len() as f64 / best
+    );
+    Ok(())
+}

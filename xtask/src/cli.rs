@@ -1,0 +1,180 @@
+//! The command line: every command and flag, with `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use imdb_model::{Architecture, Implementation};
+
+use crate::backend::Backend;
+
+/// imdb-sentiment: IMDB sentiment classification with recurrent networks, in Rust on Burn.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", version, about, long_about = None)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The user commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every run of an experiment config and write its results, figures and report.
+    Experiment(ExperimentArgs),
+    /// Fetch, verify and extract the corpus, and say where it is.
+    Download(DownloadArgs),
+    /// Print the notebook's exploratory numbers and write its two figures.
+    Eda(EdaArgs),
+    /// Classify reviews given as arguments, or one per line on standard input.
+    Predict(PredictArgs),
+    /// Re-evaluate a saved model on the test set.
+    Evaluate(EvaluateArgs),
+    /// Measure speed: training steps or prediction.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `experiment`.
+#[derive(Debug, Args)]
+pub struct ExperimentArgs {
+    /// The experiment config, e.g. configs/maxlen.toml.
+    pub config: PathBuf,
+    /// Output folder; results go to OUT/<experiment name>/.
+    #[arg(long, default_value = "runs")]
+    pub out: PathBuf,
+    /// Run only the runs with this name (repeatable).
+    #[arg(long = "only", value_name = "RUN")]
+    pub only: Vec<String>,
+    /// Backend for every run, overriding the config.
+    #[arg(long, value_enum)]
+    pub backend: Option<Backend>,
+}
+
+/// `download`.
+#[derive(Debug, Args)]
+pub struct DownloadArgs {
+    /// Use this local archive instead of IMDB_ARCHIVE or the official download.
+    #[arg(long)]
+    pub archive: Option<PathBuf>,
+}
+
+/// `eda`.
+#[derive(Debug, Args)]
+pub struct EdaArgs {
+    /// Take `maxlen` (the dashed line) and the data settings from this experiment config.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Folder for the two figures.
+    #[arg(long, default_value = "runs/eda")]
+    pub out: PathBuf,
+}
+
+/// Output format of `predict`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Format {
+    /// One line per review: label, probability, text.
+    #[default]
+    Text,
+    /// One JSON object per line with `label` and `probability`.
+    Json,
+}
+
+/// `predict`.
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// A run folder holding a saved model (model.json, model.bpk, vocab.json).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Backend to run on.
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    pub backend: Backend,
+    /// Reviews to classify; without any, one review per line is read from standard input.
+    pub text: Vec<String>,
+}
+
+/// `evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// A run folder holding a saved model.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Backend to run on.
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    pub backend: Backend,
+}
+
+/// `bench` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Seconds per training step (forward, backward, Adam) on random full-length batches.
+    TrainStep(TrainStepArgs),
+    /// Reviews per second when classifying the 25,000 test reviews.
+    Predict(PredictBenchArgs),
+}
+
+/// `bench train-step`.
+#[derive(Debug, Args)]
+pub struct TrainStepArgs {
+    /// Backend to run on.
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    pub backend: Backend,
+    /// Reviews per batch.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Time steps per review.
+    #[arg(long, default_value_t = 200)]
+    pub seq_len: usize,
+    /// Embedding size.
+    #[arg(long, default_value_t = 128)]
+    pub embed: usize,
+    /// Recurrent units.
+    #[arg(long, default_value_t = 64)]
+    pub units: usize,
+    /// Vocabulary size.
+    #[arg(long, default_value_t = 20_000)]
+    pub vocab: usize,
+    /// Input dropout.
+    #[arg(long, default_value_t = 0.2)]
+    pub dropout: f64,
+    /// Recurrent dropout (Burn's stock layer runs without it).
+    #[arg(long, default_value_t = 0.2)]
+    pub recurrent_dropout: f64,
+    /// The recurrent cell: lstm, gru or rnn.
+    #[arg(long, value_parser = parse_name::<Architecture>, default_value = "lstm")]
+    pub cell: Architecture,
+    /// Implementations to time (fused, composed, burn), in order; the first is
+    /// `seconds_per_step` in the JSON line.
+    #[arg(long, value_parser = parse_name::<Implementation>, value_delimiter = ',', default_value = "fused,burn")]
+    pub implementation: Vec<Implementation>,
+    /// Timed steps.
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// Untimed warm-up steps.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+}
+
+/// `bench predict`.
+#[derive(Debug, Args)]
+pub struct PredictBenchArgs {
+    /// A saved model; without it, a freshly initialized notebook model (same speed).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Backend to run on.
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    pub backend: Backend,
+    /// Reviews per batch.
+    #[arg(long, default_value_t = 512)]
+    pub batch: usize,
+    /// Repetitions; the best is reported.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+}
+
+/// Parses a lowercase name the way the TOML configs spell it (`"lstm"`, `"fused"`, ...).
+pub fn parse_name<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|e| e.to_string())
+}

@@ -1,0 +1,340 @@
+//! Experiment configs: a name, defaults, and runs that override any default.
+//!
+//! ```toml
+//! name = "maxlen"
+//! [defaults]
+//! seed = 42
+//! [defaults.model]
+//! units = 32
+//! [[runs]]
+//! name = "maxlen-120"
+//! data.maxlen = 120
+//! ```
+//!
+//! A run is its defaults with its own keys merged over them (tables merge key by key). Parsing
+//! is strict: an unknown key, a wrong type or an impossible value is an error naming the file,
+//! the run, the key and what is allowed.
+
+use std::path::{Path, PathBuf};
+
+use imdb_data::DataConfig;
+use imdb_model::ModelConfig;
+use imdb_train::TrainConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Backend;
+use crate::error::XtaskError;
+
+/// Where pretrained word vectors come from (the architecture issue's embeddings).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingsConfig {
+    /// GloVe or fastText vectors in their text format (`.txt`, `.vec`, optionally `.gz`); or
+    /// `"skipgram"` to train vectors on the corpus' unlabelled reviews.
+    pub source: String,
+    /// Keep the pretrained vectors fixed during training.
+    #[serde(default)]
+    pub freeze: bool,
+    /// Skip-gram epochs over the unlabelled reviews (when `source = "skipgram"`).
+    #[serde(default = "default_skipgram_epochs")]
+    pub skipgram_epochs: usize,
+}
+
+fn default_skipgram_epochs() -> usize {
+    1
+}
+
+/// Everything one run needs, after merging its overrides over the defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Fixes the split, initialization, shuffling and dropout.
+    pub seed: u64,
+    /// Where to compute.
+    pub backend: Backend,
+    /// Preprocessing (notebook §1–3).
+    pub data: DataConfig,
+    /// The model (notebook §4).
+    pub model: ModelConfig,
+    /// Training (notebook §5).
+    pub train: TrainConfig,
+    /// Pretrained word vectors, if any.
+    pub embeddings: Option<EmbeddingsConfig>,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            seed: 42,
+            backend: Backend::Flex,
+            data: DataConfig::default(),
+            model: ModelConfig::default(),
+            train: TrainConfig::default(),
+            embeddings: None,
+        }
+    }
+}
+
+/// One named run, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    /// Unique within the experiment; the run's folder name.
+    pub name: String,
+    /// Its settings.
+    pub config: RunConfig,
+}
+
+/// A parsed experiment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Experiment {
+    /// The experiment's name; its output folder.
+    pub name: String,
+    /// What it shows, for the report.
+    pub description: String,
+    /// The config file it came from.
+    pub path: PathBuf,
+    /// Its runs, in file order.
+    pub runs: Vec<Run>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExperiment {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    defaults: toml::Table,
+    runs: Vec<toml::Table>,
+}
+
+/// Reads and checks an experiment config.
+pub fn load_experiment(path: &Path) -> Result<Experiment, XtaskError> {
+    let text = std::fs::read_to_string(path).map_err(|e| XtaskError::Config {
+        path: path.to_path_buf(),
+        message: format!("cannot read it: {e}"),
+    })?;
+    parse_experiment(&text, path)
+}
+
+/// Parses an experiment config's text (`path` names it in errors).
+pub fn parse_experiment(text: &str, path: &Path) -> Result<Experiment, XtaskError> {
+    let fail = |message: String| XtaskError::Config {
+        path: path.to_path_buf(),
+        message,
+    };
+    let deserializer = toml::Deserializer::parse(text).map_err(|e| fail(e.to_string()))?;
+    let raw: RawExperiment =
+        serde_path_to_error::deserialize(deserializer).map_err(|e| fail(describe(&e)))?;
+    if !is_name(&raw.name) {
+        return Err(fail(format!(
+            "name {:?} must be letters, digits, '-' or '_' (it names the output folder)",
+            raw.name
+        )));
+    }
+    if raw.runs.is_empty() {
+        return Err(fail("it has no [[runs]]: add at least one".into()));
+    }
+    // The defaults alone must already be a valid run.
+    resolve(&raw.defaults, &toml::Table::new()).map_err(|m| fail(format!("[defaults]: {m}")))?;
+    let mut runs: Vec<Run> = Vec::new();
+    for (index, table) in raw.runs.iter().enumerate() {
+        let mut overrides = table.clone();
+        let name = match overrides.remove("name") {
+            Some(toml::Value::String(name)) if is_name(&name) => name,
+            Some(other) => {
+                return Err(fail(format!(
+                    "run {}: name {other} must be a string of letters, digits, '-' or '_'",
+                    index + 1
+                )));
+            }
+            None => return Err(fail(format!("run {} has no `name`", index + 1))),
+        };
+        if runs.iter().any(|r| r.name == name) {
+            return Err(fail(format!("two runs are named {name:?}: names must be unique")));
+        }
+        let config =
+            resolve(&raw.defaults, &overrides).map_err(|m| fail(format!("run {name:?}: {m}")))?;
+        runs.push(Run { name, config });
+    }
+    Ok(Experiment {
+        name: raw.name,
+        description: raw.description,
+        path: path.to_path_buf(),
+        runs,
+    })
+}
+
+fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Merges `overrides` over `defaults` and deserializes and validates the result.
+fn resolve(defaults: &toml::Table, overrides: &toml::Table) -> Result<RunConfig, String> {
+    let mut merged = defaults.clone();
+    merge(&mut merged, overrides);
+    let config: RunConfig =
+        serde_path_to_error::deserialize(toml::Value::Table(merged)).map_err(|e| describe(&e))?;
+    validate(&config)?;
+    Ok(config)
+}
+
+fn merge(base: &mut toml::Table, over: &toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            _ => {
+                base.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+/// `key.path: message` from a deserialization error.
+fn describe<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>) -> String {
+    let path = e.path().to_string();
+    let inner = e.inner().to_string();
+    // toml's messages can span lines (with a source excerpt); keep their first line.
+    let inner = inner.lines().next().unwrap_or("").trim();
+    if path == "." || path.is_empty() {
+        inner.to_string()
+    } else {
+        format!("key `{path}`: {inner}")
+    }
+}
+
+fn validate(config: &RunConfig) -> Result<(), String> {
+    use imdb_data::DataError;
+    use imdb_model::ModelError;
+    use imdb_train::TrainError;
+    match config.data.validate() {
+        Err(DataError::InvalidSetting { setting, problem }) => {
+            return Err(format!("key `data.{setting}`: {problem}"));
+        }
+        Err(other) => return Err(other.to_string()),
+        Ok(()) => {}
+    }
+    match config.model.validate() {
+        Err(ModelError::InvalidConfig { key, problem }) => {
+            return Err(format!("key `model.{key}`: {problem}"));
+        }
+        Ok(()) => {}
+    }
+    match config.train.validate() {
+        Err(TrainError::InvalidConfig { key, problem }) => {
+            Err(format!("key `train.{key}`: {problem}"))
+        }
+        Err(other) => Err(other.to_string()),
+        Ok(()) => Ok(()),
+    }
+}
+
+/// Checks settings that depend on the corpus: `val_size` must leave training reviews.
+pub fn check_against_corpus(
+    experiment: &Experiment,
+    train_reviews: usize,
+) -> Result<(), XtaskError> {
+    for run in &experiment.runs {
+        let val_size = run.config.data.val_size;
+        if val_size >= train_reviews {
+            return Err(XtaskError::Config {
+                path: experiment.path.clone(),
+                message: format!(
+                    "run {:?}: key `data.val_size`: {val_size} is not less than the {train_reviews} \
+                     training reviews; use a smaller value (the notebook uses 5000)",
+                    run.name
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Experiment, String> {
+        parse_experiment(text, Path::new("test.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn runs_override_defaults_key_by_key() {
+        let e = parse(
+            r#"
+            name = "demo"
+            [defaults]
+            seed = 7
+            [defaults.model]
+            units = 32
+            dropout = 0.0
+            [[runs]]
+            name = "a"
+            [[runs]]
+            name = "b"
+            data.maxlen = 120
+            model.units = 16
+            train = { epochs = 2, early_stopping = { patience = 5 } }
+            "#,
+        )
+        .unwrap();
+        assert_eq!(e.runs.len(), 2);
+        let (a, b) = (&e.runs[0].config, &e.runs[1].config);
+        assert_eq!((a.seed, a.model.units, a.data.maxlen), (7, 32, 200));
+        assert_eq!((b.model.units, b.model.dropout, b.data.maxlen), (16, 0.0, 120));
+        assert_eq!((b.train.epochs, b.train.early_stopping.patience), (2, 5));
+        assert_eq!(b.train.batch_size, 64);
+    }
+
+    #[test]
+    fn errors_name_the_file_the_run_and_the_key() {
+        let cases = [
+            ("[[runs]]\nname = \"a\"\ndata.maxlenn = 3", "data.maxlenn"),
+            ("[[runs]]\nname = \"a\"\ndata.maxlen = 0", "data.maxlen"),
+            ("[[runs]]\nname = \"a\"\ndata.num_words = 3", "data.num_words"),
+            ("[[runs]]\nname = \"a\"\ntrain.learning_rate = -0.01", "train.learning_rate"),
+            ("[[runs]]\nname = \"a\"\nmodel.units = \"many\"", "model.units"),
+            ("[[runs]]\nname = \"a\"\nmodel.dropout = 1.5", "model.dropout"),
+            ("[[runs]]\nname = \"a\"\nbackend = \"tpu\"", "backend"),
+        ];
+        for (runs, key) in cases {
+            let err = parse(&format!("name = \"x\"\n{runs}")).unwrap_err();
+            assert!(err.starts_with("test.toml: run \"a\": key `"), "{err}");
+            assert!(err.contains(key), "{key}: {err}");
+        }
+        let err = parse("name = \"x\"\nrunz = []").unwrap_err();
+        assert!(err.contains("runz"), "{err}");
+        let err = parse("name = \"x\"\n[[runs]]\nname = \"a\"\n[[runs]]\nname = \"a\"").unwrap_err();
+        assert!(err.contains("unique"), "{err}");
+        let err = parse("name = \"x y\"\n[[runs]]\nname = \"a\"").unwrap_err();
+        assert!(err.contains("output folder"), "{err}");
+        let err = parse("name = \"x\"\n[defaults.data]\nval_size = 0\n[[runs]]\nname = \"a\"").unwrap_err();
+        assert!(err.contains("[defaults]") && err.contains("val_size"), "{err}");
+    }
+
+    #[test]
+    fn val_size_is_checked_against_the_corpus() {
+        let e = parse("name = \"x\"\n[[runs]]\nname = \"a\"\ndata.val_size = 30000").unwrap();
+        let err = check_against_corpus(&e, 25_000).unwrap_err().to_string();
+        assert!(err.contains("data.val_size") && err.contains("25000"), "{err}");
+        check_against_corpus(&e, 40_000).unwrap();
+    }
+
+    #[test]
+    fn every_shipped_config_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+        let mut count = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let e = load_experiment(&path).unwrap_or_else(|e| panic!("{e}"));
+                assert!(!e.runs.is_empty());
+                count += 1;
+            }
+        }
+        assert!(count >= 3, "expected the shipped configs in {}", dir.display());
+    }
+}
