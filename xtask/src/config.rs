@@ -151,7 +151,9 @@ pub fn parse_experiment(text: &str, path: &Path) -> Result<Experiment, XtaskErro
             None => return Err(fail(format!("run {} has no `name`", index + 1))),
         };
         if runs.iter().any(|r| r.name == name) {
-            return Err(fail(format!("two runs are named {name:?}: names must be unique")));
+            return Err(fail(format!(
+                "two runs are named {name:?}: names must be unique"
+            )));
         }
         let config =
             resolve(&raw.defaults, &overrides).map_err(|m| fail(format!("run {name:?}: {m}")))?;
@@ -284,7 +286,10 @@ mod tests {
         assert_eq!(e.runs.len(), 2);
         let (a, b) = (&e.runs[0].config, &e.runs[1].config);
         assert_eq!((a.seed, a.model.units, a.data.maxlen), (7, 32, 200));
-        assert_eq!((b.model.units, b.model.dropout, b.data.maxlen), (16, 0.0, 120));
+        assert_eq!(
+            (b.model.units, b.model.dropout, b.data.maxlen),
+            (16, 0.0, 120)
+        );
         assert_eq!((b.train.epochs, b.train.early_stopping.patience), (2, 5));
         assert_eq!(b.train.batch_size, 64);
     }
@@ -294,10 +299,22 @@ mod tests {
         let cases = [
             ("[[runs]]\nname = \"a\"\ndata.maxlenn = 3", "data.maxlenn"),
             ("[[runs]]\nname = \"a\"\ndata.maxlen = 0", "data.maxlen"),
-            ("[[runs]]\nname = \"a\"\ndata.num_words = 3", "data.num_words"),
-            ("[[runs]]\nname = \"a\"\ntrain.learning_rate = -0.01", "train.learning_rate"),
-            ("[[runs]]\nname = \"a\"\nmodel.units = \"many\"", "model.units"),
-            ("[[runs]]\nname = \"a\"\nmodel.dropout = 1.5", "model.dropout"),
+            (
+                "[[runs]]\nname = \"a\"\ndata.num_words = 3",
+                "data.num_words",
+            ),
+            (
+                "[[runs]]\nname = \"a\"\ntrain.learning_rate = -0.01",
+                "train.learning_rate",
+            ),
+            (
+                "[[runs]]\nname = \"a\"\nmodel.units = \"many\"",
+                "model.units",
+            ),
+            (
+                "[[runs]]\nname = \"a\"\nmodel.dropout = 1.5",
+                "model.dropout",
+            ),
             ("[[runs]]\nname = \"a\"\nbackend = \"tpu\"", "backend"),
         ];
         for (runs, key) in cases {
@@ -307,19 +324,27 @@ mod tests {
         }
         let err = parse("name = \"x\"\nrunz = []").unwrap_err();
         assert!(err.contains("runz"), "{err}");
-        let err = parse("name = \"x\"\n[[runs]]\nname = \"a\"\n[[runs]]\nname = \"a\"").unwrap_err();
+        let err =
+            parse("name = \"x\"\n[[runs]]\nname = \"a\"\n[[runs]]\nname = \"a\"").unwrap_err();
         assert!(err.contains("unique"), "{err}");
         let err = parse("name = \"x y\"\n[[runs]]\nname = \"a\"").unwrap_err();
         assert!(err.contains("output folder"), "{err}");
-        let err = parse("name = \"x\"\n[defaults.data]\nval_size = 0\n[[runs]]\nname = \"a\"").unwrap_err();
-        assert!(err.contains("[defaults]") && err.contains("val_size"), "{err}");
+        let err = parse("name = \"x\"\n[defaults.data]\nval_size = 0\n[[runs]]\nname = \"a\"")
+            .unwrap_err();
+        assert!(
+            err.contains("[defaults]") && err.contains("val_size"),
+            "{err}"
+        );
     }
 
     #[test]
     fn val_size_is_checked_against_the_corpus() {
         let e = parse("name = \"x\"\n[[runs]]\nname = \"a\"\ndata.val_size = 30000").unwrap();
         let err = check_against_corpus(&e, 25_000).unwrap_err().to_string();
-        assert!(err.contains("data.val_size") && err.contains("25000"), "{err}");
+        assert!(
+            err.contains("data.val_size") && err.contains("25000"),
+            "{err}"
+        );
         check_against_corpus(&e, 40_000).unwrap();
     }
 
@@ -335,6 +360,10 @@ mod tests {
                 count += 1;
             }
         }
-        assert!(count >= 3, "expected the shipped configs in {}", dir.display());
+        assert!(
+            count >= 3,
+            "expected the shipped configs in {}",
+            dir.display()
+        );
     }
 }

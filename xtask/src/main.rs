@@ -7,10 +7,19 @@
 mod backend;
 mod bench;
 mod cli;
+mod config;
 mod data;
+mod download;
+mod eda;
+mod embeddings;
 mod error;
+mod evaluate;
+mod experiment;
+mod predict;
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 // Training allocates and frees buffers of many megabytes every step; glibc's allocator returns
 // them to the system each time, and the page faults of getting them back cost more than the
@@ -39,8 +48,29 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), XtaskError> {
     match cli.command {
+        Command::Experiment(args) => experiment::run(&args, interrupt_flag()),
+        Command::Download(args) => download::run(&args),
+        Command::Eda(args) => eda::run(&args),
+        Command::Predict(args) => predict::run(&args),
+        Command::Evaluate(args) => evaluate::run(&args),
         Command::Bench(BenchCommand::TrainStep(args)) => bench::train_step(&args),
         Command::Bench(BenchCommand::Predict(args)) => bench::predict(&args),
-        other => Err(XtaskError::Usage(format!("{other:?}: not built yet"))),
     }
+}
+
+/// Set by the first Ctrl-C: training stops at the next batch and keeps its last checkpoint.
+/// A second Ctrl-C ends the process at once.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let seen = flag.clone();
+    let installed = ctrlc::set_handler(move || {
+        if seen.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: stopping after this batch (Ctrl-C again to quit at once)");
+    });
+    if let Err(e) = installed {
+        eprintln!("note: Ctrl-C will end the process at once ({e})");
+    }
+    flag
 }

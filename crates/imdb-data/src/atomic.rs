@@ -26,6 +26,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| DataError::io("cannot write", path, e))?;
+    // Temporary files are created private (0600); results are ordinary files.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| DataError::io("cannot set permissions of", path, e))?;
+    }
     tmp.persist(path)
         .map_err(|e| DataError::io("cannot replace", path, e.error))?;
     Ok(())

@@ -38,6 +38,7 @@ fn main() {
         step_mask: &mask,
         recurrent_mask: Some(&rec),
         reverse: false,
+        projected: false,
     };
     let runs = 10;
     // Minimum over the runs: the machine is shared, and noise only ever adds time.

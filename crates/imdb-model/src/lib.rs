@@ -30,7 +30,7 @@ pub mod ops;
 pub mod recurrent;
 pub mod summary;
 
-pub use classifier::{ModelInput, SentimentClassifier, dropout_mask};
+pub use classifier::{ModelInput, Predictor, SentimentClassifier, dropout_mask};
 pub use config::{Architecture, ModelConfig};
 pub use error::ModelError;
 pub use recurrent::{CellKind, Implementation, RecurrentLayer};

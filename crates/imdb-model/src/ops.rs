@@ -50,6 +50,16 @@ pub trait FusedRecurrentBackend: Backend {
         recurrent_mask: FloatTensor<Self>,
         reverse: bool,
     ) -> FloatTensor<Self>;
+
+    /// [`fused_lstm`](Self::fused_lstm) on an input already projected: `xp = x·w_ih + bias`,
+    /// `[batch, steps, 4·hidden]`. Inference gathers `xp` from a table computed once per word.
+    fn fused_lstm_projected(
+        xp: FloatTensor<Self>,
+        w_hh: FloatTensor<Self>,
+        step_mask: FloatTensor<Self>,
+        recurrent_mask: FloatTensor<Self>,
+        reverse: bool,
+    ) -> FloatTensor<Self>;
 }
 
 /// Reads a CPU tensor's values into a vector.
@@ -120,6 +130,8 @@ struct LstmCall {
     step_mask: HostBuf,
     recurrent_mask: HostBuf,
     reverse: bool,
+    /// The input is `x·w_ih + bias` already; `w_ih` and `bias` are empty.
+    projected: bool,
 }
 
 impl LstmCall {
@@ -149,6 +161,34 @@ impl LstmCall {
             step_mask: B::host_buf(step_mask),
             recurrent_mask: B::host_buf(recurrent_mask),
             reverse,
+            projected: false,
+        }
+    }
+
+    fn read_projected<B: HostTensors>(
+        xp: FloatTensor<B>,
+        w_hh: FloatTensor<B>,
+        step_mask: FloatTensor<B>,
+        recurrent_mask: FloatTensor<B>,
+        reverse: bool,
+    ) -> Self {
+        let shape = xp.shape();
+        let dims = LstmDims {
+            batch: shape[0],
+            steps: shape[1],
+            input: shape[2],
+            hidden: w_hh.shape()[0],
+        };
+        Self {
+            dims,
+            x: Some(B::host_buf(xp)),
+            w_ih: HostBuf::Owned(Vec::new()),
+            w_hh: B::host_buf(w_hh),
+            bias: HostBuf::Owned(Vec::new()),
+            step_mask: B::host_buf(step_mask),
+            recurrent_mask: B::host_buf(recurrent_mask),
+            reverse,
+            projected: true,
         }
     }
 
@@ -166,6 +206,7 @@ impl LstmCall {
             step_mask: self.step_mask.as_slice(),
             recurrent_mask: Some(self.recurrent_mask.as_slice()),
             reverse: self.reverse,
+            projected: self.projected,
         }
     }
 
@@ -190,6 +231,20 @@ fn lstm_inference<B: HostTensors>(
     to_backend::<B>(out, &call.output_shape(), &device)
 }
 
+/// Forward only on a projected input, for backends without autodiff.
+fn lstm_projected_inference<B: HostTensors>(
+    xp: FloatTensor<B>,
+    w_hh: FloatTensor<B>,
+    step_mask: FloatTensor<B>,
+    recurrent_mask: FloatTensor<B>,
+    reverse: bool,
+) -> FloatTensor<B> {
+    let device = xp.device();
+    let call = LstmCall::read_projected::<B>(xp, w_hh, step_mask, recurrent_mask, reverse);
+    let (out, _) = lstm_forward(call.dims, call.weights(), call.inputs(), false);
+    to_backend::<B>(out, &call.output_shape(), &device)
+}
+
 impl FusedRecurrentBackend for Flex {
     fn fused_lstm(
         x: FloatTensor<Self>,
@@ -201,6 +256,16 @@ impl FusedRecurrentBackend for Flex {
         reverse: bool,
     ) -> FloatTensor<Self> {
         lstm_inference::<Self>(x, w_ih, w_hh, bias, step_mask, recurrent_mask, reverse)
+    }
+
+    fn fused_lstm_projected(
+        xp: FloatTensor<Self>,
+        w_hh: FloatTensor<Self>,
+        step_mask: FloatTensor<Self>,
+        recurrent_mask: FloatTensor<Self>,
+        reverse: bool,
+    ) -> FloatTensor<Self> {
+        lstm_projected_inference::<Self>(xp, w_hh, step_mask, recurrent_mask, reverse)
     }
 }
 
@@ -215,6 +280,16 @@ impl FusedRecurrentBackend for NdArray {
         reverse: bool,
     ) -> FloatTensor<Self> {
         lstm_inference::<Self>(x, w_ih, w_hh, bias, step_mask, recurrent_mask, reverse)
+    }
+
+    fn fused_lstm_projected(
+        xp: FloatTensor<Self>,
+        w_hh: FloatTensor<Self>,
+        step_mask: FloatTensor<Self>,
+        recurrent_mask: FloatTensor<Self>,
+        reverse: bool,
+    ) -> FloatTensor<Self> {
+        lstm_projected_inference::<Self>(xp, w_hh, step_mask, recurrent_mask, reverse)
     }
 }
 
@@ -276,6 +351,45 @@ impl<B: HostTensors> Backward<B, 4> for LstmBackward {
     }
 }
 
+#[derive(Debug)]
+struct LstmProjectedBackward;
+
+impl<B: HostTensors> Backward<B, 2> for LstmProjectedBackward {
+    type State = Arc<LstmSaved<B::Device>>;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_xp, node_w_hh] = ops.parents;
+        let d_out = B::host_buf(grads.consume::<B>(&ops.node));
+        let saved = ops.state;
+        let call = &saved.call;
+        let g = lstm_backward(
+            call.dims,
+            call.weights(),
+            call.inputs(),
+            &saved.tape,
+            d_out.as_slice(),
+        );
+        let LstmDims {
+            batch,
+            steps,
+            input,
+            hidden,
+        } = call.dims;
+        if let Some(node) = node_xp {
+            grads.register::<B>(
+                node.id,
+                to_backend::<B>(g.dx, &[batch, steps, input], &saved.device),
+            );
+        }
+        if let Some(node) = node_w_hh {
+            grads.register::<B>(
+                node.id,
+                to_backend::<B>(g.dw_hh, &[hidden, 4 * hidden], &saved.device),
+            );
+        }
+    }
+}
+
 impl<B: HostTensors, C: CheckpointStrategy> FusedRecurrentBackend for Autodiff<B, C> {
     fn fused_lstm(
         x: FloatTensor<Self>,
@@ -326,6 +440,63 @@ impl<B: HostTensors, C: CheckpointStrategy> FusedRecurrentBackend for Autodiff<B
             )),
         }
     }
+
+    fn fused_lstm_projected(
+        xp: FloatTensor<Self>,
+        w_hh: FloatTensor<Self>,
+        step_mask: FloatTensor<Self>,
+        recurrent_mask: FloatTensor<Self>,
+        reverse: bool,
+    ) -> FloatTensor<Self> {
+        let prep = LstmProjectedBackward
+            .prepare::<C>([xp.node(), w_hh.node()])
+            .compute_bound()
+            .stateful();
+        let (xp, w_hh) = (xp.into_primitive(), w_hh.into_primitive());
+        let (step_mask, recurrent_mask) =
+            (step_mask.into_primitive(), recurrent_mask.into_primitive());
+        match prep {
+            OpsKind::Tracked(prep) => {
+                let device = xp.device();
+                let mut call =
+                    LstmCall::read_projected::<B>(xp, w_hh, step_mask, recurrent_mask, reverse);
+                let (out, tape) = lstm_forward(call.dims, call.weights(), call.inputs(), true);
+                let output = to_backend::<B>(out, &call.output_shape(), &device);
+                call.x = None;
+                let saved = LstmSaved {
+                    call,
+                    tape: tape.unwrap_or_default(),
+                    device,
+                };
+                prep.finish(Arc::new(saved), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(lstm_projected_inference::<B>(
+                xp,
+                w_hh,
+                step_mask,
+                recurrent_mask,
+                reverse,
+            )),
+        }
+    }
+}
+
+/// Tensor-level entry to [`FusedRecurrentBackend::fused_lstm_projected`].
+/// Only for devices where [`has_fused_kernels`] is true.
+pub fn fused_lstm_projected(
+    xp: Tensor<3>,
+    w_hh: Tensor<2>,
+    step_mask: Tensor<2>,
+    recurrent_mask: Tensor<2>,
+    reverse: bool,
+) -> Tensor<3> {
+    Tensor::from_dispatch(<Dispatch as FusedRecurrentBackend>::fused_lstm_projected(
+        xp.into_dispatch(),
+        w_hh.into_dispatch(),
+        step_mask.into_dispatch(),
+        recurrent_mask.into_dispatch(),
+        reverse,
+    ))
 }
 
 /// True if `device` runs the fused kernels (the CPU backends, with or without autodiff).

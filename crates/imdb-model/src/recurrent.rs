@@ -8,7 +8,7 @@ use imdb_data::SeededRng;
 use serde::{Deserialize, Serialize};
 
 use crate::init::{glorot_uniform, orthogonal, param1, param2};
-use crate::ops::{fused_lstm, has_fused_kernels};
+use crate::ops::{fused_lstm, fused_lstm_projected, has_fused_kernels};
 
 /// The recurrent cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -158,6 +158,14 @@ impl RecurrentLayer {
             return self.forward_burn(x);
         }
         self.forward_composed(x, step_mask, recurrent_mask)
+    }
+
+    /// The fused LSTM on an input already projected (`x·w_ih + bias`, `[batch, steps,
+    /// 4·hidden]`), dropout off. Only for fused LSTM layers on devices with the kernels.
+    pub fn forward_projected(&self, xp: Tensor<3>, step_mask: Tensor<2>) -> Tensor<3> {
+        let [batch, _, _] = xp.dims();
+        let ones = Tensor::ones([batch, self.hidden], &xp.device());
+        fused_lstm_projected(xp, self.w_hh.val(), step_mask, ones, self.reverse)
     }
 
     /// The layer as plain tensor operations, one step at a time.

@@ -299,3 +299,36 @@ fn bad_settings_are_refused() {
             .contains("recurrent dropout")
     );
 }
+
+#[test]
+fn predictor_tables_give_the_same_logits() {
+    for (name, device) in devices() {
+        for bidirectional in [false, true] {
+            let config = ModelConfig {
+                embed_dim: 6,
+                units: 5,
+                bidirectional,
+                layers: 2,
+                ..ModelConfig::default()
+            };
+            let model = SentimentClassifier::new(&config, 12, 4, &device).unwrap();
+            let direct = model
+                .forward(toy_input(&device), None)
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            let viewed = model
+                .predictor()
+                .logits(toy_input(&device))
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            assert_close(
+                &viewed,
+                &direct,
+                1e-5,
+                &format!("{name} bidirectional {bidirectional}"),
+            );
+        }
+    }
+}

@@ -114,7 +114,11 @@ impl TestOutcome<'_> {
             }
         }
         for b in &mut buckets {
-            b.accuracy = if b.count == 0 { 0.0 } else { b.correct as f64 / b.count as f64 };
+            b.accuracy = if b.count == 0 {
+                0.0
+            } else {
+                b.correct as f64 / b.count as f64
+            };
         }
         buckets.retain(|b| b.count > 0);
         buckets
@@ -166,7 +170,13 @@ mod tests {
     #[test]
     fn mistakes_sample_and_buckets() {
         let vocab = Vocabulary::from_ranked_words(vec!["good".into(), "bad".into(), "film".into()]);
-        let reviews = [review(50), review(150), review(150), review(600), review(2000)];
+        let reviews = [
+            review(50),
+            review(150),
+            review(150),
+            review(600),
+            review(2000),
+        ];
         let refs: Vec<&TokenizedReview> = reviews.iter().collect();
         let probabilities = [0.9, 0.2, 0.7, 0.6, 0.1];
         let labels = [0, 1, 1, 0, 1];
@@ -191,8 +201,10 @@ mod tests {
         assert_eq!(idx.len(), 3);
 
         let buckets = outcome.accuracy_by_length(&LENGTH_EDGES);
-        let summary: Vec<(String, usize, usize)> =
-            buckets.iter().map(|b| (b.label(), b.count, b.correct)).collect();
+        let summary: Vec<(String, usize, usize)> = buckets
+            .iter()
+            .map(|b| (b.label(), b.count, b.correct))
+            .collect();
         assert_eq!(
             summary,
             [

@@ -101,7 +101,9 @@ pub fn render<P: Plot>(plot: &P) -> Result<RenderedFigure, ReportError> {
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
         let mut writer = encoder.write_header().map_err(|e| plot_err(&stem, e))?;
-        writer.write_image_data(&rgb).map_err(|e| plot_err(&stem, e))?;
+        writer
+            .write_image_data(&rgb)
+            .map_err(|e| plot_err(&stem, e))?;
         writer.finish().map_err(|e| plot_err(&stem, e))?;
     }
     Ok(RenderedFigure {
@@ -115,7 +117,10 @@ pub fn render<P: Plot>(plot: &P) -> Result<RenderedFigure, ReportError> {
 pub fn write_figure<P: Plot>(plot: &P, dir: &Path) -> Result<RenderedFigure, ReportError> {
     let figure = render(plot)?;
     write_atomic(&dir.join(format!("{}.png", figure.stem)), &figure.png)?;
-    write_atomic(&dir.join(format!("{}.svg", figure.stem)), figure.svg.as_bytes())?;
+    write_atomic(
+        &dir.join(format!("{}.svg", figure.stem)),
+        figure.svg.as_bytes(),
+    )?;
     Ok(figure)
 }
 
@@ -125,6 +130,26 @@ fn e<T: std::fmt::Display>(err: T) -> String {
 
 fn label_font() -> (&'static str, u32) {
     (FONT, 16)
+}
+
+/// Text centred horizontally on its position, sitting on it.
+fn centered(size: u32) -> TextStyle<'static> {
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+    (FONT, size)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Center, VPos::Bottom))
+}
+
+/// Tick labels without useless decimals.
+fn tick(value: f64, range: f64) -> String {
+    if range >= 20.0 {
+        format!("{value:.0}")
+    } else if range >= 2.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.2}")
+    }
 }
 
 /// Bars at `x = 0, 1, …` with labels below and values above.
@@ -158,6 +183,8 @@ fn bar_chart<DB: DrawingBackend>(
             }
         })
         .y_desc(y_desc)
+        .y_label_formatter(&|y| tick(*y, y_max))
+        .light_line_style(TRANSPARENT)
         .label_style(label_font())
         .axis_desc_style((FONT, 18))
         .draw()
@@ -174,8 +201,8 @@ fn bar_chart<DB: DrawingBackend>(
         chart
             .draw_series(std::iter::once(Text::new(
                 text.clone(),
-                (x - 0.1, value + y_max * 0.02),
-                label_font(),
+                (x, value + y_max * 0.01),
+                centered(15),
             )))
             .map_err(e)?;
     }
@@ -202,13 +229,38 @@ impl Plot for ClassDistribution {
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let areas = root.split_evenly((1, 2));
-        let y_max = self.train.negative.max(self.train.positive).max(self.test.negative).max(self.test.positive) as f64 * 1.15 + 1.0;
-        for (area, (name, counts)) in areas.iter().zip([("train", self.train), ("test", self.test)]) {
+        let y_max = self
+            .train
+            .negative
+            .max(self.train.positive)
+            .max(self.test.negative)
+            .max(self.test.positive) as f64
+            * 1.15
+            + 1.0;
+        for (area, (name, counts)) in areas
+            .iter()
+            .zip([("train", self.train), ("test", self.test)])
+        {
             let bars = vec![
-                ("negative (0)".to_string(), counts.negative as f64, counts.negative.to_string()),
-                ("positive (1)".to_string(), counts.positive as f64, counts.positive.to_string()),
+                (
+                    "negative (0)".to_string(),
+                    counts.negative as f64,
+                    counts.negative.to_string(),
+                ),
+                (
+                    "positive (1)".to_string(),
+                    counts.positive as f64,
+                    counts.positive.to_string(),
+                ),
             ];
-            bar_chart(area, &format!("Class distribution ({name})"), "Reviews", &bars, y_max, &[TRAIN, VALID])?;
+            bar_chart(
+                area,
+                &format!("Class distribution ({name})"),
+                "Reviews",
+                &bars,
+                y_max,
+                &[TRAIN, VALID],
+            )?;
         }
         Ok(())
     }
@@ -231,7 +283,14 @@ impl Plot for LengthHistogram {
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let max = self.lengths.iter().copied().max().unwrap_or(1).max(self.maxlen).max(1) as f64;
+        let max = self
+            .lengths
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(1)
+            .max(self.maxlen)
+            .max(1) as f64;
         let bins = self.bins.max(1);
         let width = max / bins as f64;
         let mut counts = vec![0usize; bins];
@@ -240,7 +299,10 @@ impl Plot for LengthHistogram {
         }
         let top = *counts.iter().max().unwrap_or(&1) as f64 * 1.1 + 1.0;
         let mut chart = ChartBuilder::on(root)
-            .caption("Review length distribution (train)", (FONT, 24, FontStyle::Bold))
+            .caption(
+                "Review length distribution (train)",
+                (FONT, 24, FontStyle::Bold),
+            )
             .margin(12)
             .x_label_area_size(50)
             .y_label_area_size(70)
@@ -250,6 +312,9 @@ impl Plot for LengthHistogram {
             .configure_mesh()
             .x_desc("Tokens per review")
             .y_desc("Reviews")
+            .x_label_formatter(&|x| tick(*x, max))
+            .y_label_formatter(&|y| tick(*y, top))
+            .light_line_style(TRANSPARENT)
             .label_style(label_font())
             .axis_desc_style((FONT, 18))
             .draw()
@@ -343,10 +408,17 @@ impl Plot for TrainingCurve {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let m = self.metric;
         let epochs = self.history.epochs.len().max(1) as f64;
-        let values = self.history.epochs.iter().flat_map(|r| [m.of(&r.train), m.of(&r.val)]);
+        let values = self
+            .history
+            .epochs
+            .iter()
+            .flat_map(|r| [m.of(&r.train), m.of(&r.val)]);
         let y = y_range(values);
         let mut chart = ChartBuilder::on(root)
-            .caption(format!("{} per epoch", m.name()), (FONT, 24, FontStyle::Bold))
+            .caption(
+                format!("{} per epoch", m.name()),
+                (FONT, 24, FontStyle::Bold),
+            )
             .margin(12)
             .x_label_area_size(50)
             .y_label_area_size(70)
@@ -363,10 +435,7 @@ impl Plot for TrainingCurve {
             .light_line_style(BLACK.mix(0.06))
             .draw()
             .map_err(e)?;
-        for (name, color, pick) in [
-            ("train", TRAIN, true),
-            ("validation", VALID, false),
-        ] {
+        for (name, color, pick) in [("train", TRAIN, true), ("validation", VALID, false)] {
             let points: Vec<(f64, f64)> = self
                 .history
                 .epochs
@@ -377,7 +446,9 @@ impl Plot for TrainingCurve {
                 .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)).point_size(4))
                 .map_err(e)?
                 .label(format!("{name}_{}", m.name()))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
         }
         if let Some(best) = self.history.best_epoch {
             let b = best as f64;
@@ -390,7 +461,9 @@ impl Plot for TrainingCurve {
                 ))
                 .map_err(e)?
                 .label(format!("kept weights (epoch {best})"))
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.6).stroke_width(2)));
+                .legend(|(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.6).stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
@@ -423,29 +496,41 @@ impl Plot for ConfusionHeatmap {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let c = &self.confusion;
         // cells[true][predicted]
-        let cells = [[c.true_negatives, c.false_positives], [c.false_negatives, c.true_positives]];
+        let cells = [
+            [c.true_negatives, c.false_positives],
+            [c.false_negatives, c.true_positives],
+        ];
         let max = cells.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
         let mut chart = ChartBuilder::on(root)
             .caption("Confusion matrix (test)", (FONT, 24, FontStyle::Bold))
             .margin(12)
             .x_label_area_size(60)
             .y_label_area_size(120)
-            .build_cartesian_2d((0..2).into_segmented(), (0..2).into_segmented())
+            .build_cartesian_2d(0.0..2.0, 0.0..2.0)
             .map_err(e)?;
-        let name = |v: &SegmentValue<i32>, flip: bool| match v {
-            SegmentValue::CenterOf(i) => {
-                let class = if flip { 1 - *i } else { *i };
-                if class == 0 { "negative (0)".to_string() } else { "positive (1)".to_string() }
+        // Class names at the cell centres; the true class 0 is the top row, as in seaborn.
+        let name = |v: f64, top_is_zero: bool| -> String {
+            let class = match ((v - 0.5).abs() < 1e-9, (v - 1.5).abs() < 1e-9) {
+                (true, _) => 0,
+                (_, true) => 1,
+                _ => return String::new(),
+            };
+            let class = if top_is_zero { 1 - class } else { class };
+            if class == 0 {
+                "negative (0)".into()
+            } else {
+                "positive (1)".into()
             }
-            _ => String::new(),
         };
         chart
             .configure_mesh()
             .disable_mesh()
+            .x_labels(5)
+            .y_labels(5)
             .x_desc("Predicted")
             .y_desc("True")
-            .x_label_formatter(&|v| name(v, false))
-            .y_label_formatter(&|v| name(v, true))
+            .x_label_formatter(&|v| name(*v, false))
+            .y_label_formatter(&|v| name(*v, true))
             .label_style(label_font())
             .axis_desc_style((FONT, 18))
             .draw()
@@ -456,13 +541,10 @@ impl Plot for ConfusionHeatmap {
                 // White to matplotlib's dark blue ("Blues").
                 let mix = |lo: f64, hi: f64| (lo + (hi - lo) * level) as u8;
                 let color = RGBColor(mix(247.0, 8.0), mix(251.0, 48.0), mix(255.0, 107.0));
-                let (x, y) = (p as i32, 1 - t as i32);
+                let (x, y) = (p as f64, 1.0 - t as f64);
                 chart
                     .draw_series(std::iter::once(Rectangle::new(
-                        [
-                            (SegmentValue::Exact(x), SegmentValue::Exact(y)),
-                            (SegmentValue::Exact(x + 1), SegmentValue::Exact(y + 1)),
-                        ],
+                        [(x, y), (x + 1.0, y + 1.0)],
                         color.filled(),
                     )))
                     .map_err(e)?;
@@ -470,11 +552,13 @@ impl Plot for ConfusionHeatmap {
                 chart
                     .draw_series(std::iter::once(Text::new(
                         count.to_string(),
-                        (SegmentValue::CenterOf(x), SegmentValue::CenterOf(y)),
-                        (FONT, 28).into_font().color(&text_color).pos(plotters::style::text_anchor::Pos::new(
-                            plotters::style::text_anchor::HPos::Center,
-                            plotters::style::text_anchor::VPos::Center,
-                        )),
+                        (x + 0.5, y + 0.5),
+                        (FONT, 30).into_font().color(&text_color).pos(
+                            plotters::style::text_anchor::Pos::new(
+                                plotters::style::text_anchor::HPos::Center,
+                                plotters::style::text_anchor::VPos::Center,
+                            ),
+                        ),
                     )))
                     .map_err(e)?;
             }
@@ -566,7 +650,13 @@ impl Plot for LengthAccuracy {
         let bars: Vec<(String, f64, String)> = self
             .buckets
             .iter()
-            .map(|b| (b.label(), b.accuracy, format!("{:.3} (n={})", b.accuracy, b.count)))
+            .map(|b| {
+                (
+                    b.label(),
+                    b.accuracy,
+                    format!("{:.3} (n={})", b.accuracy, b.count),
+                )
+            })
             .collect();
         let colors: Vec<RGBColor> = self
             .buckets
@@ -575,7 +665,10 @@ impl Plot for LengthAccuracy {
             .collect();
         bar_chart(
             root,
-            &format!("Test accuracy by review length (orange: longer than maxlen = {})", self.maxlen),
+            &format!(
+                "Test accuracy by review length (orange: longer than maxlen = {})",
+                self.maxlen
+            ),
             "Accuracy",
             &bars,
             1.1,
@@ -605,16 +698,42 @@ impl Plot for RunComparison {
         let acc: Vec<(String, f64, String)> = self
             .runs
             .iter()
-            .map(|r| (r.run.clone(), r.test_accuracy, format!("{:.4}", r.test_accuracy)))
+            .map(|r| {
+                (
+                    r.run.clone(),
+                    r.test_accuracy,
+                    format!("{:.4}", r.test_accuracy),
+                )
+            })
             .collect();
-        bar_chart(&areas[0], "Test accuracy per run", "Accuracy", &acc, 1.1, &PALETTE)?;
+        bar_chart(
+            &areas[0],
+            "Test accuracy per run",
+            "Accuracy",
+            &acc,
+            1.1,
+            &PALETTE,
+        )?;
         let time: Vec<(String, f64, String)> = self
             .runs
             .iter()
-            .map(|r| (r.run.clone(), r.train_seconds, format!("{:.0}s", r.train_seconds)))
+            .map(|r| {
+                (
+                    r.run.clone(),
+                    r.train_seconds,
+                    format!("{:.0}s", r.train_seconds),
+                )
+            })
             .collect();
         let top = time.iter().map(|t| t.1).fold(1.0, f64::max) * 1.15;
-        bar_chart(&areas[1], "Training time per run", "Seconds", &time, top, &PALETTE)
+        bar_chart(
+            &areas[1],
+            "Training time per run",
+            "Seconds",
+            &time,
+            top,
+            &PALETTE,
+        )
     }
 }
 
@@ -634,10 +753,23 @@ impl Plot for ValidationOverlay {
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let m = self.metric;
-        let epochs = self.runs.iter().map(|(_, h)| h.epochs.len()).max().unwrap_or(1).max(1);
-        let y = y_range(self.runs.iter().flat_map(|(_, h)| h.epochs.iter().map(move |r| m.of(&r.val))));
+        let epochs = self
+            .runs
+            .iter()
+            .map(|(_, h)| h.epochs.len())
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let y = y_range(
+            self.runs
+                .iter()
+                .flat_map(|(_, h)| h.epochs.iter().map(move |r| m.of(&r.val))),
+        );
         let mut chart = ChartBuilder::on(root)
-            .caption(format!("Validation {} per epoch, by run", m.name()), (FONT, 24, FontStyle::Bold))
+            .caption(
+                format!("Validation {} per epoch, by run", m.name()),
+                (FONT, 24, FontStyle::Bold),
+            )
             .margin(12)
             .x_label_area_size(50)
             .y_label_area_size(70)
@@ -659,14 +791,19 @@ impl Plot for ValidationOverlay {
             chart
                 .draw_series(
                     LineSeries::new(
-                        history.epochs.iter().map(|r| (r.epoch as f64, m.of(&r.val))),
+                        history
+                            .epochs
+                            .iter()
+                            .map(|r| (r.epoch as f64, m.of(&r.val))),
                         color.stroke_width(2),
                     )
                     .point_size(3),
                 )
                 .map_err(e)?
                 .label(name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()

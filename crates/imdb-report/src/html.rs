@@ -74,7 +74,10 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(escape("<b>\"a\" & 'b'</b>"), "&lt;b&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/b&gt;");
+        assert_eq!(
+            escape("<b>\"a\" & 'b'</b>"),
+            "&lt;b&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/b&gt;"
+        );
         let t = table(&["x"], &[vec!["<script>".into()]]);
         assert!(t.contains("&lt;script&gt;") && !t.contains("<script>"));
         assert!(page("a<b", "body").contains("<title>a&lt;b</title>"));

@@ -33,9 +33,20 @@ fn metric_cells(m: &BinaryMetrics) -> [String; 5] {
 pub fn write_history_csv(path: &Path, history: &History) -> Result<(), ReportError> {
     let mut rows = vec![
         [
-            "epoch", "loss", "accuracy", "precision", "recall", "auc", "val_loss",
-            "val_accuracy", "val_precision", "val_recall", "val_auc", "train_seconds",
-            "val_seconds", "kept",
+            "epoch",
+            "loss",
+            "accuracy",
+            "precision",
+            "recall",
+            "auc",
+            "val_loss",
+            "val_accuracy",
+            "val_precision",
+            "val_recall",
+            "val_auc",
+            "train_seconds",
+            "val_seconds",
+            "kept",
         ]
         .map(String::from)
         .to_vec(),
@@ -82,7 +93,11 @@ pub fn classification_report(confusion: &Confusion, digits: usize) -> String {
     let support = |c: &Confusion| c.true_positives + c.false_negatives;
     let f1 = |c: &Confusion| {
         let (p, r) = (c.precision(), c.recall());
-        if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) }
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
     };
     let classes = [("0", negative), ("1", positive)];
     let width = "weighted avg".len().max(digits);
@@ -91,7 +106,7 @@ pub fn classification_report(confusion: &Confusion, digits: usize) -> String {
         "", "precision", "recall", "f1-score", "support"
     );
     let row = |name: &str, p: f64, r: f64, f: f64, s: usize| {
-        format!("{name:>width$}  {p:>9.digits$}  {r:>9.digits$}  {f:>9.digits$}  {s:>9}\n")
+        format!("{name:>width$}  {p:>9.digits$} {r:>9.digits$} {f:>9.digits$} {s:>9}\n")
     };
     for (name, c) in &classes {
         out += &row(name, c.precision(), c.recall(), f1(c), support(c));
@@ -99,7 +114,7 @@ pub fn classification_report(confusion: &Confusion, digits: usize) -> String {
     out.push('\n');
     let total = confusion.total();
     out += &format!(
-        "{:>width$}  {:>9}  {:>9}  {:>9.digits$}  {total:>9}\n",
+        "{:>width$}  {:>9} {:>9} {:>9.digits$} {total:>9}\n",
         "accuracy",
         "",
         "",
@@ -171,7 +186,8 @@ pub struct RunMetrics {
 
 /// `metrics.json`.
 pub fn write_metrics_json(path: &Path, metrics: &RunMetrics) -> Result<(), ReportError> {
-    let text = serde_json::to_string_pretty(metrics).map_err(|e| ReportError::io("cannot encode", path, e))?;
+    let text = serde_json::to_string_pretty(metrics)
+        .map_err(|e| ReportError::io("cannot encode", path, e))?;
     write(path, text.as_bytes())
 }
 
@@ -184,9 +200,19 @@ pub fn read_metrics_json(path: &Path) -> Option<RunMetrics> {
 pub fn write_summary_csv(path: &Path, runs: &[RunMetrics]) -> Result<(), ReportError> {
     let mut rows = vec![
         [
-            "run", "backend", "params", "epochs_run", "best_epoch", "train_seconds",
-            "seconds_per_epoch", "predict_seconds", "test_loss", "test_accuracy",
-            "test_precision", "test_recall", "test_auc",
+            "run",
+            "backend",
+            "params",
+            "epochs_run",
+            "best_epoch",
+            "train_seconds",
+            "seconds_per_epoch",
+            "predict_seconds",
+            "test_loss",
+            "test_accuracy",
+            "test_precision",
+            "test_recall",
+            "test_auc",
         ]
         .map(String::from)
         .to_vec(),
@@ -251,11 +277,26 @@ mod tests {
         };
         let report = classification_report(&c, 4);
         let lines: Vec<&str> = report.lines().collect();
-        assert_eq!(lines[2], "           0     0.7143    0.8333    0.7692         6");
-        assert_eq!(lines[3], "           1     0.6667    0.5000    0.5714         4");
-        assert_eq!(lines[5], "    accuracy                         0.7000        10");
-        assert_eq!(lines[6], "   macro avg     0.6905    0.6667    0.6703        10");
-        assert_eq!(lines[7], "weighted avg     0.6952    0.7000    0.6901        10");
+        assert_eq!(
+            lines[2],
+            "           0     0.7143    0.8333    0.7692         6"
+        );
+        assert_eq!(
+            lines[3],
+            "           1     0.6667    0.5000    0.5714         4"
+        );
+        assert_eq!(
+            lines[5],
+            "    accuracy                         0.7000        10"
+        );
+        assert_eq!(
+            lines[6],
+            "   macro avg     0.6905    0.6667    0.6703        10"
+        );
+        assert_eq!(
+            lines[7],
+            "weighted avg     0.6952    0.7000    0.6901        10"
+        );
     }
 
     #[test]
@@ -268,9 +309,21 @@ mod tests {
             false_positives: 1935,
         };
         let report = classification_report(&c, 4);
-        assert!(report.contains("           0     0.7098    0.8452    0.7716     12500"), "{report}");
-        assert!(report.contains("           1     0.8087    0.6545    0.7235     12500"), "{report}");
-        assert!(report.contains("   macro avg     0.7593    0.7498    0.7475     25000"), "{report}");
-        assert!(report.contains("    accuracy                         0.7498     25000"), "{report}");
+        assert!(
+            report.contains("           0     0.7098    0.8452    0.7716     12500"),
+            "{report}"
+        );
+        assert!(
+            report.contains("           1     0.8087    0.6545    0.7235     12500"),
+            "{report}"
+        );
+        assert!(
+            report.contains("   macro avg     0.7593    0.7498    0.7475     25000"),
+            "{report}"
+        );
+        assert!(
+            report.contains("    accuracy                         0.7498     25000"),
+            "{report}"
+        );
     }
 }

@@ -131,6 +131,7 @@ impl SavedModel {
     pub fn predict(&self, texts: &[&str], batch_size: usize) -> Vec<Prediction> {
         let data = &self.manifest.data;
         let device = self.model.embedding.device();
+        let predictor = self.model.predictor();
         let mut predictions = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(batch_size.max(1)) {
             let encoded: Vec<Vec<u32>> = chunk
@@ -149,17 +150,13 @@ impl SavedModel {
                 data.padding == Padding::Pre,
                 &device,
             );
-            predictions.extend(
-                host(self.model.forward(input, None))
-                    .into_iter()
-                    .map(|logit| {
-                        let probability = sigmoid(logit);
-                        Prediction {
-                            probability,
-                            positive: probability >= 0.5,
-                        }
-                    }),
-            );
+            predictions.extend(host(predictor.logits(input)).into_iter().map(|logit| {
+                let probability = sigmoid(logit);
+                Prediction {
+                    probability,
+                    positive: probability >= 0.5,
+                }
+            }));
         }
         predictions
     }

@@ -1,13 +1,12 @@
 //! Evaluating a model on a set: loss, metrics and every prediction.
 
 use burn::tensor::Device;
-use burn::train::InferenceStep;
 use imdb_data::EncodedSet;
 use imdb_model::SentimentClassifier;
 
 use crate::batcher::{make_batch, plan_eval_batches};
 use crate::metrics::{BinaryMetrics, bce_with_logit, sigmoid};
-use crate::step::Trainee;
+use crate::step::host;
 
 /// The result of evaluating a model on a set.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,15 +30,12 @@ pub fn evaluate(
     device: &Device,
 ) -> Evaluation {
     let trim = bucketing && model.config.mask_padding;
-    let trainee = Trainee {
-        model: model.clone(),
-        l2: 0.0,
-    };
+    let predictor = model.predictor();
     let mut logits = vec![0.0f32; set.len()];
     for rows in plan_eval_batches(&set.sequences.lengths, batch_size.max(1), trim) {
         let (input, _) = make_batch(set, &rows, trim, device);
-        let out = InferenceStep::step(&trainee, input);
-        for (&row, &logit) in rows.iter().zip(&out.logits) {
+        let out = host(predictor.logits(input));
+        for (&row, &logit) in rows.iter().zip(&out) {
             logits[row] = logit;
         }
     }

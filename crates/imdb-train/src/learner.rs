@@ -82,6 +82,17 @@ fn fingerprint(spec: &FitSpec<'_>) -> String {
     value.to_string()
 }
 
+/// Word vectors to start from instead of random ones.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InitialEmbeddings {
+    /// `num_words × embed_dim`, row-major.
+    pub weights: Vec<f32>,
+    /// Keep them fixed during training.
+    pub freeze: bool,
+    /// Names their source in the checkpoint fingerprint (e.g. the vectors file and its hash).
+    pub source: String,
+}
+
 /// Trains a model. With `checkpoint_dir`, each epoch is checkpointed there and a run that
 /// finds a checkpoint of the same configuration resumes after its last epoch (or, if that
 /// run had finished, returns its result without training).
@@ -90,6 +101,17 @@ pub fn fit(
     device: &Device,
     checkpoint_dir: Option<&Path>,
     observer: &mut dyn TrainObserver,
+) -> Result<FitOutcome, TrainError> {
+    fit_with(spec, device, checkpoint_dir, observer, None)
+}
+
+/// [`fit`], starting from given word vectors.
+pub fn fit_with(
+    spec: FitSpec<'_>,
+    device: &Device,
+    checkpoint_dir: Option<&Path>,
+    observer: &mut dyn TrainObserver,
+    embeddings: Option<&InitialEmbeddings>,
 ) -> Result<FitOutcome, TrainError> {
     let FitSpec {
         data,
@@ -106,14 +128,21 @@ pub fn fit(
         }
     }
     let ad_device = device.clone().autodiff();
+    let mut model = SentimentClassifier::new(model_config, num_words, seed, &ad_device)?;
+    if let Some(e) = embeddings {
+        model = model.with_embeddings(e.weights.clone(), e.freeze)?;
+    }
     let mut trainee = Trainee {
-        model: SentimentClassifier::new(model_config, num_words, seed, &ad_device)?,
+        model,
         l2: config.l2,
     };
     let mut optim = optimizer(config);
 
     let checkpoints = checkpoint_dir.map(CheckpointDir::new);
-    let fingerprint = fingerprint(&spec);
+    let mut fingerprint = fingerprint(&spec);
+    if let Some(e) = embeddings {
+        fingerprint += &format!(" embeddings={} freeze={}", e.source, e.freeze);
+    }
     let mut history = History::default();
     let mut best_score: Option<f64> = None;
     let mut wait = 0usize;

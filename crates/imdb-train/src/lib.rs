@@ -28,7 +28,7 @@ pub use config::{EarlyStoppingConfig, Monitor, TrainConfig};
 pub use error::TrainError;
 pub use evaluate::{Evaluation, evaluate};
 pub use history::{EpochRecord, History};
-pub use learner::{FitOutcome, FitSpec, fit, optimizer};
+pub use learner::{FitOutcome, FitSpec, InitialEmbeddings, fit, fit_with, optimizer};
 pub use metrics::{BinaryMetrics, Confusion, RocPoint, roc_auc, roc_curve};
 pub use optim::FusedAdam;
 pub use progress::{ConsoleProgress, Silent, TrainObserver};

@@ -1,6 +1,6 @@
 //! One Adam update of one parameter in a single pass over its four buffers.
 
-use super::math::dispatch_simd;
+use super::math::{dispatch_simd, flush};
 
 /// The scalars of one Adam step.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -56,8 +56,8 @@ dispatch_simd! {
     ) {
         let (c1, c2) = (1.0 - beta_1, 1.0 - beta_2);
         for (((p, &g), m), v) in param.iter_mut().zip(grad).zip(m.iter_mut()).zip(v.iter_mut()) {
-            *m = beta_1.mul_add(*m, c1 * g);
-            *v = beta_2.mul_add(*v, c2 * g * g);
+            *m = flush(beta_1.mul_add(*m, c1 * g));
+            *v = flush(beta_2.mul_add(*v, c2 * g * g));
             *p -= scale * *m / (v.sqrt() + eps);
         }
     }

@@ -16,7 +16,7 @@
 use rayon::prelude::*;
 
 use super::gemm::{Layout, matmul};
-use super::math::{dispatch_simd, sigmoid, tanh};
+use super::math::{dispatch_simd, flush, sigmoid, tanh};
 
 /// Sizes of one LSTM call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +53,10 @@ pub struct LstmInputs<'a> {
     pub recurrent_mask: Option<&'a [f32]>,
     /// Read the sequence from its last step to its first.
     pub reverse: bool,
+    /// `x` is already the input projection `x·w_ih + bias`, `[B, T, 4H]` (so `input` is
+    /// `4H`, and `w_ih` and `bias` are unused and may be empty). Inference precomputes it once
+    /// per word of the vocabulary instead of once per token.
+    pub projected: bool,
 }
 
 /// What the backward pass needs from the forward pass, per batch chunk.
@@ -138,7 +142,7 @@ pub fn lstm_forward(
                 x,
                 mask,
                 rec,
-                inputs.reverse,
+                (inputs.reverse, inputs.projected),
                 out_chunk,
                 keep_tape,
             )
@@ -162,29 +166,34 @@ fn forward_chunk(
     x: &[f32],
     mask: &[f32],
     rec: Option<&[f32]>,
-    reverse: bool,
+    (reverse, projected): (bool, bool),
     out: &mut [f32],
     keep_tape: bool,
 ) -> ChunkTape {
     let ChunkDims { r, t_len, e, h } = d;
     let g4 = 4 * h;
     let x_tm = to_time_major(x, r, t_len, e);
-    // Input projection of every step at once, bias included.
-    let mut gates = vec![0.0f32; t_len * r * g4];
-    for row in gates.chunks_exact_mut(g4) {
-        row.copy_from_slice(w.bias);
-    }
-    matmul(
-        &mut gates,
-        &x_tm,
-        Layout::Normal,
-        w.w_ih,
-        Layout::Normal,
-        t_len * r,
-        e,
-        g4,
-        true,
-    );
+    let (mut gates, x_tm) = if projected {
+        (x_tm, Vec::new())
+    } else {
+        // Input projection of every step at once, bias included.
+        let mut gates = vec![0.0f32; t_len * r * g4];
+        for row in gates.chunks_exact_mut(g4) {
+            row.copy_from_slice(w.bias);
+        }
+        matmul(
+            &mut gates,
+            &x_tm,
+            Layout::Normal,
+            w.w_ih,
+            Layout::Normal,
+            t_len * r,
+            e,
+            g4,
+            true,
+        );
+        (gates, x_tm)
+    };
 
     let tape_len = if keep_tape { t_len * r * h } else { 0 };
     let mut cells = vec![0.0f32; tape_len];
@@ -265,9 +274,9 @@ dispatch_simd! {
         let (fg, rest) = rest.split_at(n);
         let (cg, og) = rest.split_at(n);
         for j in 0..n {
-            let c_new = fg[j].mul_add(c[j], ig[j] * cg[j]);
+            let c_new = flush(fg[j].mul_add(c[j], ig[j] * cg[j]));
             c[j] = c_new;
-            hs[j] = og[j] * tanh(c_new);
+            hs[j] = flush(og[j] * tanh(c_new));
         }
     }
 }
@@ -283,7 +292,7 @@ dispatch_simd! {
 dispatch_simd! {
     fn mul_into(dst: &mut [f32], a: &[f32], b: &[f32]) {
         for ((d, &x), &y) in dst.iter_mut().zip(a).zip(b) {
-            *d = x * y;
+            *d = flush(x * y);
         }
     }
 }
@@ -307,11 +316,16 @@ pub fn lstm_backward(
     assert_eq!(d_out.len(), batch * t_len * h, "d_out shape");
     let g4 = 4 * h;
     let mut dx = vec![0.0f32; batch * t_len * e];
+    let (w_ih_len, bias_len) = if inputs.projected {
+        (0, 0)
+    } else {
+        (e * g4, g4)
+    };
     let mut grads = LstmGrads {
         dx: Vec::new(),
-        dw_ih: vec![0.0; e * g4],
+        dw_ih: vec![0.0; w_ih_len],
         dw_hh: vec![0.0; h * g4],
-        dbias: vec![0.0; g4],
+        dbias: vec![0.0; bias_len],
     };
     if batch == 0 || t_len == 0 {
         grads.dx = dx;
@@ -334,7 +348,7 @@ pub fn lstm_backward(
                 chunk_tape,
                 mask,
                 rec,
-                inputs.reverse,
+                (inputs.reverse, inputs.projected),
                 d_out,
                 dx_chunk,
             )
@@ -357,7 +371,7 @@ fn backward_chunk(
     tape: &ChunkTape,
     mask: &[f32],
     rec: Option<&[f32]>,
-    reverse: bool,
+    (reverse, projected): (bool, bool),
     d_out: &[f32],
     dx: &mut [f32],
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
@@ -411,7 +425,7 @@ fn backward_chunk(
                 let dst = &mut dh[i * h..(i + 1) * h];
                 match rec {
                     Some(m) => mul_into(dst, src, &m[i * h..(i + 1) * h]),
-                    None => dst.copy_from_slice(src),
+                    None => flush_into(dst, src),
                 }
             }
         }
@@ -430,6 +444,11 @@ fn backward_chunk(
         g4,
         false,
     );
+    if projected {
+        // The input was the projection itself: its gradient is the gates' gradient.
+        from_time_major_into(dx, &dgates, r, t_len, g4);
+        return (Vec::new(), dw_hh, Vec::new());
+    }
     let mut dw_ih = vec![0.0f32; e * g4];
     matmul(
         &mut dw_ih,
@@ -482,11 +501,19 @@ dispatch_simd! {
         for j in 0..n {
             let tc = tanh_c[j];
             let dct = dh[j] * og[j] * (1.0 - tc * tc) + dc[j];
-            d_o[j] = dh[j] * tc * og[j] * (1.0 - og[j]);
-            d_i[j] = dct * cg[j] * ig[j] * (1.0 - ig[j]);
-            d_f[j] = dct * c_prev[j] * fg[j] * (1.0 - fg[j]);
-            d_c[j] = dct * ig[j] * (1.0 - cg[j] * cg[j]);
-            dc[j] = dct * fg[j];
+            d_o[j] = flush(dh[j] * tc * og[j] * (1.0 - og[j]));
+            d_i[j] = flush(dct * cg[j] * ig[j] * (1.0 - ig[j]));
+            d_f[j] = flush(dct * c_prev[j] * fg[j] * (1.0 - fg[j]));
+            d_c[j] = flush(dct * ig[j] * (1.0 - cg[j] * cg[j]));
+            dc[j] = flush(dct * fg[j]);
+        }
+    }
+}
+
+dispatch_simd! {
+    fn flush_into(dst: &mut [f32], src: &[f32]) {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = flush(s);
         }
     }
 }
@@ -501,9 +528,13 @@ dispatch_simd! {
 
 fn check_shapes(d: LstmDims, w: &LstmWeights<'_>, x: &LstmInputs<'_>, with_x: bool) {
     let g4 = 4 * d.hidden;
-    assert_eq!(w.w_ih.len(), d.input * g4, "w_ih shape");
+    if x.projected {
+        assert_eq!(d.input, g4, "a projected input has 4·hidden features");
+    } else {
+        assert_eq!(w.w_ih.len(), d.input * g4, "w_ih shape");
+        assert_eq!(w.bias.len(), g4, "bias shape");
+    }
     assert_eq!(w.w_hh.len(), d.hidden * g4, "w_hh shape");
-    assert_eq!(w.bias.len(), g4, "bias shape");
     if with_x {
         assert_eq!(x.x.len(), d.batch * d.steps * d.input, "x shape");
     }
@@ -610,6 +641,7 @@ mod tests {
                 step_mask: &self.mask,
                 recurrent_mask: self.rec.as_deref(),
                 reverse: self.reverse,
+                projected: false,
             }
         }
 
@@ -735,6 +767,67 @@ mod tests {
     }
 
     #[test]
+    fn projected_input_gives_the_same_outputs_and_gradients() {
+        let case = Case::new(8, true, true);
+        let LstmDims {
+            batch,
+            steps,
+            input,
+            hidden,
+        } = case.dims;
+        let g4 = 4 * hidden;
+        // xp = x·w_ih + bias, computed naively.
+        let mut xp = vec![0.0f32; batch * steps * g4];
+        for row in 0..batch * steps {
+            for j in 0..g4 {
+                xp[row * g4 + j] = case.bias[j]
+                    + (0..input)
+                        .map(|k| case.x[row * input + k] * case.w_ih[k * g4 + j])
+                        .sum::<f32>();
+            }
+        }
+        let projected_dims = LstmDims {
+            input: g4,
+            ..case.dims
+        };
+        let weights = LstmWeights {
+            w_ih: &[],
+            w_hh: &case.w_hh,
+            bias: &[],
+        };
+        let inputs = LstmInputs {
+            x: &xp,
+            projected: true,
+            ..case.inputs()
+        };
+        let (out_p, tape_p) = lstm_forward(projected_dims, weights, inputs, true);
+        let (out, tape) = lstm_forward(case.dims, case.weights(), case.inputs(), true);
+        for (a, b) in out_p.iter().zip(&out) {
+            assert!((a - b).abs() < 1e-5);
+        }
+        let d_out: Vec<f32> = (0..out.len())
+            .map(|i| ((i % 7) as f32 - 3.0) * 0.1)
+            .collect();
+        let gp = lstm_backward(projected_dims, weights, inputs, &tape_p.unwrap(), &d_out);
+        let g = lstm_backward(
+            case.dims,
+            case.weights(),
+            case.inputs(),
+            &tape.unwrap(),
+            &d_out,
+        );
+        for (a, b) in gp.dw_hh.iter().zip(&g.dw_hh) {
+            assert!((a - b).abs() < 1e-4);
+        }
+        // d(xp) summed over time and batch is the bias gradient.
+        for j in 0..g4 {
+            let sum: f32 = (0..batch * steps).map(|row| gp.dx[row * g4 + j]).sum();
+            assert!((sum - g.dbias[j]).abs() < 1e-4);
+        }
+        assert!(gp.dw_ih.is_empty() && gp.dbias.is_empty());
+    }
+
+    #[test]
     fn padding_does_not_change_the_final_state() {
         // The same review with and without trailing padding ends in the same state.
         let dims = LstmDims {
@@ -763,6 +856,7 @@ mod tests {
             step_mask: &mask,
             recurrent_mask: None,
             reverse: false,
+            projected: false,
         };
         let (out, _) = lstm_forward(dims, weights, inputs, false);
         let last = |row: usize| &out[(row * 4 + 3) * 2..(row * 4 + 4) * 2];

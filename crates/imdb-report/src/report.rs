@@ -1,0 +1,472 @@
+//! The whole report of a run, and the page of an experiment.
+
+use std::path::{Path, PathBuf};
+
+use imdb_data::{CorpusStats, write_atomic};
+use imdb_model::ModelSummary;
+use imdb_train::{Confusion, History, roc_curve};
+
+use crate::error::ReportError;
+use crate::examples::{Example, LENGTH_EDGES, LengthBucket, TestOutcome};
+use crate::figures::{
+    ClassDistribution, ConfusionHeatmap, CurveMetric, LengthAccuracy, LengthHistogram,
+    RenderedFigure, RocFigure, RunComparison, TrainingCurve, ValidationOverlay, write_figure,
+};
+use crate::html::{escape, figure_img, page, table};
+use crate::tables::{
+    RunMetrics, classification_report, write_classification_report, write_history_csv,
+    write_predictions_csv, write_summary_csv,
+};
+
+/// Reviews in the seeded random sample (the notebook shows 5).
+pub const SAMPLE_SIZE: usize = 5;
+/// Mistakes shown in each direction.
+pub const MISTAKES_SHOWN: usize = 5;
+
+/// Everything a run's report shows.
+#[derive(Debug, Clone, Copy)]
+pub struct RunReport<'a> {
+    /// The run's name.
+    pub run: &'a str,
+    /// The experiment it belongs to.
+    pub experiment: &'a str,
+    /// Its resolved configuration, as TOML.
+    pub config_toml: &'a str,
+    /// The model's layers and parameters.
+    pub summary: &'a ModelSummary,
+    /// Exploratory numbers of the corpus.
+    pub corpus: &'a CorpusStats,
+    /// Lengths of the training reviews, for the histogram.
+    pub train_lengths: &'a [usize],
+    /// Sequence length the run used.
+    pub maxlen: usize,
+    /// Per-epoch metrics.
+    pub history: &'a History,
+    /// Test predictions and the reviews behind them.
+    pub test: TestOutcome<'a>,
+    /// The run's headline numbers.
+    pub metrics: &'a RunMetrics,
+    /// Seed of the example sample.
+    pub seed: u64,
+}
+
+/// The files a run's report consists of (besides `metrics.json`, which the caller writes last).
+pub fn write_run_report(dir: &Path, report: &RunReport<'_>) -> Result<PathBuf, ReportError> {
+    if !dir.is_dir() {
+        return Err(ReportError::io(
+            "cannot write the report into",
+            dir,
+            "the folder does not exist",
+        ));
+    }
+    let test = &report.test;
+    write_history_csv(&dir.join("history.csv"), report.history)?;
+    write_predictions_csv(
+        &dir.join("predictions.csv"),
+        test.probabilities,
+        test.labels,
+    )?;
+    let confusion = Confusion::from_probabilities(test.probabilities, test.labels);
+    write_classification_report(&dir.join("classification_report.txt"), &confusion)?;
+
+    let figures = run_figures(dir, report, &confusion)?;
+    let sample = test.random_sample(SAMPLE_SIZE, report.seed);
+    let (false_positives, false_negatives) = test.confident_mistakes(MISTAKES_SHOWN);
+    let buckets = test.accuracy_by_length(&LENGTH_EDGES);
+    let length_figure = write_figure(
+        &LengthAccuracy {
+            buckets: buckets.clone(),
+            maxlen: report.maxlen,
+        },
+        dir,
+    )?;
+    let analysis = serde_json::json!({
+        "random_sample": sample,
+        "false_positives": false_positives,
+        "false_negatives": false_negatives,
+        "accuracy_by_length": buckets,
+    });
+    write_atomic(
+        &dir.join("examples.json"),
+        serde_json::to_string_pretty(&analysis)
+            .map_err(|e| ReportError::io("cannot encode", dir.join("examples.json"), e))?
+            .as_bytes(),
+    )?;
+
+    let html = run_page(
+        report,
+        &confusion,
+        &figures,
+        &length_figure,
+        &sample,
+        (&false_positives, &false_negatives),
+        &buckets,
+    );
+    let path = dir.join("report.html");
+    write_atomic(&path, html.as_bytes())?;
+    Ok(path)
+}
+
+fn run_figures(
+    dir: &Path,
+    report: &RunReport<'_>,
+    confusion: &Confusion,
+) -> Result<Vec<(RenderedFigure, String)>, ReportError> {
+    let test = &report.test;
+    let auc = imdb_train::roc_auc(test.probabilities, test.labels);
+    let mut figures = vec![
+        (
+            write_figure(
+                &ClassDistribution {
+                    train: report.corpus.train_classes,
+                    test: report.corpus.test_classes,
+                },
+                dir,
+            )?,
+            "Class distribution of the training and test reviews".to_string(),
+        ),
+        (
+            write_figure(
+                &LengthHistogram {
+                    lengths: report.train_lengths.to_vec(),
+                    maxlen: report.maxlen,
+                    bins: 50,
+                },
+                dir,
+            )?,
+            format!("Review lengths with maxlen = {}", report.maxlen),
+        ),
+    ];
+    for metric in [CurveMetric::Loss, CurveMetric::Accuracy, CurveMetric::Auc] {
+        figures.push((
+            write_figure(
+                &TrainingCurve {
+                    history: report.history.clone(),
+                    metric,
+                },
+                dir,
+            )?,
+            format!("Training and validation {} per epoch", metric.name()),
+        ));
+    }
+    figures.push((
+        write_figure(
+            &ConfusionHeatmap {
+                confusion: *confusion,
+            },
+            dir,
+        )?,
+        "Confusion matrix on the test set".to_string(),
+    ));
+    figures.push((
+        write_figure(
+            &RocFigure {
+                points: roc_curve(test.probabilities, test.labels),
+                auc,
+            },
+            dir,
+        )?,
+        format!("ROC curve on the test set (AUC {auc:.4})"),
+    ));
+    Ok(figures)
+}
+
+fn examples_table(examples: &[Example]) -> String {
+    let rows: Vec<Vec<String>> = examples
+        .iter()
+        .map(|e| {
+            vec![
+                e.index.to_string(),
+                e.label.to_string(),
+                e.predicted.to_string(),
+                format!("{:.3}", e.probability),
+                e.words.to_string(),
+                e.text.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "Index",
+            "True",
+            "Predicted",
+            "P(positive)",
+            "Words",
+            "Text (first 120 words)",
+        ],
+        &rows,
+    )
+    .replace("<td>&lt;START&gt;", "<td class=\"text\">&lt;START&gt;")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_page(
+    report: &RunReport<'_>,
+    confusion: &Confusion,
+    figures: &[(RenderedFigure, String)],
+    length_figure: &RenderedFigure,
+    sample: &[Example],
+    mistakes: (&[Example], &[Example]),
+    buckets: &[LengthBucket],
+) -> String {
+    let m = report.metrics;
+    let h = report.history;
+    let mut body = format!(
+        "<h1>{}</h1><p class=\"lead\">Run of experiment <b>{}</b> — IMDB sentiment, test set of \
+         {} reviews.</p>",
+        escape(report.run),
+        escape(report.experiment),
+        report.test.labels.len()
+    );
+    body += "<div>";
+    for (name, value) in [
+        ("Test accuracy", format!("{:.4}", m.test_accuracy)),
+        ("Test ROC AUC", format!("{:.4}", m.test_auc)),
+        ("Test loss", format!("{:.4}", m.test_loss)),
+        ("Precision", format!("{:.4}", m.test_precision)),
+        ("Recall", format!("{:.4}", m.test_recall)),
+        (
+            "Epochs (kept)",
+            format!(
+                "{} ({})",
+                m.epochs_run,
+                m.best_epoch.map_or("-".into(), |e| e.to_string())
+            ),
+        ),
+        ("Seconds / epoch", format!("{:.1}", m.seconds_per_epoch)),
+        ("Backend", m.backend.clone()),
+    ] {
+        body += &format!(
+            "<span class=\"metric\">{}<b>{}</b></span>",
+            escape(name),
+            escape(&value)
+        );
+    }
+    body += "</div>";
+    body += &format!(
+        "<h2>Configuration</h2><pre>{}</pre>",
+        escape(report.config_toml)
+    );
+    body += &format!(
+        "<h2>Model</h2><pre>{}</pre>",
+        escape(&report.summary.to_string())
+    );
+
+    body += "<h2>Data (notebook §2)</h2>";
+    let c = report.corpus;
+    let mut rows = vec![
+        vec![
+            "Training reviews".into(),
+            format!(
+                "{} negative, {} positive",
+                c.train_classes.negative, c.train_classes.positive
+            ),
+        ],
+        vec![
+            "Test reviews".into(),
+            format!(
+                "{} negative, {} positive",
+                c.test_classes.negative, c.test_classes.positive
+            ),
+        ],
+        vec![
+            "Vocabulary (ranked words)".into(),
+            c.vocabulary_size.to_string(),
+        ],
+    ];
+    if let Some(l) = &c.train_lengths {
+        rows.push(vec![
+            "Training lengths (words)".into(),
+            format!(
+                "mean {:.2}, median {:.0}, 90th {:.0}, 95th {:.0}, max {}",
+                l.mean, l.p50, l.p90, l.p95, l.max
+            ),
+        ]);
+    }
+    body += &table(&["", ""], &rows);
+    for (figure, caption) in &figures[..2] {
+        body += &figure_img(figure, caption);
+    }
+
+    body += "<h2>Training (notebook §5)</h2>";
+    let epoch_rows: Vec<Vec<String>> = h
+        .epochs
+        .iter()
+        .map(|e| {
+            vec![
+                format!(
+                    "{}{}",
+                    e.epoch,
+                    if h.best_epoch == Some(e.epoch) {
+                        " (kept)"
+                    } else {
+                        ""
+                    }
+                ),
+                format!("{:.4}", e.train.loss),
+                format!("{:.4}", e.train.accuracy),
+                format!("{:.4}", e.train.auc),
+                format!("{:.4}", e.val.loss),
+                format!("{:.4}", e.val.accuracy),
+                format!("{:.4}", e.val.precision),
+                format!("{:.4}", e.val.recall),
+                format!("{:.4}", e.val.auc),
+                format!("{:.1}", e.train_seconds),
+            ]
+        })
+        .collect();
+    body += &table(
+        &[
+            "Epoch",
+            "loss",
+            "accuracy",
+            "auc",
+            "val_loss",
+            "val_accuracy",
+            "val_precision",
+            "val_recall",
+            "val_auc",
+            "seconds",
+        ],
+        &epoch_rows,
+    );
+    if h.stopped_early {
+        body +=
+            "<p>Early stopping ended training; the weights of the kept epoch were restored.</p>";
+    }
+    for (figure, caption) in &figures[2..5] {
+        body += &figure_img(figure, caption);
+    }
+
+    body += "<h2>Test evaluation (notebook §6)</h2>";
+    body += &format!(
+        "<pre>{}</pre>",
+        escape(&classification_report(confusion, 4))
+    );
+    body += "<div class=\"grid\">";
+    for (figure, caption) in &figures[5..] {
+        body += &figure_img(figure, caption);
+    }
+    body += "</div>";
+
+    body += "<h2>Examples (notebook §7)</h2><p>A seeded random sample of test reviews.</p>";
+    body += &examples_table(sample);
+    body += "<h2>Error analysis</h2><h3>Most confident false positives</h3>";
+    body += &examples_table(mistakes.0);
+    body += "<h3>Most confident false negatives</h3>";
+    body += &examples_table(mistakes.1);
+    body += "<h3>Accuracy by review length</h3>";
+    let bucket_rows: Vec<Vec<String>> = buckets
+        .iter()
+        .map(|b| {
+            vec![
+                b.label(),
+                b.count.to_string(),
+                format!("{:.4}", b.accuracy),
+                if b.low >= report.maxlen {
+                    "yes".into()
+                } else if b.high.is_some_and(|h| h <= report.maxlen) {
+                    "no".into()
+                } else {
+                    "partly".into()
+                },
+            ]
+        })
+        .collect();
+    body += &table(&["Words", "Reviews", "Accuracy", "Truncated"], &bucket_rows);
+    body += &figure_img(length_figure, "Test accuracy by review length");
+    page(&format!("{} — {}", report.run, report.experiment), &body)
+}
+
+/// Writes an experiment's `summary.csv`, comparison figures and `index.html`.
+pub fn write_experiment_report(
+    dir: &Path,
+    name: &str,
+    description: &str,
+    runs: &[(RunMetrics, History)],
+) -> Result<PathBuf, ReportError> {
+    let metrics: Vec<RunMetrics> = runs.iter().map(|(m, _)| m.clone()).collect();
+    write_summary_csv(&dir.join("summary.csv"), &metrics)?;
+    let comparison = write_figure(
+        &RunComparison {
+            runs: metrics.clone(),
+        },
+        dir,
+    )?;
+    let histories: Vec<(String, History)> = runs
+        .iter()
+        .map(|(m, h)| (m.run.clone(), h.clone()))
+        .collect();
+    let val_loss = write_figure(
+        &ValidationOverlay {
+            runs: histories.clone(),
+            metric: CurveMetric::Loss,
+        },
+        dir,
+    )?;
+    let val_acc = write_figure(
+        &ValidationOverlay {
+            runs: histories,
+            metric: CurveMetric::Accuracy,
+        },
+        dir,
+    )?;
+    let mut body = format!(
+        "<h1>Experiment {}</h1><p class=\"lead\">{}</p>",
+        escape(name),
+        escape(description)
+    );
+    let rows: Vec<Vec<String>> = metrics
+        .iter()
+        .map(|m| {
+            vec![
+                m.run.clone(),
+                m.backend.clone(),
+                m.params.to_string(),
+                format!(
+                    "{} ({})",
+                    m.epochs_run,
+                    m.best_epoch.map_or("-".into(), |e| e.to_string())
+                ),
+                format!("{:.1}", m.seconds_per_epoch),
+                format!("{:.0}", m.train_seconds),
+                format!("{:.4}", m.test_loss),
+                format!("{:.4}", m.test_accuracy),
+                format!("{:.4}", m.test_precision),
+                format!("{:.4}", m.test_recall),
+                format!("{:.4}", m.test_auc),
+            ]
+        })
+        .collect();
+    body += &table(
+        &[
+            "Run",
+            "Backend",
+            "Params",
+            "Epochs (kept)",
+            "s/epoch",
+            "Train s",
+            "Test loss",
+            "Accuracy",
+            "Precision",
+            "Recall",
+            "AUC",
+        ],
+        &rows,
+    );
+    body += "<p>Reports of the runs: ";
+    for m in &metrics {
+        body += &format!(
+            "<a href=\"{0}/report.html\">{1}</a> ",
+            escape(&m.run),
+            escape(&m.run)
+        );
+    }
+    body += "</p>";
+    body += &figure_img(&comparison, "Test accuracy and training time per run");
+    body += &figure_img(&val_loss, "Validation loss per epoch, by run");
+    body += &figure_img(&val_acc, "Validation accuracy per epoch, by run");
+    let path = dir.join("index.html");
+    write_atomic(&path, page(&format!("Experiment {name}"), &body).as_bytes())?;
+    Ok(path)
+}

@@ -1,0 +1,218 @@
+//! A run report and an experiment page written from a small fabricated result: every file is
+//! there, figures are real PNG/SVG, the page is self-contained, and bad folders are errors.
+
+use imdb_data::{ClassCounts, CorpusStats, LengthStats, Sentiment, TokenizedReview, Vocabulary};
+use imdb_model::{ModelConfig, SentimentClassifier};
+use imdb_report::figures::{ConfusionHeatmap, render};
+use imdb_report::{RunMetrics, RunReport, TestOutcome, write_experiment_report, write_run_report};
+use imdb_train::{BinaryMetrics, Confusion, EpochRecord, History};
+
+fn history() -> History {
+    let m = |loss: f64, acc: f64| BinaryMetrics {
+        loss,
+        accuracy: acc,
+        precision: acc,
+        recall: acc,
+        auc: acc + 0.05,
+    };
+    History {
+        epochs: (1..=3)
+            .map(|e| EpochRecord {
+                epoch: e,
+                train: m(0.7 - 0.1 * e as f64, 0.6 + 0.1 * e as f64),
+                val: m(0.6 - 0.05 * e as f64, 0.65 + 0.05 * e as f64),
+                train_seconds: 1.5,
+                val_seconds: 0.2,
+            })
+            .collect(),
+        best_epoch: Some(2),
+        stopped_early: false,
+    }
+}
+
+fn metrics(run: &str, accuracy: f64) -> RunMetrics {
+    RunMetrics {
+        run: run.into(),
+        backend: "flex".into(),
+        params: 1234,
+        epochs_run: 3,
+        best_epoch: Some(2),
+        train_seconds: 4.5,
+        seconds_per_epoch: 1.5,
+        predict_seconds: 0.1,
+        test_loss: 0.4,
+        test_accuracy: accuracy,
+        test_precision: 0.8,
+        test_recall: 0.7,
+        test_auc: 0.9,
+    }
+}
+
+#[test]
+fn run_report_writes_every_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let vocab =
+        Vocabulary::from_ranked_words(vec!["good".into(), "bad".into(), "<b>film</b>".into()]);
+    let reviews: Vec<TokenizedReview> = (0..40)
+        .map(|i| TokenizedReview {
+            id: i,
+            rating: if i % 2 == 0 { 2 } else { 9 },
+            sentiment: Some(if i % 2 == 0 {
+                Sentiment::Negative
+            } else {
+                Sentiment::Positive
+            }),
+            ranks: (0..(10 + 30 * i)).map(|k| k % 3).collect(),
+        })
+        .collect();
+    let refs: Vec<&TokenizedReview> = reviews.iter().collect();
+    let labels: Vec<u8> = reviews.iter().map(|r| r.label()).collect();
+    let probabilities: Vec<f32> = (0..40).map(|i| ((i * 37) % 100) as f32 / 100.0).collect();
+    let model = SentimentClassifier::new(
+        &ModelConfig::default(),
+        50,
+        1,
+        &burn::tensor::Device::flex(),
+    )
+    .unwrap();
+    let corpus = CorpusStats {
+        train_classes: ClassCounts {
+            negative: 20,
+            positive: 20,
+        },
+        test_classes: ClassCounts {
+            negative: 20,
+            positive: 20,
+        },
+        unsup_reviews: 0,
+        train_lengths: LengthStats::from_lengths(&[10, 20, 300]),
+        test_lengths: None,
+        vocabulary_size: 3,
+    };
+    let report = RunReport {
+        run: "demo",
+        experiment: "exp",
+        config_toml: "seed = 1\n[model]\nunits = \"<64>\"\n",
+        summary: &model.summary(200),
+        corpus: &corpus,
+        train_lengths: &[10, 20, 300, 450],
+        maxlen: 200,
+        history: &history(),
+        test: TestOutcome {
+            reviews: &refs,
+            probabilities: &probabilities,
+            labels: &labels,
+            vocab: &vocab,
+            num_words: 50,
+        },
+        metrics: &metrics("demo", 0.8),
+        seed: 3,
+    };
+    let page = write_run_report(dir.path(), &report).unwrap();
+    for file in [
+        "history.csv",
+        "predictions.csv",
+        "classification_report.txt",
+        "examples.json",
+        "report.html",
+        "class_distribution.png",
+        "length_histogram.svg",
+        "curve_loss.png",
+        "curve_accuracy.png",
+        "curve_auc.png",
+        "confusion_matrix.png",
+        "roc_curve.png",
+        "accuracy_by_length.png",
+    ] {
+        assert!(dir.path().join(file).is_file(), "missing {file}");
+    }
+    let png = std::fs::read(dir.path().join("roc_curve.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let svg = std::fs::read_to_string(dir.path().join("curve_loss.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("loss per epoch"));
+    let html = std::fs::read_to_string(page).unwrap();
+    assert!(html.contains("data:image/png;base64,"));
+    // Text from the data is escaped, never interpreted.
+    assert!(html.contains("&lt;b&gt;film&lt;/b&gt;") && !html.contains("<b>film</b>"));
+    assert!(html.contains("&lt;64&gt;"));
+    let history_csv = std::fs::read_to_string(dir.path().join("history.csv")).unwrap();
+    assert_eq!(history_csv.lines().count(), 4);
+    assert!(history_csv.lines().nth(2).unwrap().ends_with(",true"));
+    let examples: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("examples.json")).unwrap())
+            .unwrap();
+    assert_eq!(examples["random_sample"].as_array().unwrap().len(), 5);
+    let fp = examples["false_positives"].as_array().unwrap();
+    let probs: Vec<f64> = fp
+        .iter()
+        .map(|e| e["probability"].as_f64().unwrap())
+        .collect();
+    assert!(probs.windows(2).all(|w| w[0] >= w[1]), "{probs:?}");
+    assert!(fp.iter().all(|e| e["label"] == 0 && e["predicted"] == 1));
+}
+
+#[test]
+fn experiment_page_compares_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = vec![
+        (metrics("a", 0.8), history()),
+        (metrics("b", 0.85), history()),
+    ];
+    let page = write_experiment_report(dir.path(), "exp", "two runs", &runs).unwrap();
+    let summary = std::fs::read_to_string(dir.path().join("summary.csv")).unwrap();
+    assert_eq!(summary.lines().count(), 3);
+    assert!(summary.starts_with("run,backend,params,epochs_run,best_epoch,train_seconds"));
+    for file in [
+        "comparison.png",
+        "val_loss_by_run.png",
+        "val_accuracy_by_run.svg",
+    ] {
+        assert!(dir.path().join(file).is_file(), "missing {file}");
+    }
+    let html = std::fs::read_to_string(page).unwrap();
+    assert!(html.contains("a/report.html") && html.contains("b/report.html"));
+}
+
+#[test]
+fn missing_and_read_only_folders_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    let err = write_experiment_report(&missing, "exp", "", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nope"), "{err}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let ro = dir.path().join("ro");
+        std::fs::create_dir(&ro).unwrap();
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let result = write_experiment_report(&ro, "exp", "", &[]);
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Root writes anyway; elsewhere the error names the folder.
+        if let Err(err) = result {
+            assert!(err.to_string().contains("ro"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn confusion_figure_renders_in_both_formats() {
+    let figure = render(&ConfusionHeatmap {
+        confusion: Confusion {
+            true_positives: 10,
+            false_positives: 2,
+            true_negatives: 8,
+            false_negatives: 4,
+        },
+    })
+    .unwrap();
+    assert_eq!(figure.stem, "confusion_matrix");
+    assert!(figure.png.len() > 1000);
+    for count in ["10", "2", "8", "4"] {
+        assert!(
+            figure.svg.contains(&format!(">{count}</text>")),
+            "{count} not drawn"
+        );
+    }
+}

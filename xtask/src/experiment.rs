@@ -1,0 +1,282 @@
+//! `cargo xtask experiment CONFIG`: every run of an experiment, then its comparison page.
+//!
+//! Each run writes into `OUT/<experiment>/<run>/`: `config.toml` (resolved), the saved model
+//! (`model.bpk`, `model.json`, `vocab.json`), `history.csv` / `history.json`,
+//! `predictions.csv`, `classification_report.txt`, the figures, `examples.json`, `report.html`
+//! and, last, `metrics.json`. A run whose `metrics.json` exists with the same `config.toml` is
+//! skipped; an interrupted one resumes from its checkpoint.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use imdb_data::{TokenizedCorpus, TokenizedReview, prepare, write_atomic};
+use imdb_model::SentimentClassifier;
+use imdb_report::{RunMetrics, RunReport, TestOutcome, read_metrics_json, write_metrics_json};
+use imdb_train::{
+    ConsoleProgress, EpochRecord, FitSpec, History, SavedModel, TrainObserver, evaluate,
+};
+
+use crate::cli::ExperimentArgs;
+use crate::config::{Experiment, Run, check_against_corpus, load_experiment};
+use crate::error::XtaskError;
+
+/// Console progress that also stops when Ctrl-C was pressed.
+struct Interruptible {
+    inner: ConsoleProgress,
+    stop: Arc<AtomicBool>,
+}
+
+impl TrainObserver for Interruptible {
+    fn epoch_start(&mut self, epoch: usize, epochs: usize, batches: usize) {
+        self.inner.epoch_start(epoch, epochs, batches);
+    }
+    fn batch_end(&mut self, batch: usize, loss: f64, accuracy: f64) {
+        self.inner.batch_end(batch, loss, accuracy);
+    }
+    fn epoch_end(&mut self, record: &EpochRecord, improved: bool) {
+        self.inner.epoch_end(record, improved);
+    }
+    fn message(&mut self, text: &str) {
+        self.inner.message(text);
+    }
+    fn should_stop(&mut self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+fn io<'a>(action: &'static str, path: &'a Path) -> impl Fn(std::io::Error) -> XtaskError + 'a {
+    move |e| XtaskError::io(action, path, e)
+}
+
+/// Runs the experiment.
+pub fn run(args: &ExperimentArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskError> {
+    let experiment = load_experiment(&args.config)?;
+    for name in &args.only {
+        if !experiment.runs.iter().any(|r| &r.name == name) {
+            let names: Vec<&str> = experiment.runs.iter().map(|r| r.name.as_str()).collect();
+            return Err(XtaskError::Usage(format!(
+                "--only {name}: {} has no such run; its runs are: {}",
+                experiment.path.display(),
+                names.join(", ")
+            )));
+        }
+    }
+    let selected: Vec<&Run> = experiment
+        .runs
+        .iter()
+        .filter(|r| args.only.is_empty() || args.only.contains(&r.name))
+        .collect();
+    let needs_unsup = selected.iter().any(|r| {
+        r.config
+            .embeddings
+            .as_ref()
+            .is_some_and(|e| e.source == "skipgram")
+    });
+    let (corpus, _) = crate::data::load(needs_unsup)?;
+    check_against_corpus(&experiment, corpus.train.len())?;
+
+    let out = args.out.join(&experiment.name);
+    std::fs::create_dir_all(&out).map_err(io("cannot create", &out))?;
+    let config_text =
+        std::fs::read(&experiment.path).map_err(io("cannot read", &experiment.path))?;
+    write_atomic(&out.join("experiment.toml"), &config_text)?;
+
+    let started = Instant::now();
+    for run in selected {
+        run_one(&experiment, run, args, &corpus, &out, stop.clone())?;
+    }
+    let page = write_summary(&experiment, &out)?;
+    eprintln!(
+        "experiment {} done in {:.0} s: {}",
+        experiment.name,
+        started.elapsed().as_secs_f64(),
+        page.display()
+    );
+    Ok(())
+}
+
+/// The resolved config of `run` with the command line's overrides, as TOML.
+fn resolved_toml(
+    run: &Run,
+    args: &ExperimentArgs,
+) -> Result<(crate::config::RunConfig, String), XtaskError> {
+    let mut config = run.config.clone();
+    if let Some(backend) = args.backend {
+        config.backend = backend;
+    }
+    let text = toml::to_string_pretty(&config).map_err(|e| XtaskError::Config {
+        path: args.config.clone(),
+        message: format!("run {:?}: cannot write its resolved config: {e}", run.name),
+    })?;
+    Ok((config, text))
+}
+
+fn run_one(
+    experiment: &Experiment,
+    run: &Run,
+    args: &ExperimentArgs,
+    corpus: &TokenizedCorpus,
+    out: &Path,
+    stop: Arc<AtomicBool>,
+) -> Result<(), XtaskError> {
+    let (config, toml_text) = resolved_toml(run, args)?;
+    let dir = out.join(&run.name);
+    let config_path = dir.join("config.toml");
+    let metrics_path = dir.join("metrics.json");
+    let previous = std::fs::read_to_string(&config_path).ok();
+    if previous.as_deref() == Some(toml_text.as_str()) && read_metrics_json(&metrics_path).is_some()
+    {
+        eprintln!("[{}] already finished: {}", run.name, dir.display());
+        return Ok(());
+    }
+    if previous.is_some() && previous.as_deref() != Some(toml_text.as_str()) {
+        eprintln!(
+            "[{}] its configuration changed: starting it again",
+            run.name
+        );
+        for stale in [dir.join("checkpoint")] {
+            if stale.exists() {
+                std::fs::remove_dir_all(&stale).map_err(io("cannot remove", &stale))?;
+            }
+        }
+        if metrics_path.exists() {
+            std::fs::remove_file(&metrics_path).map_err(io("cannot remove", &metrics_path))?;
+        }
+    }
+    std::fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
+    write_atomic(&config_path, toml_text.as_bytes())?;
+
+    let device = config.backend.device()?;
+    let data = prepare(corpus, &config.data, config.seed)?;
+    let embeddings = crate::embeddings::initial_embeddings(&config, corpus, &dir)?;
+    let spec = FitSpec {
+        data: &data,
+        num_words: config.data.num_words,
+        model: &config.model,
+        train: &config.train,
+        seed: config.seed,
+    };
+    let mut observer = Interruptible {
+        inner: ConsoleProgress::new(run.name.clone()),
+        stop,
+    };
+    let outcome = imdb_train::fit_with(
+        spec,
+        &device,
+        Some(&dir.join("checkpoint")),
+        &mut observer,
+        embeddings.as_ref(),
+    )?;
+
+    let started = Instant::now();
+    let test = evaluate(
+        &outcome.model,
+        &data.test,
+        config.train.eval_batch_size,
+        config.train.bucketing,
+        &device,
+    );
+    let predict_seconds = started.elapsed().as_secs_f64();
+
+    let saved = SavedModel::new(outcome.model.clone(), &config.data, &corpus.vocab);
+    saved.save(&dir)?;
+    let history_json = serde_json::to_string_pretty(&outcome.history)
+        .map_err(|e| XtaskError::io("cannot encode", dir.join("history.json"), e))?;
+    write_atomic(&dir.join("history.json"), history_json.as_bytes())?;
+
+    let metrics = run_metrics(
+        &run.name,
+        config.backend.name(),
+        &outcome.model,
+        &outcome.history,
+        &test.metrics,
+        predict_seconds,
+    );
+    let reviews: Vec<&TokenizedReview> =
+        data.test.source.iter().map(|&i| &corpus.test[i]).collect();
+    let report = RunReport {
+        run: &run.name,
+        experiment: &experiment.name,
+        config_toml: &toml_text,
+        summary: &outcome.model.summary(config.data.maxlen),
+        corpus: &corpus.stats(),
+        train_lengths: &corpus.train_lengths(),
+        maxlen: config.data.maxlen,
+        history: &outcome.history,
+        test: TestOutcome {
+            reviews: &reviews,
+            probabilities: &test.probabilities,
+            labels: &test.labels,
+            vocab: &corpus.vocab,
+            num_words: config.data.num_words,
+        },
+        metrics: &metrics,
+        seed: config.seed,
+    };
+    let page = imdb_report::write_run_report(&dir, &report)?;
+    // Last: its presence marks the run as finished.
+    write_metrics_json(&metrics_path, &metrics)?;
+    eprintln!(
+        "[{}] test accuracy {:.4}, AUC {:.4}, loss {:.4}; {} epochs ({:.1} s each); {}",
+        run.name,
+        metrics.test_accuracy,
+        metrics.test_auc,
+        metrics.test_loss,
+        metrics.epochs_run,
+        metrics.seconds_per_epoch,
+        page.display()
+    );
+    Ok(())
+}
+
+/// The headline numbers of a finished run.
+pub fn run_metrics(
+    run: &str,
+    backend: &str,
+    model: &SentimentClassifier,
+    history: &History,
+    test: &imdb_train::BinaryMetrics,
+    predict_seconds: f64,
+) -> RunMetrics {
+    use burn::module::Module;
+    RunMetrics {
+        run: run.to_string(),
+        backend: backend.to_string(),
+        params: model.num_params(),
+        epochs_run: history.epochs_run(),
+        best_epoch: history.best_epoch,
+        train_seconds: history.train_seconds(),
+        seconds_per_epoch: history.seconds_per_epoch(),
+        predict_seconds,
+        test_loss: test.loss,
+        test_accuracy: test.accuracy,
+        test_precision: test.precision,
+        test_recall: test.recall,
+        test_auc: test.auc,
+    }
+}
+
+/// `summary.csv`, comparison figures and `index.html` over every finished run of the experiment.
+fn write_summary(experiment: &Experiment, out: &Path) -> Result<std::path::PathBuf, XtaskError> {
+    let mut finished = Vec::new();
+    for run in &experiment.runs {
+        let dir = out.join(&run.name);
+        let (Some(metrics), Ok(history)) = (
+            read_metrics_json(&dir.join("metrics.json")),
+            std::fs::read_to_string(dir.join("history.json")),
+        ) else {
+            continue;
+        };
+        let history: History = serde_json::from_str(&history)
+            .map_err(|e| XtaskError::io("cannot read", dir.join("history.json"), e))?;
+        finished.push((metrics, history));
+    }
+    Ok(imdb_report::write_experiment_report(
+        out,
+        &experiment.name,
+        &experiment.description,
+        &finished,
+    )?)
+}

@@ -1,0 +1,63 @@
+//! `cargo xtask predict`: classify reviews with a saved model.
+
+use std::io::{BufRead, Write};
+
+use imdb_train::SavedModel;
+
+use crate::cli::{Format, PredictArgs};
+use crate::error::XtaskError;
+
+/// Reviews per batch.
+const BATCH: usize = 256;
+
+/// Runs the command.
+pub fn run(args: &PredictArgs) -> Result<(), XtaskError> {
+    let device = args.backend.device()?;
+    let model = SavedModel::load(&args.model, &device)?;
+    let texts: Vec<String> = if args.text.is_empty() {
+        read_stdin_lines()?
+    } else {
+        args.text.clone()
+    };
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let predictions = model.predict(&refs, BATCH);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for (text, p) in texts.iter().zip(&predictions) {
+        let label = if p.positive { "positive" } else { "negative" };
+        let line = match args.format {
+            Format::Json => {
+                serde_json::json!({"label": label, "probability": p.probability}).to_string()
+            }
+            Format::Text => {
+                let shown: String = text.chars().take(70).collect();
+                let more = if text.chars().count() > 70 { "…" } else { "" };
+                format!("{label}\t{:.4}\t{shown}{more}", p.probability)
+            }
+        };
+        writeln!(out, "{line}")
+            .map_err(|e| XtaskError::io("cannot write", "standard output", e))?;
+    }
+    Ok(())
+}
+
+/// One review per line; a line that is not UTF-8 is an error naming it.
+fn read_stdin_lines() -> Result<Vec<String>, XtaskError> {
+    let stdin = std::io::stdin();
+    let mut lines = Vec::new();
+    for (i, line) in stdin.lock().split(b'\n').enumerate() {
+        let bytes = line.map_err(|e| XtaskError::Input {
+            line: i + 1,
+            message: e.to_string(),
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| XtaskError::Input {
+            line: i + 1,
+            message: format!(
+                "not valid UTF-8 (byte {} of the line); convert the input to UTF-8",
+                e.utf8_error().valid_up_to() + 1
+            ),
+        })?;
+        lines.push(text.trim_end_matches('\r').to_string());
+    }
+    Ok(lines)
+}
