@@ -211,7 +211,7 @@ fn confusion_figure_renders_in_both_formats() {
     assert!(figure.png.len() > 1000);
     for count in ["10", "2", "8", "4"] {
         assert!(
-            figure.svg.contains(&format!(">{count}</text>")),
+            figure.svg.contains(&format!(">\n{count}\n</text>")),
             "{count} not drawn"
         );
     }
