@@ -4,10 +4,13 @@
 use std::time::Instant;
 
 use imdb_data::SeededRng;
-use imdb_model::kernels::lstm::{LstmDims, LstmInputs, LstmWeights, lstm_backward, lstm_forward};
+use imdb_model::kernels::recurrent::{
+    CellKind, RecurrentDims, RecurrentInputs, RecurrentWeights, recurrent_backward,
+    recurrent_forward,
+};
 
 fn main() {
-    let dims = LstmDims {
+    let dims = RecurrentDims {
         batch: 64,
         steps: 200,
         input: 128,
@@ -28,12 +31,12 @@ fn main() {
         .collect();
     let mask = vec![1.0f32; dims.batch * dims.steps];
     let d_out = random(dims.batch * dims.steps * dims.hidden, 1.0);
-    let weights = LstmWeights {
+    let weights = RecurrentWeights {
         w_ih: &w_ih,
         w_hh: &w_hh,
         bias: &bias,
     };
-    let inputs = LstmInputs {
+    let inputs = RecurrentInputs {
         x: &x,
         step_mask: &mask,
         recurrent_mask: Some(&rec),
@@ -45,13 +48,20 @@ fn main() {
     let (mut fwd, mut bwd, mut infer) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
     for i in 0..runs + 2 {
         let t = Instant::now();
-        let (_, tape) = lstm_forward(dims, weights, inputs, true);
+        let (_, tape) = recurrent_forward(CellKind::Lstm, dims, weights, inputs, true);
         let f = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let grads = lstm_backward(dims, weights, inputs, tape.as_ref().unwrap(), &d_out);
+        let grads = recurrent_backward(
+            CellKind::Lstm,
+            dims,
+            weights,
+            inputs,
+            tape.as_ref().unwrap(),
+            &d_out,
+        );
         let b = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let _ = lstm_forward(dims, weights, inputs, false);
+        let _ = recurrent_forward(CellKind::Lstm, dims, weights, inputs, false);
         let n = t.elapsed().as_secs_f64();
         assert!(grads.dw_hh.iter().all(|v| v.is_finite()));
         if i >= 2 {

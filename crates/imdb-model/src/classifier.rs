@@ -284,24 +284,17 @@ impl SentimentClassifier {
         burn::tensor::activation::sigmoid(self.forward(input, None))
     }
 
-    /// A view for classifying many batches. When the first layer is a fused LSTM, its input
+    /// A view for classifying many batches. When the first layer is fused, its input
     /// projection `embedding · w_ih + bias` is computed once per word of the vocabulary, and
     /// each batch only looks rows up: two thirds of the arithmetic of inference disappear.
     pub fn predictor(&self) -> Predictor<'_> {
-        let tables = self.encoder.first().and_then(|first| {
-            let fused = self.config.implementation == Implementation::Fused
-                && first.cell == crate::recurrent::CellKind::Lstm
-                && has_fused_kernels(&self.embedding.device());
-            fused.then(|| {
-                self.encoder[..self.directions()]
-                    .iter()
-                    .map(|layer| {
-                        let g = layer.w_ih.dims()[1];
-                        self.embedding.val().matmul(layer.w_ih.val())
-                            + layer.bias.val().reshape([1, g])
-                    })
-                    .collect()
-            })
+        let fused = self.config.implementation == Implementation::Fused
+            && has_fused_kernels(&self.embedding.device());
+        let tables = fused.then(|| {
+            self.encoder[..self.directions()]
+                .iter()
+                .map(|layer| layer.projection_table(self.embedding.val()))
+                .collect()
         });
         Predictor {
             model: self,

@@ -1,4 +1,5 @@
-//! The fused recurrent layers as a Burn backend extension, with a handwritten backward.
+//! The fused recurrent layers as a Burn backend extension, with a handwritten backward, and a
+//! single-pass Adam update.
 //!
 //! On the CPU backends (`flex`, `ndarray`) one call runs a whole layer over a whole batch on
 //! raw buffers ([`crate::kernels`]); under autodiff, the forward keeps a tape and the backward
@@ -22,26 +23,29 @@ use burn::backend::{
 use burn::tensor::{Device, Tensor, TensorData, try_read_sync};
 
 use crate::kernels::adam::{AdamStep, adam_update};
-use crate::kernels::lstm::{
-    LstmDims, LstmInputs, LstmTape, LstmWeights, lstm_backward, lstm_forward,
+use crate::kernels::recurrent::{
+    CellKind, RecurrentDims, RecurrentInputs, RecurrentTape, RecurrentWeights, recurrent_backward,
+    recurrent_forward,
 };
 
 /// Backends that run the fused recurrent kernels.
 #[backend_extension(Flex, NdArray, Autodiff)]
 pub trait FusedRecurrentBackend: Backend {
-    /// A whole LSTM layer over a batch: the hidden state after every step.
+    /// A whole recurrent layer over a batch: the hidden state after every step.
     ///
     /// ## Parameters
     /// - `x`: `[batch, steps, input]`
-    /// - `w_ih`: `[input, 4·hidden]`, `w_hh`: `[hidden, 4·hidden]`, `bias`: `[4·hidden]`, gates
-    ///   in Keras' order (input, forget, cell, output)
+    /// - `w_ih`: `[input, G·hidden]`, `w_hh`: `[hidden, G·hidden]`, `bias`: see
+    ///   [`CellKind::bias_len`]; gates in Keras' order
     /// - `step_mask`: `[batch, steps]`, 1 for a real token and 0 for padding (state carried)
     /// - `recurrent_mask`: `[batch, hidden]`, multiplies the previous hidden state
     /// - `reverse`: read from the last step to the first
+    /// - `cell`: LSTM, GRU or vanilla RNN
     ///
     /// ## Returns
     /// `[batch, steps, hidden]`
-    fn fused_lstm(
+    #[allow(clippy::too_many_arguments)]
+    fn fused_recurrent(
         x: FloatTensor<Self>,
         w_ih: FloatTensor<Self>,
         w_hh: FloatTensor<Self>,
@@ -49,16 +53,20 @@ pub trait FusedRecurrentBackend: Backend {
         step_mask: FloatTensor<Self>,
         recurrent_mask: FloatTensor<Self>,
         reverse: bool,
+        cell: CellKind,
     ) -> FloatTensor<Self>;
 
-    /// [`fused_lstm`](Self::fused_lstm) on an input already projected: `xp = x·w_ih + bias`,
-    /// `[batch, steps, 4·hidden]`. Inference gathers `xp` from a table computed once per word.
-    fn fused_lstm_projected(
+    /// [`fused_recurrent`](Self::fused_recurrent) on an input already projected:
+    /// `xp = x·w_ih + input bias`, `[batch, steps, G·hidden]` (the GRU still reads its recurrent
+    /// bias from `bias`). Inference gathers `xp` from a table computed once per word.
+    fn fused_recurrent_projected(
         xp: FloatTensor<Self>,
         w_hh: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
         step_mask: FloatTensor<Self>,
         recurrent_mask: FloatTensor<Self>,
         reverse: bool,
+        cell: CellKind,
     ) -> FloatTensor<Self>;
 }
 
@@ -118,90 +126,67 @@ impl HostTensors for NdArray {
     }
 }
 
-/// The host copies of one LSTM call's arguments.
+/// The host buffers of one recurrent call's arguments.
 #[derive(Debug)]
-struct LstmCall {
-    dims: LstmDims,
+struct RecurrentCall {
+    cell: CellKind,
+    dims: RecurrentDims,
     /// Only the forward pass reads it (the tape keeps what the backward needs).
     x: Option<HostBuf>,
+    /// Empty for a projected input.
     w_ih: HostBuf,
     w_hh: HostBuf,
     bias: HostBuf,
     step_mask: HostBuf,
     recurrent_mask: HostBuf,
     reverse: bool,
-    /// The input is `x·w_ih + bias` already; `w_ih` and `bias` are empty.
     projected: bool,
 }
 
-impl LstmCall {
-    fn read<B: HostTensors>(
-        x: FloatTensor<B>,
-        w_ih: FloatTensor<B>,
-        w_hh: FloatTensor<B>,
-        bias: FloatTensor<B>,
-        step_mask: FloatTensor<B>,
-        recurrent_mask: FloatTensor<B>,
-        reverse: bool,
-    ) -> Self {
-        let x_shape = x.shape();
-        let hidden = w_hh.shape()[0];
-        let dims = LstmDims {
-            batch: x_shape[0],
-            steps: x_shape[1],
-            input: x_shape[2],
-            hidden,
-        };
-        Self {
-            dims,
-            x: Some(B::host_buf(x)),
-            w_ih: B::host_buf(w_ih),
-            w_hh: B::host_buf(w_hh),
-            bias: B::host_buf(bias),
-            step_mask: B::host_buf(step_mask),
-            recurrent_mask: B::host_buf(recurrent_mask),
-            reverse,
-            projected: false,
-        }
-    }
+/// The tensors of one call, `w_ih` absent for a projected input.
+struct CallTensors<B: Backend> {
+    x: FloatTensor<B>,
+    w_ih: Option<FloatTensor<B>>,
+    w_hh: FloatTensor<B>,
+    bias: FloatTensor<B>,
+    step_mask: FloatTensor<B>,
+    recurrent_mask: FloatTensor<B>,
+}
 
-    fn read_projected<B: HostTensors>(
-        xp: FloatTensor<B>,
-        w_hh: FloatTensor<B>,
-        step_mask: FloatTensor<B>,
-        recurrent_mask: FloatTensor<B>,
-        reverse: bool,
-    ) -> Self {
-        let shape = xp.shape();
-        let dims = LstmDims {
+impl RecurrentCall {
+    fn read<B: HostTensors>(t: CallTensors<B>, reverse: bool, cell: CellKind) -> Self {
+        let shape = t.x.shape();
+        let dims = RecurrentDims {
             batch: shape[0],
             steps: shape[1],
             input: shape[2],
-            hidden: w_hh.shape()[0],
+            hidden: t.w_hh.shape()[0],
         };
+        let projected = t.w_ih.is_none();
         Self {
+            cell,
             dims,
-            x: Some(B::host_buf(xp)),
-            w_ih: HostBuf::Owned(Vec::new()),
-            w_hh: B::host_buf(w_hh),
-            bias: HostBuf::Owned(Vec::new()),
-            step_mask: B::host_buf(step_mask),
-            recurrent_mask: B::host_buf(recurrent_mask),
+            x: Some(B::host_buf(t.x)),
+            w_ih: t.w_ih.map_or(HostBuf::Owned(Vec::new()), B::host_buf),
+            w_hh: B::host_buf(t.w_hh),
+            bias: B::host_buf(t.bias),
+            step_mask: B::host_buf(t.step_mask),
+            recurrent_mask: B::host_buf(t.recurrent_mask),
             reverse,
-            projected: true,
+            projected,
         }
     }
 
-    fn weights(&self) -> LstmWeights<'_> {
-        LstmWeights {
+    fn weights(&self) -> RecurrentWeights<'_> {
+        RecurrentWeights {
             w_ih: self.w_ih.as_slice(),
             w_hh: self.w_hh.as_slice(),
             bias: self.bias.as_slice(),
         }
     }
 
-    fn inputs(&self) -> LstmInputs<'_> {
-        LstmInputs {
+    fn inputs(&self) -> RecurrentInputs<'_> {
+        RecurrentInputs {
             x: self.x.as_ref().map_or(&[], HostBuf::as_slice),
             step_mask: self.step_mask.as_slice(),
             recurrent_mask: Some(self.recurrent_mask.as_slice()),
@@ -213,185 +198,183 @@ impl LstmCall {
     fn output_shape(&self) -> [usize; 3] {
         [self.dims.batch, self.dims.steps, self.dims.hidden]
     }
+
+    /// Forward only.
+    fn infer<B: Backend>(&self, device: &B::Device) -> FloatTensor<B> {
+        let (out, _) =
+            recurrent_forward(self.cell, self.dims, self.weights(), self.inputs(), false);
+        to_backend::<B>(out, &self.output_shape(), device)
+    }
 }
 
 /// Forward only, for backends without autodiff.
-fn lstm_inference<B: HostTensors>(
-    x: FloatTensor<B>,
-    w_ih: FloatTensor<B>,
-    w_hh: FloatTensor<B>,
-    bias: FloatTensor<B>,
-    step_mask: FloatTensor<B>,
-    recurrent_mask: FloatTensor<B>,
-    reverse: bool,
-) -> FloatTensor<B> {
-    let device = x.device();
-    let call = LstmCall::read::<B>(x, w_ih, w_hh, bias, step_mask, recurrent_mask, reverse);
-    let (out, _) = lstm_forward(call.dims, call.weights(), call.inputs(), false);
-    to_backend::<B>(out, &call.output_shape(), &device)
+fn inference<B: HostTensors>(t: CallTensors<B>, reverse: bool, cell: CellKind) -> FloatTensor<B> {
+    let device = t.x.device();
+    RecurrentCall::read::<B>(t, reverse, cell).infer::<B>(&device)
 }
 
-/// Forward only on a projected input, for backends without autodiff.
-fn lstm_projected_inference<B: HostTensors>(
-    xp: FloatTensor<B>,
-    w_hh: FloatTensor<B>,
-    step_mask: FloatTensor<B>,
-    recurrent_mask: FloatTensor<B>,
-    reverse: bool,
-) -> FloatTensor<B> {
-    let device = xp.device();
-    let call = LstmCall::read_projected::<B>(xp, w_hh, step_mask, recurrent_mask, reverse);
-    let (out, _) = lstm_forward(call.dims, call.weights(), call.inputs(), false);
-    to_backend::<B>(out, &call.output_shape(), &device)
+macro_rules! cpu_recurrent_backend {
+    ($backend:ty) => {
+        impl FusedRecurrentBackend for $backend {
+            fn fused_recurrent(
+                x: FloatTensor<Self>,
+                w_ih: FloatTensor<Self>,
+                w_hh: FloatTensor<Self>,
+                bias: FloatTensor<Self>,
+                step_mask: FloatTensor<Self>,
+                recurrent_mask: FloatTensor<Self>,
+                reverse: bool,
+                cell: CellKind,
+            ) -> FloatTensor<Self> {
+                let t = CallTensors {
+                    x,
+                    w_ih: Some(w_ih),
+                    w_hh,
+                    bias,
+                    step_mask,
+                    recurrent_mask,
+                };
+                inference::<Self>(t, reverse, cell)
+            }
+
+            fn fused_recurrent_projected(
+                xp: FloatTensor<Self>,
+                w_hh: FloatTensor<Self>,
+                bias: FloatTensor<Self>,
+                step_mask: FloatTensor<Self>,
+                recurrent_mask: FloatTensor<Self>,
+                reverse: bool,
+                cell: CellKind,
+            ) -> FloatTensor<Self> {
+                let t = CallTensors {
+                    x: xp,
+                    w_ih: None,
+                    w_hh,
+                    bias,
+                    step_mask,
+                    recurrent_mask,
+                };
+                inference::<Self>(t, reverse, cell)
+            }
+        }
+    };
 }
 
-impl FusedRecurrentBackend for Flex {
-    fn fused_lstm(
-        x: FloatTensor<Self>,
-        w_ih: FloatTensor<Self>,
-        w_hh: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-        step_mask: FloatTensor<Self>,
-        recurrent_mask: FloatTensor<Self>,
-        reverse: bool,
-    ) -> FloatTensor<Self> {
-        lstm_inference::<Self>(x, w_ih, w_hh, bias, step_mask, recurrent_mask, reverse)
-    }
+cpu_recurrent_backend!(Flex);
+cpu_recurrent_backend!(NdArray);
 
-    fn fused_lstm_projected(
-        xp: FloatTensor<Self>,
-        w_hh: FloatTensor<Self>,
-        step_mask: FloatTensor<Self>,
-        recurrent_mask: FloatTensor<Self>,
-        reverse: bool,
-    ) -> FloatTensor<Self> {
-        lstm_projected_inference::<Self>(xp, w_hh, step_mask, recurrent_mask, reverse)
-    }
-}
-
-impl FusedRecurrentBackend for NdArray {
-    fn fused_lstm(
-        x: FloatTensor<Self>,
-        w_ih: FloatTensor<Self>,
-        w_hh: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-        step_mask: FloatTensor<Self>,
-        recurrent_mask: FloatTensor<Self>,
-        reverse: bool,
-    ) -> FloatTensor<Self> {
-        lstm_inference::<Self>(x, w_ih, w_hh, bias, step_mask, recurrent_mask, reverse)
-    }
-
-    fn fused_lstm_projected(
-        xp: FloatTensor<Self>,
-        w_hh: FloatTensor<Self>,
-        step_mask: FloatTensor<Self>,
-        recurrent_mask: FloatTensor<Self>,
-        reverse: bool,
-    ) -> FloatTensor<Self> {
-        lstm_projected_inference::<Self>(xp, w_hh, step_mask, recurrent_mask, reverse)
-    }
-}
-
-/// What the LSTM backward node keeps: the call's arguments and the forward tape, on the host.
+/// What a recurrent backward node keeps: the call's arguments and the forward tape.
 #[derive(Debug)]
-struct LstmSaved<D> {
-    call: LstmCall,
-    tape: LstmTape,
+struct RecurrentSaved<D> {
+    call: RecurrentCall,
+    tape: RecurrentTape,
     device: D,
 }
 
-#[derive(Debug)]
-struct LstmBackward;
+impl<D> RecurrentSaved<D> {
+    /// Gradients of the call: `[dx, dw_ih, dw_hh, dbias]` as backend tensors (`dw_ih` is
+    /// `None` for a projected input).
+    fn gradients<B: HostTensors<Device = D>>(
+        &self,
+        d_out: FloatTensor<B>,
+    ) -> (
+        FloatTensor<B>,
+        Option<FloatTensor<B>>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+    ) {
+        let d_out = B::host_buf(d_out);
+        let call = &self.call;
+        let g = recurrent_backward(
+            call.cell,
+            call.dims,
+            call.weights(),
+            call.inputs(),
+            &self.tape,
+            d_out.as_slice(),
+        );
+        let RecurrentDims {
+            batch,
+            steps,
+            input,
+            hidden,
+        } = call.dims;
+        let gates = call.cell.gates() * hidden;
+        let device = &self.device;
+        let bias_len = g.dbias.len();
+        (
+            to_backend::<B>(g.dx, &[batch, steps, input], device),
+            (!call.projected).then(|| to_backend::<B>(g.dw_ih, &[input, gates], device)),
+            to_backend::<B>(g.dw_hh, &[hidden, gates], device),
+            to_backend::<B>(g.dbias, &[bias_len], device),
+        )
+    }
+}
 
-impl<B: HostTensors> Backward<B, 4> for LstmBackward {
+#[derive(Debug)]
+struct RecurrentBackward;
+
+impl<B: HostTensors> Backward<B, 4> for RecurrentBackward {
     // Shared, so that the graph can clone the state without copying the tape.
-    type State = Arc<LstmSaved<B::Device>>;
+    type State = Arc<RecurrentSaved<B::Device>>;
 
     fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_w_ih, node_w_hh, node_bias] = ops.parents;
-        let d_out = B::host_buf(grads.consume::<B>(&ops.node));
-        let saved = ops.state;
-        let call = &saved.call;
-        let g = lstm_backward(
-            call.dims,
-            call.weights(),
-            call.inputs(),
-            &saved.tape,
-            d_out.as_slice(),
-        );
-        let LstmDims {
-            batch,
-            steps,
-            input,
-            hidden,
-        } = call.dims;
-        let device = &saved.device;
-        if let Some(node) = node_x {
-            grads.register::<B>(
-                node.id,
-                to_backend::<B>(g.dx, &[batch, steps, input], device),
-            );
-        }
-        if let Some(node) = node_w_ih {
-            grads.register::<B>(
-                node.id,
-                to_backend::<B>(g.dw_ih, &[input, 4 * hidden], device),
-            );
-        }
-        if let Some(node) = node_w_hh {
-            grads.register::<B>(
-                node.id,
-                to_backend::<B>(g.dw_hh, &[hidden, 4 * hidden], device),
-            );
-        }
-        if let Some(node) = node_bias {
-            grads.register::<B>(node.id, to_backend::<B>(g.dbias, &[4 * hidden], device));
+        let d_out = grads.consume::<B>(&ops.node);
+        let (dx, dw_ih, dw_hh, dbias) = ops.state.gradients::<B>(d_out);
+        for (node, grad) in [
+            (node_x, Some(dx)),
+            (node_w_ih, dw_ih),
+            (node_w_hh, Some(dw_hh)),
+            (node_bias, Some(dbias)),
+        ] {
+            if let (Some(node), Some(grad)) = (node, grad) {
+                grads.register::<B>(node.id, grad);
+            }
         }
     }
 }
 
 #[derive(Debug)]
-struct LstmProjectedBackward;
+struct ProjectedBackward;
 
-impl<B: HostTensors> Backward<B, 2> for LstmProjectedBackward {
-    type State = Arc<LstmSaved<B::Device>>;
+impl<B: HostTensors> Backward<B, 3> for ProjectedBackward {
+    type State = Arc<RecurrentSaved<B::Device>>;
 
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_xp, node_w_hh] = ops.parents;
-        let d_out = B::host_buf(grads.consume::<B>(&ops.node));
-        let saved = ops.state;
-        let call = &saved.call;
-        let g = lstm_backward(
-            call.dims,
-            call.weights(),
-            call.inputs(),
-            &saved.tape,
-            d_out.as_slice(),
-        );
-        let LstmDims {
-            batch,
-            steps,
-            input,
-            hidden,
-        } = call.dims;
-        if let Some(node) = node_xp {
-            grads.register::<B>(
-                node.id,
-                to_backend::<B>(g.dx, &[batch, steps, input], &saved.device),
-            );
-        }
-        if let Some(node) = node_w_hh {
-            grads.register::<B>(
-                node.id,
-                to_backend::<B>(g.dw_hh, &[hidden, 4 * hidden], &saved.device),
-            );
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_xp, node_w_hh, node_bias] = ops.parents;
+        let d_out = grads.consume::<B>(&ops.node);
+        let (dxp, _, dw_hh, dbias) = ops.state.gradients::<B>(d_out);
+        for (node, grad) in [(node_xp, dxp), (node_w_hh, dw_hh), (node_bias, dbias)] {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, grad);
+            }
         }
     }
 }
 
+/// Runs the forward pass keeping the tape for a backward node.
+fn tracked<B: HostTensors>(
+    t: CallTensors<B>,
+    reverse: bool,
+    cell: CellKind,
+) -> (Arc<RecurrentSaved<B::Device>>, FloatTensor<B>) {
+    let device = t.x.device();
+    let mut call = RecurrentCall::read::<B>(t, reverse, cell);
+    let (out, tape) = recurrent_forward(call.cell, call.dims, call.weights(), call.inputs(), true);
+    let output = to_backend::<B>(out, &call.output_shape(), &device);
+    // The backward pass needs the tape, not the input.
+    call.x = None;
+    let saved = RecurrentSaved {
+        call,
+        tape: tape.unwrap_or_default(),
+        device,
+    };
+    (Arc::new(saved), output)
+}
+
 impl<B: HostTensors, C: CheckpointStrategy> FusedRecurrentBackend for Autodiff<B, C> {
-    fn fused_lstm(
+    fn fused_recurrent(
         x: FloatTensor<Self>,
         w_ih: FloatTensor<Self>,
         w_hh: FloatTensor<Self>,
@@ -399,104 +382,58 @@ impl<B: HostTensors, C: CheckpointStrategy> FusedRecurrentBackend for Autodiff<B
         step_mask: FloatTensor<Self>,
         recurrent_mask: FloatTensor<Self>,
         reverse: bool,
+        cell: CellKind,
     ) -> FloatTensor<Self> {
-        let prep = LstmBackward
+        let prep = RecurrentBackward
             .prepare::<C>([x.node(), w_ih.node(), w_hh.node(), bias.node()])
             .compute_bound()
             .stateful();
-        let (x, w_ih, w_hh, bias) = (
-            x.into_primitive(),
-            w_ih.into_primitive(),
-            w_hh.into_primitive(),
-            bias.into_primitive(),
-        );
-        let (step_mask, recurrent_mask) =
-            (step_mask.into_primitive(), recurrent_mask.into_primitive());
+        let t = CallTensors {
+            x: x.into_primitive(),
+            w_ih: Some(w_ih.into_primitive()),
+            w_hh: w_hh.into_primitive(),
+            bias: bias.into_primitive(),
+            step_mask: step_mask.into_primitive(),
+            recurrent_mask: recurrent_mask.into_primitive(),
+        };
         match prep {
             OpsKind::Tracked(prep) => {
-                let device = x.device();
-                let call =
-                    LstmCall::read::<B>(x, w_ih, w_hh, bias, step_mask, recurrent_mask, reverse);
-                let (out, tape) = lstm_forward(call.dims, call.weights(), call.inputs(), true);
-                let output = to_backend::<B>(out, &call.output_shape(), &device);
-                // The backward pass needs the tape, not the input.
-                let mut call = call;
-                call.x = None;
-                let saved = LstmSaved {
-                    call,
-                    tape: tape.unwrap_or_default(),
-                    device,
-                };
-                prep.finish(Arc::new(saved), output)
+                let (saved, output) = tracked::<B>(t, reverse, cell);
+                prep.finish(saved, output)
             }
-            OpsKind::UnTracked(prep) => prep.finish(lstm_inference::<B>(
-                x,
-                w_ih,
-                w_hh,
-                bias,
-                step_mask,
-                recurrent_mask,
-                reverse,
-            )),
+            OpsKind::UnTracked(prep) => prep.finish(inference::<B>(t, reverse, cell)),
         }
     }
 
-    fn fused_lstm_projected(
+    fn fused_recurrent_projected(
         xp: FloatTensor<Self>,
         w_hh: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
         step_mask: FloatTensor<Self>,
         recurrent_mask: FloatTensor<Self>,
         reverse: bool,
+        cell: CellKind,
     ) -> FloatTensor<Self> {
-        let prep = LstmProjectedBackward
-            .prepare::<C>([xp.node(), w_hh.node()])
+        let prep = ProjectedBackward
+            .prepare::<C>([xp.node(), w_hh.node(), bias.node()])
             .compute_bound()
             .stateful();
-        let (xp, w_hh) = (xp.into_primitive(), w_hh.into_primitive());
-        let (step_mask, recurrent_mask) =
-            (step_mask.into_primitive(), recurrent_mask.into_primitive());
+        let t = CallTensors {
+            x: xp.into_primitive(),
+            w_ih: None,
+            w_hh: w_hh.into_primitive(),
+            bias: bias.into_primitive(),
+            step_mask: step_mask.into_primitive(),
+            recurrent_mask: recurrent_mask.into_primitive(),
+        };
         match prep {
             OpsKind::Tracked(prep) => {
-                let device = xp.device();
-                let mut call =
-                    LstmCall::read_projected::<B>(xp, w_hh, step_mask, recurrent_mask, reverse);
-                let (out, tape) = lstm_forward(call.dims, call.weights(), call.inputs(), true);
-                let output = to_backend::<B>(out, &call.output_shape(), &device);
-                call.x = None;
-                let saved = LstmSaved {
-                    call,
-                    tape: tape.unwrap_or_default(),
-                    device,
-                };
-                prep.finish(Arc::new(saved), output)
+                let (saved, output) = tracked::<B>(t, reverse, cell);
+                prep.finish(saved, output)
             }
-            OpsKind::UnTracked(prep) => prep.finish(lstm_projected_inference::<B>(
-                xp,
-                w_hh,
-                step_mask,
-                recurrent_mask,
-                reverse,
-            )),
+            OpsKind::UnTracked(prep) => prep.finish(inference::<B>(t, reverse, cell)),
         }
     }
-}
-
-/// Tensor-level entry to [`FusedRecurrentBackend::fused_lstm_projected`].
-/// Only for devices where [`has_fused_kernels`] is true.
-pub fn fused_lstm_projected(
-    xp: Tensor<3>,
-    w_hh: Tensor<2>,
-    step_mask: Tensor<2>,
-    recurrent_mask: Tensor<2>,
-    reverse: bool,
-) -> Tensor<3> {
-    Tensor::from_dispatch(<Dispatch as FusedRecurrentBackend>::fused_lstm_projected(
-        xp.into_dispatch(),
-        w_hh.into_dispatch(),
-        step_mask.into_dispatch(),
-        recurrent_mask.into_dispatch(),
-        reverse,
-    ))
 }
 
 /// True if `device` runs the fused kernels (the CPU backends, with or without autodiff).
@@ -507,9 +444,10 @@ pub fn has_fused_kernels(device: &Device) -> bool {
     )
 }
 
-/// Tensor-level entry to [`FusedRecurrentBackend::fused_lstm`]; see it for the shapes.
+/// Tensor-level entry to [`FusedRecurrentBackend::fused_recurrent`]; see it for the shapes.
 /// Only for devices where [`has_fused_kernels`] is true.
-pub fn fused_lstm(
+#[allow(clippy::too_many_arguments)]
+pub fn fused_recurrent(
     x: Tensor<3>,
     w_ih: Tensor<2>,
     w_hh: Tensor<2>,
@@ -517,8 +455,9 @@ pub fn fused_lstm(
     step_mask: Tensor<2>,
     recurrent_mask: Tensor<2>,
     reverse: bool,
+    cell: CellKind,
 ) -> Tensor<3> {
-    Tensor::from_dispatch(<Dispatch as FusedRecurrentBackend>::fused_lstm(
+    Tensor::from_dispatch(<Dispatch as FusedRecurrentBackend>::fused_recurrent(
         x.into_dispatch(),
         w_ih.into_dispatch(),
         w_hh.into_dispatch(),
@@ -526,7 +465,32 @@ pub fn fused_lstm(
         step_mask.into_dispatch(),
         recurrent_mask.into_dispatch(),
         reverse,
+        cell,
     ))
+}
+
+/// Tensor-level entry to [`FusedRecurrentBackend::fused_recurrent_projected`].
+/// Only for devices where [`has_fused_kernels`] is true.
+pub fn fused_recurrent_projected(
+    xp: Tensor<3>,
+    w_hh: Tensor<2>,
+    bias: Tensor<1>,
+    step_mask: Tensor<2>,
+    recurrent_mask: Tensor<2>,
+    reverse: bool,
+    cell: CellKind,
+) -> Tensor<3> {
+    Tensor::from_dispatch(
+        <Dispatch as FusedRecurrentBackend>::fused_recurrent_projected(
+            xp.into_dispatch(),
+            w_hh.into_dispatch(),
+            bias.into_dispatch(),
+            step_mask.into_dispatch(),
+            recurrent_mask.into_dispatch(),
+            reverse,
+            cell,
+        ),
+    )
 }
 
 /// The three tensors an Adam step updates.

@@ -8,54 +8,9 @@ use imdb_data::SeededRng;
 use serde::{Deserialize, Serialize};
 
 use crate::init::{glorot_uniform, orthogonal, param1, param2};
-use crate::ops::{fused_lstm, fused_lstm_projected, has_fused_kernels};
+use crate::ops::{fused_recurrent, fused_recurrent_projected, has_fused_kernels};
 
-/// The recurrent cell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CellKind {
-    /// Long short-term memory (Hochreiter & Schmidhuber, 1997), Keras' gate order i, f, c, o.
-    #[default]
-    Lstm,
-    /// Gated recurrent unit, Keras' `reset_after = True` variant (gates z, r, h).
-    Gru,
-    /// Vanilla RNN: `h_t = tanh(W_x x_t + W_h h_{t-1} + b)`.
-    Rnn,
-}
-
-impl CellKind {
-    /// Gate blocks per hidden unit (4 for LSTM, 3 for GRU, 1 for the RNN).
-    pub fn gates(self) -> usize {
-        match self {
-            CellKind::Lstm => 4,
-            CellKind::Gru => 3,
-            CellKind::Rnn => 1,
-        }
-    }
-
-    /// Length of the bias for `hidden` units (the GRU keeps input and recurrent biases apart).
-    pub fn bias_len(self, hidden: usize) -> usize {
-        match self {
-            CellKind::Gru => 2 * 3 * hidden,
-            other => other.gates() * hidden,
-        }
-    }
-
-    /// Trainable parameters of one direction of one layer.
-    pub fn param_count(self, input: usize, hidden: usize) -> usize {
-        let g = self.gates() * hidden;
-        input * g + hidden * g + self.bias_len(hidden)
-    }
-
-    /// Keras' layer class name.
-    pub fn keras_name(self) -> &'static str {
-        match self {
-            CellKind::Lstm => "LSTM",
-            CellKind::Gru => "GRU",
-            CellKind::Rnn => "SimpleRNN",
-        }
-    }
-}
+pub use crate::kernels::recurrent::CellKind;
 
 /// How a layer's forward pass is computed. All give the same numbers (up to rounding).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -137,14 +92,11 @@ impl RecurrentLayer {
         recurrent_mask: Option<Tensor<2>>,
         implementation: Implementation,
     ) -> Tensor<3> {
-        let fused = implementation == Implementation::Fused
-            && self.cell == CellKind::Lstm
-            && has_fused_kernels(&x.device());
-        if fused {
+        if implementation == Implementation::Fused && has_fused_kernels(&x.device()) {
             let [batch, _, _] = x.dims();
             let mask =
                 recurrent_mask.unwrap_or_else(|| Tensor::ones([batch, self.hidden], &x.device()));
-            return fused_lstm(
+            return fused_recurrent(
                 x,
                 self.w_ih.val(),
                 self.w_hh.val(),
@@ -152,6 +104,7 @@ impl RecurrentLayer {
                 step_mask,
                 mask,
                 self.reverse,
+                self.cell,
             );
         }
         if implementation == Implementation::Burn && self.cell == CellKind::Lstm {
@@ -160,12 +113,28 @@ impl RecurrentLayer {
         self.forward_composed(x, step_mask, recurrent_mask)
     }
 
-    /// The fused LSTM on an input already projected (`x·w_ih + bias`, `[batch, steps,
-    /// 4·hidden]`), dropout off. Only for fused LSTM layers on devices with the kernels.
+    /// The fused layer on an input already projected (`x·w_ih + input bias`, `[batch, steps,
+    /// gates·hidden]`), dropout off. Only on devices with the fused kernels.
     pub fn forward_projected(&self, xp: Tensor<3>, step_mask: Tensor<2>) -> Tensor<3> {
         let [batch, _, _] = xp.dims();
         let ones = Tensor::ones([batch, self.hidden], &xp.device());
-        fused_lstm_projected(xp, self.w_hh.val(), step_mask, ones, self.reverse)
+        fused_recurrent_projected(
+            xp,
+            self.w_hh.val(),
+            self.bias.val(),
+            step_mask,
+            ones,
+            self.reverse,
+            self.cell,
+        )
+    }
+
+    /// The input projection of every word at once, `embedding · w_ih + input bias`:
+    /// `[num_words, gates·hidden]`.
+    pub fn projection_table(&self, embedding: Tensor<2>) -> Tensor<2> {
+        let g = self.w_ih.dims()[1];
+        let input_bias: Tensor<1> = self.bias.val().slice(s![0..g]);
+        embedding.matmul(self.w_ih.val()) + input_bias.reshape([1, g])
     }
 
     /// The layer as plain tensor operations, one step at a time.

@@ -106,9 +106,12 @@ fn fused_composed_and_burn_lstm_agree_without_padding() {
 #[test]
 fn fused_and_composed_agree_with_masks_dropout_and_reverse() {
     for (name, device) in devices() {
-        for reverse in [false, true] {
+        for (cell, reverse) in [CellKind::Lstm, CellKind::Gru, CellKind::Rnn]
+            .into_iter()
+            .flat_map(|c| [(c, false), (c, true)])
+        {
             let mut rng = SeededRng::new(5);
-            let layer = RecurrentLayer::init(CellKind::Lstm, 4, 3, reverse, &mut rng, &device);
+            let layer = RecurrentLayer::init(cell, 4, 3, reverse, &mut rng, &device);
             let x = random_input(3, 6, 4, &device);
             let m = mask(&[6, 2, 4], 6, &device);
             let rec: Tensor<2> = Tensor::from_data(

@@ -74,6 +74,8 @@ pub struct TrainConfig {
     pub eval_batch_size: usize,
     /// Adam's step size (`1e-3`).
     pub learning_rate: f64,
+    /// The learning rate is multiplied by this after every epoch (1 keeps it constant).
+    pub lr_decay: f64,
     /// Adam's β₁.
     pub beta_1: f64,
     /// Adam's β₂.
@@ -99,6 +101,7 @@ impl Default for TrainConfig {
             batch_size: 64,
             eval_batch_size: 256,
             learning_rate: 1e-3,
+            lr_decay: 1.0,
             beta_1: 0.9,
             beta_2: 0.999,
             epsilon: 1e-7,
@@ -129,6 +132,15 @@ impl TrainConfig {
                 format!(
                     "{} must be a positive number such as 0.001",
                     self.learning_rate
+                ),
+            );
+        }
+        if !(self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
+            return bad(
+                "lr_decay",
+                format!(
+                    "{} must be in (0, 1]: 1 keeps the rate, 0.5 halves it each epoch",
+                    self.lr_decay
                 ),
             );
         }

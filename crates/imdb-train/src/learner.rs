@@ -185,9 +185,9 @@ pub fn fit_with(
     }
 
     let trim = config.bucketing && model_config.mask_padding;
-    let lr = config.learning_rate;
     let mut stopped = false;
     for epoch in start_epoch..=config.epochs {
+        let lr = config.learning_rate * config.lr_decay.powi(epoch as i32 - 1);
         let plan = plan_batches(
             &data.train.sequences.lengths,
             config.batch_size,

@@ -1,7 +1,7 @@
-//! Recurrent layers on raw `f32` buffers, with no Burn types: the CPU fast path behind the
-//! backend extension in [`crate::ops`].
+//! Recurrent layers and the Adam update on raw `f32` buffers, with no Burn types: the CPU fast
+//! path behind the backend extensions in [`crate::ops`].
 
 pub mod adam;
 pub mod gemm;
-pub mod lstm;
 pub mod math;
+pub mod recurrent;

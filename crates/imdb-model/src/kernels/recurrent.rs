@@ -1,0 +1,1151 @@
+//! Recurrent layers (LSTM, GRU, vanilla RNN) on raw `f32` buffers: forward with a tape, and the
+//! handwritten backward.
+//!
+//! Weights are `w_ih: [E, G·H]`, `w_hh: [H, G·H]` with `G` gate blocks per unit (LSTM 4 in Keras'
+//! order i, f, c, o; GRU 3 in order z, r, h; RNN 1), row-major. The bias is `[G·H]`, except for
+//! the GRU (Keras' `reset_after = True`), whose bias is `[2·G·H]`: input bias, then recurrent
+//! bias. Inputs are batch-first `[B, T, E]`.
+//!
+//! * One matrix product projects the inputs of all time steps; each step then adds one small
+//!   product with the recurrent weights (`gemm`, which beats a hand-blocked loop even at this
+//!   size) and applies the gates in fused loops.
+//! * `step_mask[b, t] = 0` marks padding: the state is carried unchanged through it, so the
+//!   final state is the state at each review's last real token, whichever side the padding is.
+//! * `recurrent_mask[b, :]` multiplies `h_{t-1}` before the recurrent product (Keras'
+//!   `recurrent_dropout`: one mask per sequence, reused at every step).
+//! * Rows of the batch are independent, so the batch is split into one chunk per thread and
+//!   each chunk runs forward and backward alone; only the weight gradients are summed.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::gemm::{Layout, matmul};
+use super::math::{dispatch_simd, flush, sigmoid, tanh};
+
+/// The recurrent cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CellKind {
+    /// Long short-term memory (Hochreiter & Schmidhuber, 1997), Keras' gate order i, f, c, o.
+    #[default]
+    Lstm,
+    /// Gated recurrent unit, Keras' `reset_after = True` variant (gates z, r, h).
+    Gru,
+    /// Vanilla RNN: `h_t = tanh(W_x x_t + W_h h_{t-1} + b)`.
+    Rnn,
+}
+
+impl CellKind {
+    /// Gate blocks per hidden unit (4 for LSTM, 3 for GRU, 1 for the RNN).
+    pub fn gates(self) -> usize {
+        match self {
+            CellKind::Lstm => 4,
+            CellKind::Gru => 3,
+            CellKind::Rnn => 1,
+        }
+    }
+
+    /// Length of the bias for `hidden` units (the GRU keeps input and recurrent biases apart).
+    pub fn bias_len(self, hidden: usize) -> usize {
+        match self {
+            CellKind::Gru => 2 * 3 * hidden,
+            other => other.gates() * hidden,
+        }
+    }
+
+    /// Trainable parameters of one direction of one layer.
+    pub fn param_count(self, input: usize, hidden: usize) -> usize {
+        let g = self.gates() * hidden;
+        input * g + hidden * g + self.bias_len(hidden)
+    }
+
+    /// Keras' layer class name.
+    pub fn keras_name(self) -> &'static str {
+        match self {
+            CellKind::Lstm => "LSTM",
+            CellKind::Gru => "GRU",
+            CellKind::Rnn => "SimpleRNN",
+        }
+    }
+}
+
+/// Sizes of one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecurrentDims {
+    /// Sequences in the batch (`B`).
+    pub batch: usize,
+    /// Time steps (`T`).
+    pub steps: usize,
+    /// Input features per step (`E`).
+    pub input: usize,
+    /// Hidden units (`H`).
+    pub hidden: usize,
+}
+
+/// The weights of one direction of one layer.
+#[derive(Debug, Clone, Copy)]
+pub struct RecurrentWeights<'a> {
+    /// `[E, G·H]`.
+    pub w_ih: &'a [f32],
+    /// `[H, G·H]`.
+    pub w_hh: &'a [f32],
+    /// `[G·H]` (`[2·G·H]` for the GRU).
+    pub bias: &'a [f32],
+}
+
+/// The per-call inputs that are not weights.
+#[derive(Debug, Clone, Copy)]
+pub struct RecurrentInputs<'a> {
+    /// `[B, T, E]`.
+    pub x: &'a [f32],
+    /// `[B, T]`: 1 for a real token, 0 for padding.
+    pub step_mask: &'a [f32],
+    /// `[B, H]` multipliers of the previous hidden state, or `None` for no recurrent dropout.
+    pub recurrent_mask: Option<&'a [f32]>,
+    /// Read the sequence from its last step to its first.
+    pub reverse: bool,
+    /// `x` is already the input projection `x·w_ih + input bias`, `[B, T, G·H]` (so `input`
+    /// is `G·H`, `w_ih` is unused and may be empty, and only the GRU's recurrent bias is read
+    /// from `bias`). Inference precomputes it once per word of the vocabulary instead of once
+    /// per token.
+    pub projected: bool,
+}
+
+/// What the backward pass needs from the forward pass, per batch chunk.
+#[derive(Debug, Clone, Default)]
+pub struct RecurrentTape {
+    chunks: Vec<ChunkTape>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct ChunkTape {
+    /// `[T, r, E]` time-major inputs (empty for a projected input).
+    x_tm: Vec<f32>,
+    /// `[T, r, G·H]` gate activations (RNN: the new state).
+    gates: Vec<f32>,
+    /// `[T, r, H]`: LSTM cell state after each step; GRU recurrent part of the candidate.
+    extra: Vec<f32>,
+    /// `[T, r, H]`: LSTM tanh of the cell state; GRU previous state.
+    extra2: Vec<f32>,
+    /// `[T, r, H]` previous hidden state times the recurrent mask.
+    h_prev: Vec<f32>,
+}
+
+/// Gradients of one call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecurrentGrads {
+    /// `[B, T, E]`.
+    pub dx: Vec<f32>,
+    /// `[E, G·H]` (empty for a projected input).
+    pub dw_ih: Vec<f32>,
+    /// `[H, G·H]`.
+    pub dw_hh: Vec<f32>,
+    /// Shaped like the bias (for a projected input the input bias was not used: zeros).
+    pub dbias: Vec<f32>,
+}
+
+/// Splits `0..batch` into at most one contiguous chunk per rayon thread.
+fn chunk_rows(batch: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    batch.div_ceil(threads).max(1)
+}
+
+/// Time steps in processing order.
+fn order(steps: usize, reverse: bool) -> Vec<usize> {
+    if reverse {
+        (0..steps).rev().collect()
+    } else {
+        (0..steps).collect()
+    }
+}
+
+/// The parts of the bias: added to the input projection, and (GRU) to the recurrent product.
+fn split_bias(cell: CellKind, bias: &[f32], g: usize) -> (&[f32], &[f32]) {
+    match cell {
+        CellKind::Gru => bias.split_at(g),
+        _ => (bias, &[]),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ChunkDims {
+    r: usize,
+    t_len: usize,
+    e: usize,
+    h: usize,
+    g: usize,
+}
+
+/// Runs the layer; returns the hidden state after every step, `[B, T, H]` (carried through
+/// padding), and the tape for [`recurrent_backward`] when `keep_tape`.
+pub fn recurrent_forward(
+    cell: CellKind,
+    dims: RecurrentDims,
+    weights: RecurrentWeights<'_>,
+    inputs: RecurrentInputs<'_>,
+    keep_tape: bool,
+) -> (Vec<f32>, Option<RecurrentTape>) {
+    let RecurrentDims {
+        batch,
+        steps: t_len,
+        input: e,
+        hidden: h,
+    } = dims;
+    check_shapes(cell, dims, &weights, &inputs, true);
+    let mut out = vec![0.0f32; batch * t_len * h];
+    if batch == 0 || t_len == 0 {
+        return (out, keep_tape.then(RecurrentTape::default));
+    }
+    let rows = chunk_rows(batch);
+    let g = cell.gates() * h;
+    let chunks: Vec<ChunkTape> = out
+        .par_chunks_mut(rows * t_len * h)
+        .enumerate()
+        .map(|(ci, out_chunk)| {
+            let b0 = ci * rows;
+            let r = out_chunk.len() / (t_len * h);
+            let x = &inputs.x[b0 * t_len * e..(b0 + r) * t_len * e];
+            let mask = &inputs.step_mask[b0 * t_len..(b0 + r) * t_len];
+            let rec = inputs.recurrent_mask.map(|m| &m[b0 * h..(b0 + r) * h]);
+            forward_chunk(
+                cell,
+                ChunkDims { r, t_len, e, h, g },
+                &weights,
+                (x, mask, rec),
+                (inputs.reverse, inputs.projected),
+                out_chunk,
+                keep_tape,
+            )
+        })
+        .collect();
+    (out, keep_tape.then_some(RecurrentTape { chunks }))
+}
+
+type ChunkInputs<'a> = (&'a [f32], &'a [f32], Option<&'a [f32]>);
+
+fn forward_chunk(
+    cell: CellKind,
+    d: ChunkDims,
+    w: &RecurrentWeights<'_>,
+    (x, mask, rec): ChunkInputs<'_>,
+    (reverse, projected): (bool, bool),
+    out: &mut [f32],
+    keep_tape: bool,
+) -> ChunkTape {
+    let ChunkDims { r, t_len, e, h, g } = d;
+    let (input_bias, recurrent_bias) = split_bias(cell, w.bias, g);
+    let x_tm = to_time_major(x, r, t_len, e);
+    let (mut gates, x_tm) = if projected {
+        (x_tm, Vec::new())
+    } else {
+        // Input projection of every step at once, bias included.
+        let mut gates = vec![0.0f32; t_len * r * g];
+        for row in gates.chunks_exact_mut(g) {
+            row.copy_from_slice(input_bias);
+        }
+        matmul(
+            &mut gates,
+            &x_tm,
+            Layout::Normal,
+            w.w_ih,
+            Layout::Normal,
+            t_len * r,
+            e,
+            g,
+            true,
+        );
+        (gates, x_tm)
+    };
+
+    let tape_len = if keep_tape { t_len * r * h } else { 0 };
+    let extras = if cell == CellKind::Rnn { 0 } else { tape_len };
+    let mut extra = vec![0.0f32; extras];
+    let mut extra2 = vec![0.0f32; extras];
+    let mut h_prev_tape = vec![0.0f32; tape_len];
+    let mut hs = vec![0.0f32; r * h];
+    let mut cs = vec![0.0f32; r * h];
+    let mut hm = vec![0.0f32; r * h];
+    let mut hp = vec![0.0f32; r * g];
+    for t in order(t_len, reverse) {
+        match rec {
+            Some(m) => mul_into(&mut hm, &hs, m),
+            None => hm.copy_from_slice(&hs),
+        }
+        matmul(
+            &mut hp,
+            &hm,
+            Layout::Normal,
+            w.w_hh,
+            Layout::Normal,
+            r,
+            h,
+            g,
+            false,
+        );
+        let step_gates = &mut gates[t * r * g..(t + 1) * r * g];
+        for i in 0..r {
+            let gi = &mut step_gates[i * g..(i + 1) * g];
+            let hp_i = &mut hp[i * g..(i + 1) * g];
+            let h_i = &mut hs[i * h..(i + 1) * h];
+            let real = mask[i * t_len + t] != 0.0;
+            let at = (t * r + i) * h..(t * r + i + 1) * h;
+            match cell {
+                CellKind::Lstm => {
+                    add_into(gi, hp_i);
+                    activate_lstm(gi, h);
+                    let c_i = &mut cs[i * h..(i + 1) * h];
+                    if real {
+                        lstm_update(gi, c_i, h_i);
+                    }
+                    if keep_tape {
+                        extra[at.clone()].copy_from_slice(c_i);
+                        tanh_into(&mut extra2[at.clone()], c_i);
+                    }
+                }
+                CellKind::Gru => {
+                    add_into(hp_i, recurrent_bias);
+                    if keep_tape {
+                        extra[at.clone()].copy_from_slice(&hp_i[2 * h..]);
+                        extra2[at.clone()].copy_from_slice(h_i);
+                    }
+                    activate_gru(gi, hp_i, h);
+                    if real {
+                        gru_update(gi, h_i);
+                    }
+                }
+                CellKind::Rnn => {
+                    add_into(gi, hp_i);
+                    tanh_in_place(gi);
+                    if real {
+                        h_i.copy_from_slice(gi);
+                    }
+                }
+            }
+            out[(i * t_len + t) * h..(i * t_len + t + 1) * h].copy_from_slice(h_i);
+        }
+        if keep_tape {
+            h_prev_tape[t * r * h..(t + 1) * r * h].copy_from_slice(&hm);
+        }
+    }
+    if keep_tape {
+        ChunkTape {
+            x_tm,
+            gates,
+            extra,
+            extra2,
+            h_prev: h_prev_tape,
+        }
+    } else {
+        ChunkTape::default()
+    }
+}
+
+dispatch_simd! {
+    /// Applies σ to the input, forget and output gates and tanh to the cell gate, in place.
+    fn activate_lstm(g: &mut [f32], h: usize) {
+        let (ifg, rest) = g.split_at_mut(2 * h);
+        let (cg, og) = rest.split_at_mut(h);
+        // Separate plain loops: a chained iterator would defeat vectorization.
+        for v in ifg.iter_mut() {
+            *v = sigmoid(*v);
+        }
+        for v in og.iter_mut() {
+            *v = sigmoid(*v);
+        }
+        for v in cg.iter_mut() {
+            *v = tanh(*v);
+        }
+    }
+}
+
+dispatch_simd! {
+    /// `c = f·c + i·g; h = o·tanh(c)` for one row, from activated gates.
+    fn lstm_update(g: &[f32], c: &mut [f32], hs: &mut [f32]) {
+        let n = c.len();
+        let (ig, rest) = g.split_at(n);
+        let (fg, rest) = rest.split_at(n);
+        let (cg, og) = rest.split_at(n);
+        for j in 0..n {
+            let c_new = flush(fg[j].mul_add(c[j], ig[j] * cg[j]));
+            c[j] = c_new;
+            hs[j] = flush(og[j] * tanh(c_new));
+        }
+    }
+}
+
+dispatch_simd! {
+    /// GRU gates of one row: `z = σ(x_z + h_z)`, `r = σ(x_r + h_r)`, `n = tanh(x_n + r·h_n)`,
+    /// written over the input projection `g`; `hp` is the recurrent product with its bias.
+    fn activate_gru(g: &mut [f32], hp: &[f32], h: usize) {
+        let (zr, n) = g.split_at_mut(2 * h);
+        let (hp_zr, hp_n) = hp.split_at(2 * h);
+        for (v, &p) in zr.iter_mut().zip(hp_zr) {
+            *v = sigmoid(*v + p);
+        }
+        let r = &zr[h..];
+        for j in 0..h {
+            n[j] = tanh(r[j].mul_add(hp_n[j], n[j]));
+        }
+    }
+}
+
+dispatch_simd! {
+    /// `h = z·h + (1 - z)·n` for one row.
+    fn gru_update(g: &[f32], hs: &mut [f32]) {
+        let n = hs.len();
+        let z = &g[..n];
+        let cand = &g[2 * n..3 * n];
+        for j in 0..n {
+            hs[j] = flush(z[j].mul_add(hs[j] - cand[j], cand[j]));
+        }
+    }
+}
+
+dispatch_simd! {
+    fn tanh_in_place(v: &mut [f32]) {
+        for x in v.iter_mut() {
+            *x = flush(tanh(*x));
+        }
+    }
+}
+
+dispatch_simd! {
+    fn tanh_into(dst: &mut [f32], src: &[f32]) {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = tanh(s);
+        }
+    }
+}
+
+dispatch_simd! {
+    fn mul_into(dst: &mut [f32], a: &[f32], b: &[f32]) {
+        for ((d, &x), &y) in dst.iter_mut().zip(a).zip(b) {
+            *d = flush(x * y);
+        }
+    }
+}
+
+/// Backward pass: gradients of the inputs and weights given `d_out = ∂L/∂out`, `[B, T, H]`.
+/// `inputs.x` is not read (the tape has it) and may be empty.
+pub fn recurrent_backward(
+    cell: CellKind,
+    dims: RecurrentDims,
+    weights: RecurrentWeights<'_>,
+    inputs: RecurrentInputs<'_>,
+    tape: &RecurrentTape,
+    d_out: &[f32],
+) -> RecurrentGrads {
+    let RecurrentDims {
+        batch,
+        steps: t_len,
+        input: e,
+        hidden: h,
+    } = dims;
+    check_shapes(cell, dims, &weights, &inputs, false);
+    assert_eq!(d_out.len(), batch * t_len * h, "d_out shape");
+    let g = cell.gates() * h;
+    let mut dx = vec![0.0f32; batch * t_len * e];
+    let w_ih_len = if inputs.projected { 0 } else { e * g };
+    let mut grads = RecurrentGrads {
+        dx: Vec::new(),
+        dw_ih: vec![0.0; w_ih_len],
+        dw_hh: vec![0.0; h * g],
+        dbias: vec![0.0; weights.bias.len()],
+    };
+    if batch == 0 || t_len == 0 {
+        grads.dx = dx;
+        return grads;
+    }
+    let rows = chunk_rows(batch);
+    let partials: Vec<ChunkGrads> = dx
+        .par_chunks_mut(rows * t_len * e)
+        .zip(tape.chunks.par_iter())
+        .enumerate()
+        .map(|(ci, (dx_chunk, chunk_tape))| {
+            let b0 = ci * rows;
+            let r = dx_chunk.len() / (t_len * e);
+            let mask = &inputs.step_mask[b0 * t_len..(b0 + r) * t_len];
+            let rec = inputs.recurrent_mask.map(|m| &m[b0 * h..(b0 + r) * h]);
+            let d_out = &d_out[b0 * t_len * h..(b0 + r) * t_len * h];
+            backward_chunk(
+                cell,
+                ChunkDims { r, t_len, e, h, g },
+                &weights,
+                chunk_tape,
+                (mask, rec),
+                (inputs.reverse, inputs.projected),
+                d_out,
+                dx_chunk,
+            )
+        })
+        .collect();
+    // Summed in chunk order, so the result does not depend on thread scheduling.
+    for p in partials {
+        add_into(&mut grads.dw_ih, &p.dw_ih);
+        add_into(&mut grads.dw_hh, &p.dw_hh);
+        add_into(&mut grads.dbias, &p.dbias);
+    }
+    grads.dx = dx;
+    grads
+}
+
+struct ChunkGrads {
+    dw_ih: Vec<f32>,
+    dw_hh: Vec<f32>,
+    dbias: Vec<f32>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn backward_chunk(
+    cell: CellKind,
+    d: ChunkDims,
+    w: &RecurrentWeights<'_>,
+    tape: &ChunkTape,
+    (mask, rec): (&[f32], Option<&[f32]>),
+    (reverse, projected): (bool, bool),
+    d_out: &[f32],
+    dx: &mut [f32],
+) -> ChunkGrads {
+    let ChunkDims { r, t_len, e, h, g } = d;
+    // Gradients of the input projection; the GRU's recurrent product has its own.
+    let mut dxp = vec![0.0f32; t_len * r * g];
+    let mut dhp = if cell == CellKind::Gru {
+        vec![0.0f32; t_len * r * g]
+    } else {
+        Vec::new()
+    };
+    let mut dh = vec![0.0f32; r * h];
+    let mut dc = vec![0.0f32; r * h];
+    let mut dh_direct = vec![0.0f32; r * h];
+    let mut dh_rec = vec![0.0f32; r * h];
+    let zeros = vec![0.0f32; h];
+    let steps = order(t_len, reverse);
+    for (pos, &t) in steps.iter().enumerate().rev() {
+        let prev_t = pos.checked_sub(1).map(|p| steps[p]);
+        let span = t * r * g..(t + 1) * r * g;
+        for i in 0..r {
+            let dh_i = &mut dh[i * h..(i + 1) * h];
+            add_into(dh_i, &d_out[(i * t_len + t) * h..(i * t_len + t + 1) * h]);
+            if mask[i * t_len + t] == 0.0 {
+                // Padding: the state passed through unchanged, and so does its gradient.
+                continue;
+            }
+            let at = (t * r + i) * h..(t * r + i + 1) * h;
+            let row = (t * r + i) * g..(t * r + i + 1) * g;
+            let gates = &tape.gates[row.clone()];
+            match cell {
+                CellKind::Lstm => {
+                    let c_prev = match prev_t {
+                        Some(p) => &tape.extra[(p * r + i) * h..(p * r + i + 1) * h],
+                        None => &zeros[..],
+                    };
+                    lstm_grads(
+                        &mut dxp[row],
+                        gates,
+                        &tape.extra2[at],
+                        c_prev,
+                        dh_i,
+                        &mut dc[i * h..(i + 1) * h],
+                    );
+                }
+                CellKind::Gru => gru_grads(
+                    &mut dxp[row.clone()],
+                    &mut dhp[row],
+                    gates,
+                    &tape.extra[at.clone()],
+                    &tape.extra2[at],
+                    dh_i,
+                    &mut dh_direct[i * h..(i + 1) * h],
+                ),
+                CellKind::Rnn => rnn_grads(&mut dxp[row], gates, dh_i),
+            }
+        }
+        // ∂L/∂h_{t-1} through the recurrent weights, for the rows that took a real step.
+        let d_rec = if cell == CellKind::Gru {
+            &dhp[span]
+        } else {
+            &dxp[span]
+        };
+        matmul(
+            &mut dh_rec,
+            d_rec,
+            Layout::Normal,
+            w.w_hh,
+            Layout::Transposed,
+            r,
+            g,
+            h,
+            false,
+        );
+        for i in 0..r {
+            if mask[i * t_len + t] != 0.0 {
+                let src = &dh_rec[i * h..(i + 1) * h];
+                let dst = &mut dh[i * h..(i + 1) * h];
+                match rec {
+                    Some(m) => mul_into(dst, src, &m[i * h..(i + 1) * h]),
+                    None => flush_into(dst, src),
+                }
+                if cell == CellKind::Gru {
+                    add_into(dst, &dh_direct[i * h..(i + 1) * h]);
+                }
+            }
+        }
+    }
+    // Weight gradients in a few large products over all steps.
+    let n = t_len * r;
+    let d_rec_all = if cell == CellKind::Gru { &dhp } else { &dxp };
+    let mut dw_hh = vec![0.0f32; h * g];
+    matmul(
+        &mut dw_hh,
+        &tape.h_prev,
+        Layout::Transposed,
+        d_rec_all,
+        Layout::Normal,
+        h,
+        n,
+        g,
+        false,
+    );
+    let column_sums = |m: &[f32]| {
+        let mut sums = vec![0.0f32; g];
+        for row in m.chunks_exact(g) {
+            add_into(&mut sums, row);
+        }
+        sums
+    };
+    let recurrent_dbias = if cell == CellKind::Gru {
+        column_sums(&dhp)
+    } else {
+        Vec::new()
+    };
+    if projected {
+        // The input was the projection itself: its gradient is the gates' gradient, and the
+        // input bias took no part.
+        from_time_major_into(dx, &dxp, r, t_len, g);
+        let mut dbias = vec![0.0f32; g];
+        dbias.extend(recurrent_dbias);
+        return ChunkGrads {
+            dw_ih: Vec::new(),
+            dw_hh,
+            dbias,
+        };
+    }
+    let mut dw_ih = vec![0.0f32; e * g];
+    matmul(
+        &mut dw_ih,
+        &tape.x_tm,
+        Layout::Transposed,
+        &dxp,
+        Layout::Normal,
+        e,
+        n,
+        g,
+        false,
+    );
+    let mut dbias = column_sums(&dxp);
+    dbias.extend(recurrent_dbias);
+    let mut dx_tm = vec![0.0f32; n * e];
+    matmul(
+        &mut dx_tm,
+        &dxp,
+        Layout::Normal,
+        w.w_ih,
+        Layout::Transposed,
+        n,
+        g,
+        e,
+        false,
+    );
+    from_time_major_into(dx, &dx_tm, r, t_len, e);
+    ChunkGrads {
+        dw_ih,
+        dw_hh,
+        dbias,
+    }
+}
+
+dispatch_simd! {
+    /// LSTM gate pre-activation gradients of one row; updates `dc` to `∂L/∂c_{t-1}`.
+    fn lstm_grads(
+        dg: &mut [f32],
+        gates: &[f32],
+        tanh_c: &[f32],
+        c_prev: &[f32],
+        dh: &[f32],
+        dc: &mut [f32],
+    ) {
+        let n = dh.len();
+        let (ig, rest) = gates.split_at(n);
+        let (fg, rest) = rest.split_at(n);
+        let (cg, og) = rest.split_at(n);
+        let (d_i, rest) = dg.split_at_mut(n);
+        let (d_f, rest) = rest.split_at_mut(n);
+        let (d_c, d_o) = rest.split_at_mut(n);
+        for j in 0..n {
+            let tc = tanh_c[j];
+            let dct = dh[j] * og[j] * (1.0 - tc * tc) + dc[j];
+            d_o[j] = flush(dh[j] * tc * og[j] * (1.0 - og[j]));
+            d_i[j] = flush(dct * cg[j] * ig[j] * (1.0 - ig[j]));
+            d_f[j] = flush(dct * c_prev[j] * fg[j] * (1.0 - fg[j]));
+            d_c[j] = flush(dct * ig[j] * (1.0 - cg[j] * cg[j]));
+            dc[j] = flush(dct * fg[j]);
+        }
+    }
+}
+
+dispatch_simd! {
+    /// GRU gradients of one row: of the input projection (`dxp`) and of the recurrent product
+    /// (`dhp`, which differs in the candidate block by the reset gate), and the part of
+    /// `∂L/∂h_{t-1}` that goes around the weights (`z·dh`).
+    fn gru_grads(
+        dxp: &mut [f32],
+        dhp: &mut [f32],
+        gates: &[f32],
+        hp_n: &[f32],
+        h_prev: &[f32],
+        dh: &[f32],
+        dh_direct: &mut [f32],
+    ) {
+        let n = dh.len();
+        let (z, rest) = gates.split_at(n);
+        let (r, cand) = rest.split_at(n);
+        let (dx_z, rest) = dxp.split_at_mut(n);
+        let (dx_r, dx_n) = rest.split_at_mut(n);
+        let (dh_z, rest) = dhp.split_at_mut(n);
+        let (dh_r, dh_n) = rest.split_at_mut(n);
+        for j in 0..n {
+            let da_n = dh[j] * (1.0 - z[j]) * (1.0 - cand[j] * cand[j]);
+            let da_z = dh[j] * (h_prev[j] - cand[j]) * z[j] * (1.0 - z[j]);
+            let da_r = da_n * hp_n[j] * r[j] * (1.0 - r[j]);
+            dx_z[j] = flush(da_z);
+            dx_r[j] = flush(da_r);
+            dx_n[j] = flush(da_n);
+            dh_z[j] = flush(da_z);
+            dh_r[j] = flush(da_r);
+            dh_n[j] = flush(da_n * r[j]);
+            dh_direct[j] = flush(dh[j] * z[j]);
+        }
+    }
+}
+
+dispatch_simd! {
+    /// Vanilla RNN: `∂L/∂a = ∂L/∂h · (1 - h²)` for one row.
+    fn rnn_grads(da: &mut [f32], h_new: &[f32], dh: &[f32]) {
+        for ((d, &hv), &g) in da.iter_mut().zip(h_new).zip(dh) {
+            *d = flush(g * (1.0 - hv * hv));
+        }
+    }
+}
+
+dispatch_simd! {
+    fn flush_into(dst: &mut [f32], src: &[f32]) {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = flush(s);
+        }
+    }
+}
+
+dispatch_simd! {
+    fn add_into(dst: &mut [f32], src: &[f32]) {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d += s;
+        }
+    }
+}
+
+fn check_shapes(
+    cell: CellKind,
+    d: RecurrentDims,
+    w: &RecurrentWeights<'_>,
+    x: &RecurrentInputs<'_>,
+    with_x: bool,
+) {
+    let g = cell.gates() * d.hidden;
+    if x.projected {
+        assert_eq!(d.input, g, "a projected input has gates·hidden features");
+    } else {
+        assert_eq!(w.w_ih.len(), d.input * g, "w_ih shape");
+    }
+    assert_eq!(w.bias.len(), cell.bias_len(d.hidden), "bias shape");
+    assert_eq!(w.w_hh.len(), d.hidden * g, "w_hh shape");
+    if with_x {
+        assert_eq!(x.x.len(), d.batch * d.steps * d.input, "x shape");
+    }
+    assert_eq!(x.step_mask.len(), d.batch * d.steps, "step_mask shape");
+    if let Some(m) = x.recurrent_mask {
+        assert_eq!(m.len(), d.batch * d.hidden, "recurrent_mask shape");
+    }
+}
+
+/// `[r, T, E]` → `[T, r, E]`.
+pub(crate) fn to_time_major(x: &[f32], r: usize, t_len: usize, e: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; x.len()];
+    for i in 0..r {
+        for t in 0..t_len {
+            out[(t * r + i) * e..(t * r + i + 1) * e]
+                .copy_from_slice(&x[(i * t_len + t) * e..(i * t_len + t + 1) * e]);
+        }
+    }
+    out
+}
+
+/// `[T, r, E]` → `[r, T, E]`, written into `out`.
+pub(crate) fn from_time_major_into(
+    out: &mut [f32],
+    x_tm: &[f32],
+    r: usize,
+    t_len: usize,
+    e: usize,
+) {
+    for i in 0..r {
+        for t in 0..t_len {
+            out[(i * t_len + t) * e..(i * t_len + t + 1) * e]
+                .copy_from_slice(&x_tm[(t * r + i) * e..(t * r + i + 1) * e]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imdb_data::SeededRng;
+
+    const CELLS: [CellKind; 3] = [CellKind::Lstm, CellKind::Gru, CellKind::Rnn];
+
+    fn random(rng: &mut SeededRng, n: usize, scale: f32) -> Vec<f32> {
+        (0..n)
+            .map(|_| (rng.next_f32() * 2.0 - 1.0) * scale)
+            .collect()
+    }
+
+    struct Case {
+        cell: CellKind,
+        dims: RecurrentDims,
+        w_ih: Vec<f32>,
+        w_hh: Vec<f32>,
+        bias: Vec<f32>,
+        x: Vec<f32>,
+        mask: Vec<f32>,
+        rec: Option<Vec<f32>>,
+        reverse: bool,
+    }
+
+    impl Case {
+        fn new(cell: CellKind, seed: u64, reverse: bool, with_rec: bool) -> Self {
+            let dims = RecurrentDims {
+                batch: 3,
+                steps: 5,
+                input: 4,
+                hidden: 3,
+            };
+            let mut rng = SeededRng::new(seed);
+            let (b, t, e, h) = (dims.batch, dims.steps, dims.input, dims.hidden);
+            let g = cell.gates() * h;
+            // Row 0 full, row 1 post-padded (3 real), row 2 pre-padded (2 real).
+            let mut mask = vec![1.0; b * t];
+            mask[t + 3] = 0.0;
+            mask[t + 4] = 0.0;
+            for s in 0..3 {
+                mask[2 * t + s] = 0.0;
+            }
+            Self {
+                cell,
+                dims,
+                w_ih: random(&mut rng, e * g, 0.6),
+                w_hh: random(&mut rng, h * g, 0.6),
+                bias: random(&mut rng, cell.bias_len(h), 0.3),
+                x: random(&mut rng, b * t * e, 1.0),
+                mask,
+                rec: with_rec.then(|| {
+                    (0..b * h)
+                        .map(|i| if i % 4 == 1 { 0.0 } else { 1.25 })
+                        .collect()
+                }),
+                reverse,
+            }
+        }
+
+        fn weights(&self) -> RecurrentWeights<'_> {
+            RecurrentWeights {
+                w_ih: &self.w_ih,
+                w_hh: &self.w_hh,
+                bias: &self.bias,
+            }
+        }
+
+        fn inputs(&self) -> RecurrentInputs<'_> {
+            RecurrentInputs {
+                x: &self.x,
+                step_mask: &self.mask,
+                recurrent_mask: self.rec.as_deref(),
+                reverse: self.reverse,
+                projected: false,
+            }
+        }
+
+        /// Straightforward f64 forward pass of the cell's textbook equations, the reference.
+        fn naive_forward(&self, w_ih: &[f32], w_hh: &[f32], bias: &[f32], x: &[f32]) -> Vec<f64> {
+            let RecurrentDims {
+                batch: b,
+                steps: t_len,
+                input: e,
+                hidden: h,
+            } = self.dims;
+            let g = self.cell.gates() * h;
+            let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
+            let mut out = vec![0.0; b * t_len * h];
+            for i in 0..b {
+                let (mut hs, mut cs) = (vec![0.0f64; h], vec![0.0f64; h]);
+                for t in order(t_len, self.reverse) {
+                    if self.mask[i * t_len + t] != 0.0 {
+                        let hm: Vec<f64> = (0..h)
+                            .map(|k| hs[k] * self.rec.as_ref().map_or(1.0, |m| m[i * h + k] as f64))
+                            .collect();
+                        let xp: Vec<f64> = (0..g)
+                            .map(|j| {
+                                bias[j] as f64
+                                    + (0..e)
+                                        .map(|k| {
+                                            x[(i * t_len + t) * e + k] as f64
+                                                * w_ih[k * g + j] as f64
+                                        })
+                                        .sum::<f64>()
+                            })
+                            .collect();
+                        let hp: Vec<f64> = (0..g)
+                            .map(|j| (0..h).map(|k| hm[k] * w_hh[k * g + j] as f64).sum::<f64>())
+                            .collect();
+                        match self.cell {
+                            CellKind::Lstm => {
+                                for j in 0..h {
+                                    let a = |q: usize| xp[q * h + j] + hp[q * h + j];
+                                    let (ig, fg, cg, og) =
+                                        (sig(a(0)), sig(a(1)), a(2).tanh(), sig(a(3)));
+                                    cs[j] = fg * cs[j] + ig * cg;
+                                    hs[j] = og * cs[j].tanh();
+                                }
+                            }
+                            CellKind::Gru => {
+                                let rb = |j: usize| bias[g + j] as f64;
+                                let new: Vec<f64> = (0..h)
+                                    .map(|j| {
+                                        let z = sig(xp[j] + hp[j] + rb(j));
+                                        let r = sig(xp[h + j] + hp[h + j] + rb(h + j));
+                                        let n = (xp[2 * h + j]
+                                            + r * (hp[2 * h + j] + rb(2 * h + j)))
+                                        .tanh();
+                                        z * hs[j] + (1.0 - z) * n
+                                    })
+                                    .collect();
+                                hs = new;
+                            }
+                            CellKind::Rnn => {
+                                for j in 0..h {
+                                    hs[j] = (xp[j] + hp[j]).tanh();
+                                }
+                            }
+                        }
+                    }
+                    for j in 0..h {
+                        out[(i * t_len + t) * h + j] = hs[j];
+                    }
+                }
+            }
+            out
+        }
+    }
+
+    #[test]
+    fn forward_matches_reference() {
+        for cell in CELLS {
+            for (reverse, rec) in [(false, false), (true, false), (false, true), (true, true)] {
+                let case = Case::new(cell, 11, reverse, rec);
+                let (out, _) =
+                    recurrent_forward(cell, case.dims, case.weights(), case.inputs(), false);
+                let expected = case.naive_forward(&case.w_ih, &case.w_hh, &case.bias, &case.x);
+                for (a, b) in out.iter().zip(&expected) {
+                    assert!(
+                        (*a as f64 - b).abs() < 1e-5,
+                        "{cell:?} reverse {reverse} rec {rec}: {a} vs {b}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn backward_matches_finite_differences() {
+        for cell in CELLS {
+            for (reverse, rec) in [(false, false), (true, true)] {
+                let case = Case::new(cell, 5, reverse, rec);
+                let mut rng = SeededRng::new(99);
+                let d_out = random(
+                    &mut rng,
+                    case.x.len() / case.dims.input * case.dims.hidden,
+                    1.0,
+                );
+                let (_, tape) =
+                    recurrent_forward(cell, case.dims, case.weights(), case.inputs(), true);
+                let grads = recurrent_backward(
+                    cell,
+                    case.dims,
+                    case.weights(),
+                    case.inputs(),
+                    &tape.unwrap(),
+                    &d_out,
+                );
+                let loss = |w_ih: &[f32], w_hh: &[f32], bias: &[f32], x: &[f32]| -> f64 {
+                    case.naive_forward(w_ih, w_hh, bias, x)
+                        .iter()
+                        .zip(&d_out)
+                        .map(|(o, d)| o * *d as f64)
+                        .sum()
+                };
+                let eps = 1e-3f32;
+                let check = |name: &str, analytic: &[f32], perturb: &dyn Fn(usize, f32) -> f64| {
+                    for (i, &a) in analytic.iter().enumerate() {
+                        let numeric = (perturb(i, eps) - perturb(i, -eps)) / (2.0 * eps as f64);
+                        assert!(
+                            (a as f64 - numeric).abs() < 2e-3 * (1.0 + numeric.abs()),
+                            "{cell:?} {name}[{i}] reverse {reverse}: analytic {a} numeric {numeric}"
+                        );
+                    }
+                };
+                let bump = |v: &[f32], i: usize, d: f32| {
+                    let mut v = v.to_vec();
+                    v[i] += d;
+                    v
+                };
+                check("x", &grads.dx, &|i, d| {
+                    loss(&case.w_ih, &case.w_hh, &case.bias, &bump(&case.x, i, d))
+                });
+                check("w_ih", &grads.dw_ih, &|i, d| {
+                    loss(&bump(&case.w_ih, i, d), &case.w_hh, &case.bias, &case.x)
+                });
+                check("w_hh", &grads.dw_hh, &|i, d| {
+                    loss(&case.w_ih, &bump(&case.w_hh, i, d), &case.bias, &case.x)
+                });
+                check("bias", &grads.dbias, &|i, d| {
+                    loss(&case.w_ih, &case.w_hh, &bump(&case.bias, i, d), &case.x)
+                });
+                assert_eq!(grads.dbias.len(), cell.bias_len(case.dims.hidden));
+            }
+        }
+    }
+
+    #[test]
+    fn projected_input_gives_the_same_outputs_and_gradients() {
+        for cell in CELLS {
+            let case = Case::new(cell, 8, true, true);
+            let RecurrentDims {
+                batch,
+                steps,
+                input,
+                hidden,
+            } = case.dims;
+            let g = cell.gates() * hidden;
+            // xp = x·w_ih + input bias, computed naively.
+            let mut xp = vec![0.0f32; batch * steps * g];
+            for row in 0..batch * steps {
+                for j in 0..g {
+                    xp[row * g + j] = case.bias[j]
+                        + (0..input)
+                            .map(|k| case.x[row * input + k] * case.w_ih[k * g + j])
+                            .sum::<f32>();
+                }
+            }
+            let projected_dims = RecurrentDims {
+                input: g,
+                ..case.dims
+            };
+            let weights = RecurrentWeights {
+                w_ih: &[],
+                w_hh: &case.w_hh,
+                bias: &case.bias,
+            };
+            let inputs = RecurrentInputs {
+                x: &xp,
+                projected: true,
+                ..case.inputs()
+            };
+            let (out_p, tape_p) = recurrent_forward(cell, projected_dims, weights, inputs, true);
+            let (out, tape) =
+                recurrent_forward(cell, case.dims, case.weights(), case.inputs(), true);
+            for (a, b) in out_p.iter().zip(&out) {
+                assert!((a - b).abs() < 1e-5, "{cell:?}");
+            }
+            let d_out: Vec<f32> = (0..out.len())
+                .map(|i| ((i % 7) as f32 - 3.0) * 0.1)
+                .collect();
+            let gp = recurrent_backward(
+                cell,
+                projected_dims,
+                weights,
+                inputs,
+                &tape_p.unwrap(),
+                &d_out,
+            );
+            let g_full = recurrent_backward(
+                cell,
+                case.dims,
+                case.weights(),
+                case.inputs(),
+                &tape.unwrap(),
+                &d_out,
+            );
+            for (a, b) in gp.dw_hh.iter().zip(&g_full.dw_hh) {
+                assert!((a - b).abs() < 1e-4, "{cell:?}");
+            }
+            // d(xp) summed over time and batch is the input bias gradient.
+            for j in 0..g {
+                let sum: f32 = (0..batch * steps).map(|row| gp.dx[row * g + j]).sum();
+                assert!((sum - g_full.dbias[j]).abs() < 1e-4, "{cell:?}");
+            }
+            assert!(gp.dw_ih.is_empty());
+            assert!(gp.dbias[..g].iter().all(|&v| v == 0.0));
+            for (a, b) in gp.dbias[g..].iter().zip(&g_full.dbias[g..]) {
+                assert!((a - b).abs() < 1e-5, "{cell:?} recurrent bias");
+            }
+        }
+    }
+
+    #[test]
+    fn padding_does_not_change_the_final_state() {
+        for cell in CELLS {
+            // The same review with and without padding ends in the same state.
+            let dims = RecurrentDims {
+                batch: 2,
+                steps: 4,
+                input: 2,
+                hidden: 2,
+            };
+            let g = cell.gates() * 2;
+            let mut rng = SeededRng::new(3);
+            let w_ih = random(&mut rng, 2 * g, 0.5);
+            let w_hh = random(&mut rng, 2 * g, 0.5);
+            let bias = random(&mut rng, cell.bias_len(2), 0.5);
+            let real = random(&mut rng, 2 * 2, 1.0);
+            // Row 0: two real steps then padding; row 1: padding then the same two steps.
+            let mut x = vec![0.0; 2 * 4 * 2];
+            x[..4].copy_from_slice(&real);
+            x[12..16].copy_from_slice(&real);
+            let mask = [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0];
+            let weights = RecurrentWeights {
+                w_ih: &w_ih,
+                w_hh: &w_hh,
+                bias: &bias,
+            };
+            let inputs = RecurrentInputs {
+                x: &x,
+                step_mask: &mask,
+                recurrent_mask: None,
+                reverse: false,
+                projected: false,
+            };
+            let (out, _) = recurrent_forward(cell, dims, weights, inputs, false);
+            let last = |row: usize| &out[(row * 4 + 3) * 2..(row * 4 + 4) * 2];
+            assert_eq!(last(0), last(1), "{cell:?}");
+            assert!(last(0).iter().any(|v| v.abs() > 1e-3), "{cell:?}");
+        }
+    }
+}
