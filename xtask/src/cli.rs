@@ -32,6 +32,31 @@ pub enum Command {
     /// Measure speed: training steps or prediction.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// The synthetic long-range task: RNN vs GRU vs LSTM accuracy by distance, gradient norms.
+    LongRange(LongRangeArgs),
+}
+
+/// `long-range`.
+#[derive(Debug, Args)]
+pub struct LongRangeArgs {
+    /// Output folder.
+    #[arg(long, default_value = "runs/long_range")]
+    pub out: PathBuf,
+    /// Distances (steps between the deciding token and the end) to try.
+    #[arg(long, value_delimiter = ',', default_value = "5,10,20,40,80,120")]
+    pub distances: Vec<usize>,
+    /// Training sequences per run.
+    #[arg(long, default_value_t = 2000)]
+    pub examples: usize,
+    /// Epochs per run.
+    #[arg(long, default_value_t = 6)]
+    pub epochs: usize,
+    /// Seed of the data and the models.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Backend to run on.
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    pub backend: Backend,
 }
 
 /// `experiment`.

@@ -72,7 +72,7 @@ pub fn run(args: &ExperimentArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskErro
         r.config
             .embeddings
             .as_ref()
-            .is_some_and(|e| e.source == "skipgram")
+            .is_some_and(|e| e.source == crate::embeddings::SKIPGRAM)
     });
     let (corpus, _) = crate::data::load(needs_unsup)?;
     check_against_corpus(&experiment, corpus.train.len())?;

@@ -15,6 +15,7 @@ mod embeddings;
 mod error;
 mod evaluate;
 mod experiment;
+mod long_range;
 mod predict;
 
 use std::process::ExitCode;
@@ -55,6 +56,7 @@ fn run(cli: Cli) -> Result<(), XtaskError> {
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Bench(BenchCommand::TrainStep(args)) => bench::train_step(&args),
         Command::Bench(BenchCommand::Predict(args)) => bench::predict(&args),
+        Command::LongRange(args) => long_range::run(&args),
     }
 }
 

@@ -1,11 +1,14 @@
 //! The sentiment classifier: `Embedding → recurrent layers → Dense(1)`.
 
 use burn::module::{Module, Param};
+use burn::nn::transformer::{
+    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
+};
 use burn::tensor::module::embedding;
 use burn::tensor::{Device, Int, Tensor, TensorData, s};
 use imdb_data::SeededRng;
 
-use crate::config::ModelConfig;
+use crate::config::{ModelConfig, Pooling};
 use crate::error::ModelError;
 use crate::init::{glorot_uniform, param1, param2, uniform};
 use crate::ops::has_fused_kernels;
@@ -56,8 +59,11 @@ impl ModelInput {
 pub struct SentimentClassifier {
     /// Word vectors, `[num_words, embed_dim]`.
     pub embedding: Param<Tensor<2>>,
-    /// Recurrent layers, layer by layer, forward direction before backward.
+    /// Recurrent layers, layer by layer, forward direction before backward (empty for the
+    /// Transformer).
     pub encoder: Vec<RecurrentLayer>,
+    /// The Transformer encoder, for that architecture.
+    pub transformer: Option<TransformerEncoder>,
     /// Output weights, `[features, 1]`.
     pub dense_weight: Param<Tensor<2>>,
     /// Output bias, `[1]`.
@@ -91,23 +97,39 @@ impl SentimentClassifier {
         );
         let directions = if config.bidirectional { 2 } else { 1 };
         let mut encoder = Vec::new();
+        let mut transformer = None;
         let mut input = e;
-        for _ in 0..config.layers {
-            for direction in 0..directions {
-                encoder.push(RecurrentLayer::init(
-                    config.architecture.cell(),
-                    input,
-                    config.units,
-                    direction == 1,
-                    &mut rng,
-                    device,
-                ));
+        match config.architecture.cell() {
+            Some(cell) => {
+                for _ in 0..config.layers {
+                    for direction in 0..directions {
+                        encoder.push(RecurrentLayer::init(
+                            cell,
+                            input,
+                            config.units,
+                            direction == 1,
+                            &mut rng,
+                            device,
+                        ));
+                    }
+                    input = config.units * directions;
+                }
             }
-            input = config.units * directions;
+            None => {
+                // Burn initializes these weights from the device's generator.
+                device.seed(seed);
+                transformer = Some(
+                    TransformerEncoderConfig::new(e, config.ff_dim, config.heads, config.layers)
+                        .with_dropout(config.dropout)
+                        .with_norm_first(true)
+                        .init(device),
+                );
+            }
         }
         Ok(Self {
             embedding,
             encoder,
+            transformer,
             dense_weight: param2(glorot_uniform(&mut rng, input, 1), [input, 1], device),
             dense_bias: param1(vec![0.0], device),
             config: config.clone(),
@@ -174,6 +196,12 @@ impl SentimentClassifier {
             Tensor::ones([batch, steps], &device)
         };
         let tokens = input.tokens;
+        if let Some(transformer) = &self.transformer {
+            let features = self.transformer_features(transformer, tokens, step_mask, rng.as_mut());
+            let logits =
+                features.matmul(self.dense_weight.val()) + self.dense_bias.val().unsqueeze();
+            return logits.reshape([batch]);
+        }
         let mut seq = match tables {
             // The first layer reads the tables; nothing needs the word vectors themselves.
             Some(_) => Tensor::empty([batch, steps, 0], &device),
@@ -254,6 +282,40 @@ impl SentimentClassifier {
         logits.reshape([batch])
     }
 
+    /// The Transformer's pooled review vectors, `[batch, embed_dim]`.
+    fn transformer_features(
+        &self,
+        transformer: &TransformerEncoder,
+        tokens: Tensor<2, Int>,
+        step_mask: Tensor<2>,
+        rng: Option<&mut SeededRng>,
+    ) -> Tensor<2> {
+        let device = tokens.device();
+        let [batch, steps] = tokens.dims();
+        let e = self.config.embed_dim;
+        let positions: Tensor<3> = Tensor::from_data(
+            TensorData::new(sinusoidal_positions(steps, e), [1, steps, e]),
+            &device,
+        );
+        let mut x = embedding(self.embedding.val(), tokens) + positions;
+        if let Some(rng) = rng
+            && self.config.spatial_dropout > 0.0
+        {
+            let mask = dropout_mask(rng, batch, e, self.config.spatial_dropout);
+            x = x * Tensor::<3>::from_data(TensorData::new(mask, [batch, 1, e]), &device);
+        }
+        let padding = step_mask.clone().equal_elem(0.0);
+        let out = transformer.forward(TransformerEncoderInput::new(x).mask_pad(padding));
+        match self.config.pooling {
+            Pooling::First => out.slice(s![.., 0..1, ..]).reshape([batch, e]),
+            Pooling::Mean => {
+                let weights = step_mask.clone().reshape([batch, steps, 1]);
+                let counts = step_mask.sum_dim(1).clamp_min(1.0).reshape([batch, 1]);
+                (out * weights).sum_dim(1).reshape([batch, e]) / counts
+            }
+        }
+    }
+
     /// The state a layer ends in: its last step (first when reversed). Burn's stock layer does
     /// not carry its state through padding, so its state is read at the last real token.
     fn final_state(
@@ -289,6 +351,7 @@ impl SentimentClassifier {
     /// each batch only looks rows up: two thirds of the arithmetic of inference disappear.
     pub fn predictor(&self) -> Predictor<'_> {
         let fused = self.config.implementation == Implementation::Fused
+            && self.transformer.is_none()
             && has_fused_kernels(&self.embedding.device());
         let tables = fused.then(|| {
             self.encoder[..self.directions()]
@@ -322,7 +385,32 @@ impl SentimentClassifier {
             });
         }
         let mut input = e;
-        for l in 0..self.config.layers {
+        if let Some(transformer) = &self.transformer {
+            rows.push(LayerSummary {
+                name: "transformer_encoder".into(),
+                kind: format!(
+                    "TransformerEncoder({} layers, {} heads)",
+                    self.config.layers, self.config.heads
+                ),
+                output_shape: format!("(None, {maxlen}, {e})"),
+                params: transformer.num_params(),
+            });
+            rows.push(LayerSummary {
+                name: "pooling".into(),
+                kind: match self.config.pooling {
+                    Pooling::Mean => "GlobalAveragePooling1D".into(),
+                    Pooling::First => "FirstToken".into(),
+                },
+                output_shape: format!("(None, {e})"),
+                params: 0,
+            });
+        }
+        let layers = if self.transformer.is_some() {
+            0
+        } else {
+            self.config.layers
+        };
+        for (l, cell) in (0..layers).zip(std::iter::repeat(cell).flatten()) {
             let last = l + 1 == self.config.layers;
             let width = self.config.units * dirs;
             let shape = if last {
@@ -373,6 +461,18 @@ impl Predictor<'_> {
     pub fn logits(&self, input: ModelInput) -> Tensor<1> {
         self.model.run(input, None, self.tables.as_deref())
     }
+}
+
+/// The sinusoidal position encodings of Vaswani et al. (2017), `[steps, dim]` row-major.
+pub fn sinusoidal_positions(steps: usize, dim: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; steps * dim];
+    for pos in 0..steps {
+        for i in 0..dim {
+            let angle = pos as f64 / 10_000f64.powf((2 * (i / 2)) as f64 / dim as f64);
+            out[pos * dim + i] = if i % 2 == 0 { angle.sin() } else { angle.cos() } as f32;
+        }
+    }
+    out
 }
 
 /// Keras-style inverted dropout mask: 0 with probability `rate`, else `1 / (1 - rate)`.

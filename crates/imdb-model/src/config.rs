@@ -16,15 +16,30 @@ pub enum Architecture {
     Gru,
     /// Vanilla RNN layers.
     Rnn,
+    /// A small Transformer encoder (Burn's `TransformerEncoder`) over the word vectors plus
+    /// sinusoidal positions, pooled over the real tokens.
+    Transformer,
+}
+
+/// How a Transformer's token outputs become one vector per review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// Mean over the real (not padding) tokens.
+    #[default]
+    Mean,
+    /// The output at the first token (the review's start token).
+    First,
 }
 
 impl Architecture {
-    /// The recurrent cell of this architecture.
-    pub fn cell(self) -> CellKind {
+    /// The recurrent cell of this architecture (`None` for the Transformer).
+    pub fn cell(self) -> Option<CellKind> {
         match self {
-            Architecture::Lstm => CellKind::Lstm,
-            Architecture::Gru => CellKind::Gru,
-            Architecture::Rnn => CellKind::Rnn,
+            Architecture::Lstm => Some(CellKind::Lstm),
+            Architecture::Gru => Some(CellKind::Gru),
+            Architecture::Rnn => Some(CellKind::Rnn),
+            Architecture::Transformer => None,
         }
     }
 }
@@ -58,6 +73,12 @@ pub struct ModelConfig {
     pub mask_padding: bool,
     /// How recurrent layers are computed.
     pub implementation: Implementation,
+    /// Transformer: attention heads (must divide `embed_dim`).
+    pub heads: usize,
+    /// Transformer: hidden size of the feed-forward blocks.
+    pub ff_dim: usize,
+    /// Transformer: how token outputs are pooled.
+    pub pooling: Pooling,
 }
 
 impl Default for ModelConfig {
@@ -73,6 +94,9 @@ impl Default for ModelConfig {
             spatial_dropout: 0.0,
             mask_padding: true,
             implementation: Implementation::Fused,
+            heads: 4,
+            ff_dim: 256,
+            pooling: Pooling::Mean,
         }
     }
 }
@@ -116,6 +140,23 @@ impl ModelConfig {
                     problem: format!("{rate} is not a dropout rate: use a value in [0, 1)"),
                 });
             }
+        }
+        if self.architecture == Architecture::Transformer
+            && (self.heads == 0 || self.embed_dim % self.heads != 0)
+        {
+            return Err(ModelError::InvalidConfig {
+                key: "heads",
+                problem: format!(
+                    "{} heads cannot split embed_dim {}: use a divisor of it",
+                    self.heads, self.embed_dim
+                ),
+            });
+        }
+        if self.architecture == Architecture::Transformer && self.ff_dim == 0 {
+            return Err(ModelError::InvalidConfig {
+                key: "ff_dim",
+                problem: "must be at least 1".to_string(),
+            });
         }
         if self.implementation == Implementation::Burn
             && (self.architecture != Architecture::Lstm || self.recurrent_dropout > 0.0)

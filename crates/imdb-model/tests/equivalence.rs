@@ -335,3 +335,58 @@ fn predictor_tables_give_the_same_logits() {
         }
     }
 }
+
+#[test]
+fn transformer_ignores_trailing_padding_and_counts_its_parameters() {
+    let device = Device::flex();
+    let config = ModelConfig {
+        architecture: Architecture::Transformer,
+        embed_dim: 8,
+        heads: 2,
+        ff_dim: 16,
+        layers: 2,
+        ..ModelConfig::default()
+    };
+    let model = SentimentClassifier::new(&config, 12, 4, &device).unwrap();
+    let summary = model.summary(8);
+    assert_eq!(summary.rows_total(), summary.total_params);
+    assert!(summary.to_string().contains("TransformerEncoder"));
+    let logit = |input: ModelInput| {
+        model
+            .forward(input, None)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()[0]
+    };
+    let bare = logit(ModelInput::from_padded(
+        &[1, 5, 9, 7],
+        &[4],
+        4,
+        false,
+        &device,
+    ));
+    let padded = logit(ModelInput::from_padded(
+        &[1, 5, 9, 7, 0, 0, 0, 0],
+        &[4],
+        8,
+        false,
+        &device,
+    ));
+    assert!((bare - padded).abs() < 1e-5, "{bare} vs {padded}");
+    let first = ModelConfig {
+        pooling: imdb_model::config::Pooling::First,
+        ..config.clone()
+    };
+    let model = SentimentClassifier::new(&first, 12, 4, &device).unwrap();
+    assert!(
+        model
+            .forward(toy_input(&device), None)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+            .iter()
+            .all(|v| v.is_finite())
+    );
+    let bad = ModelConfig { heads: 3, ..config };
+    assert!(bad.validate().unwrap_err().to_string().contains("heads"));
+}

@@ -816,3 +816,121 @@ impl Plot for ValidationOverlay {
         Ok(())
     }
 }
+
+/// A line chart of named series, for results that are not a training history (the long-range
+/// task's accuracy by distance, gradient norms by step).
+#[derive(Debug, Clone)]
+pub struct LineChart {
+    /// File stem.
+    pub stem: String,
+    /// Title.
+    pub title: String,
+    /// X axis label.
+    pub x_desc: String,
+    /// Y axis label.
+    pub y_desc: String,
+    /// (name, points) per series.
+    pub series: Vec<(String, Vec<(f64, f64)>)>,
+    /// Logarithmic y axis (values ≤ 0 are left out).
+    pub log_y: bool,
+    /// A dashed horizontal reference line and its label (e.g. chance level).
+    pub reference: Option<(f64, String)>,
+}
+
+impl Plot for LineChart {
+    fn stem(&self) -> String {
+        self.stem.clone()
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let points = || self.series.iter().flat_map(|(_, p)| p.iter());
+        let (x_lo, x_hi) = points().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+            (lo.min(p.0), hi.max(p.0))
+        });
+        let (x_lo, x_hi) = if x_lo.is_finite() {
+            (x_lo, x_hi.max(x_lo + 1.0))
+        } else {
+            (0.0, 1.0)
+        };
+        let ys = points()
+            .map(|p| p.1)
+            .chain(self.reference.iter().map(|r| r.0));
+        let mut chart = ChartBuilder::on(root);
+        chart
+            .caption(&self.title, (FONT, 22, FontStyle::Bold))
+            .margin(12)
+            .x_label_area_size(50)
+            .y_label_area_size(80);
+        macro_rules! finish {
+            ($chart:expr, $y:expr) => {{
+                let mut chart = $chart;
+                chart
+                    .configure_mesh()
+                    .x_desc(&self.x_desc)
+                    .y_desc(&self.y_desc)
+                    .label_style(label_font())
+                    .axis_desc_style((FONT, 18))
+                    .light_line_style(BLACK.mix(0.05))
+                    .draw()
+                    .map_err(e)?;
+                for (i, (name, pts)) in self.series.iter().enumerate() {
+                    let color = PALETTE[i % PALETTE.len()];
+                    let pts: Vec<(f64, f64)> = pts.iter().copied().filter(|p| $y(p.1)).collect();
+                    chart
+                        .draw_series(LineSeries::new(pts, color.stroke_width(2)).point_size(3))
+                        .map_err(e)?
+                        .label(name.clone())
+                        .legend(move |(x, y)| {
+                            PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                        });
+                }
+                if let Some((value, label)) = &self.reference {
+                    chart
+                        .draw_series(DashedLineSeries::new(
+                            vec![(x_lo, *value), (x_hi, *value)],
+                            8,
+                            6,
+                            BLACK.mix(0.6).stroke_width(1),
+                        ))
+                        .map_err(e)?
+                        .label(label.clone())
+                        .legend(|(x, y)| {
+                            PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.6))
+                        });
+                }
+                chart
+                    .configure_series_labels()
+                    .position(SeriesLabelPosition::UpperRight)
+                    .label_font(label_font())
+                    .background_style(WHITE.mix(0.9))
+                    .border_style(BLACK)
+                    .draw()
+                    .map_err(e)?;
+            }};
+        }
+        if self.log_y {
+            let positive: Vec<f64> = ys.filter(|v| *v > 0.0 && v.is_finite()).collect();
+            let lo = positive.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = positive.iter().copied().fold(0.0, f64::max);
+            let (lo, hi) = if lo.is_finite() {
+                (lo / 2.0, hi * 2.0)
+            } else {
+                (1e-6, 1.0)
+            };
+            finish!(
+                chart
+                    .build_cartesian_2d(x_lo..x_hi, (lo..hi).log_scale())
+                    .map_err(e)?,
+                |v: f64| v > 0.0
+            );
+        } else {
+            finish!(
+                chart
+                    .build_cartesian_2d(x_lo..x_hi, y_range(ys))
+                    .map_err(e)?,
+                |v: f64| v.is_finite()
+            );
+        }
+        Ok(())
+    }
+}

@@ -128,6 +128,8 @@ pub fn fit_with(
         }
     }
     let ad_device = device.clone().autodiff();
+    // Burn's own random draws (the Transformer's dropout) follow the run's seed too.
+    ad_device.seed(seed);
     let mut model = SentimentClassifier::new(model_config, num_words, seed, &ad_device)?;
     if let Some(e) = embeddings {
         model = model.with_embeddings(e.weights.clone(), e.freeze)?;

@@ -17,6 +17,7 @@ pub mod error;
 pub mod evaluate;
 pub mod history;
 pub mod learner;
+pub mod long_range;
 pub mod metrics;
 pub mod optim;
 pub mod progress;
