@@ -14,8 +14,8 @@ use crate::figures::{
 };
 use crate::html::{escape, figure_img, page, table};
 use crate::tables::{
-    RunMetrics, classification_report, write_classification_report, write_history_csv,
-    write_predictions_csv, write_summary_csv,
+    RunMetrics, SUMMARY_COLUMNS, classification_report, write_classification_report,
+    write_history_csv, write_predictions_csv, write_summary_csv,
 };
 
 /// Reviews in the seeded random sample (the notebook shows 5).
@@ -416,44 +416,8 @@ pub fn write_experiment_report(
         escape(name),
         escape(description)
     );
-    let rows: Vec<Vec<String>> = metrics
-        .iter()
-        .map(|m| {
-            vec![
-                m.run.clone(),
-                m.backend.clone(),
-                m.params.to_string(),
-                format!(
-                    "{} ({})",
-                    m.epochs_run,
-                    m.best_epoch.map_or("-".into(), |e| e.to_string())
-                ),
-                format!("{:.1}", m.seconds_per_epoch),
-                format!("{:.0}", m.train_seconds),
-                format!("{:.4}", m.test_loss),
-                format!("{:.4}", m.test_accuracy),
-                format!("{:.4}", m.test_precision),
-                format!("{:.4}", m.test_recall),
-                format!("{:.4}", m.test_auc),
-            ]
-        })
-        .collect();
-    body += &table(
-        &[
-            "Run",
-            "Backend",
-            "Params",
-            "Epochs (kept)",
-            "s/epoch",
-            "Train s",
-            "Test loss",
-            "Accuracy",
-            "Precision",
-            "Recall",
-            "AUC",
-        ],
-        &rows,
-    );
+    let rows: Vec<Vec<String>> = metrics.iter().map(RunMetrics::summary_row).collect();
+    body += &table(&SUMMARY_COLUMNS, &rows);
     body += "<p>Reports of the runs: ";
     for m in &metrics {
         body += &format!(

@@ -196,44 +196,48 @@ pub fn read_metrics_json(path: &Path) -> Option<RunMetrics> {
     serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
+/// Columns of `summary.csv` and of the experiment page's table.
+pub const SUMMARY_COLUMNS: [&str; 13] = [
+    "run",
+    "backend",
+    "params",
+    "epochs_run",
+    "best_epoch",
+    "train_seconds",
+    "seconds_per_epoch",
+    "predict_seconds",
+    "test_loss",
+    "test_accuracy",
+    "test_precision",
+    "test_recall",
+    "test_auc",
+];
+
+impl RunMetrics {
+    /// The run's row under [`SUMMARY_COLUMNS`].
+    pub fn summary_row(&self) -> Vec<String> {
+        vec![
+            self.run.clone(),
+            self.backend.clone(),
+            self.params.to_string(),
+            self.epochs_run.to_string(),
+            self.best_epoch.map_or(String::new(), |e| e.to_string()),
+            format!("{:.2}", self.train_seconds),
+            format!("{:.2}", self.seconds_per_epoch),
+            format!("{:.3}", self.predict_seconds),
+            format!("{:.4}", self.test_loss),
+            format!("{:.4}", self.test_accuracy),
+            format!("{:.4}", self.test_precision),
+            format!("{:.4}", self.test_recall),
+            format!("{:.4}", self.test_auc),
+        ]
+    }
+}
+
 /// `summary.csv`: one row per run.
 pub fn write_summary_csv(path: &Path, runs: &[RunMetrics]) -> Result<(), ReportError> {
-    let mut rows = vec![
-        [
-            "run",
-            "backend",
-            "params",
-            "epochs_run",
-            "best_epoch",
-            "train_seconds",
-            "seconds_per_epoch",
-            "predict_seconds",
-            "test_loss",
-            "test_accuracy",
-            "test_precision",
-            "test_recall",
-            "test_auc",
-        ]
-        .map(String::from)
-        .to_vec(),
-    ];
-    for r in runs {
-        rows.push(vec![
-            r.run.clone(),
-            r.backend.clone(),
-            r.params.to_string(),
-            r.epochs_run.to_string(),
-            r.best_epoch.map_or(String::new(), |e| e.to_string()),
-            format!("{:.2}", r.train_seconds),
-            format!("{:.2}", r.seconds_per_epoch),
-            format!("{:.3}", r.predict_seconds),
-            format!("{:.6}", r.test_loss),
-            format!("{:.6}", r.test_accuracy),
-            format!("{:.6}", r.test_precision),
-            format!("{:.6}", r.test_recall),
-            format!("{:.6}", r.test_auc),
-        ]);
-    }
+    let mut rows = vec![SUMMARY_COLUMNS.map(String::from).to_vec()];
+    rows.extend(runs.iter().map(RunMetrics::summary_row));
     write(path, &csv_bytes(rows, path)?)
 }
 
