@@ -131,8 +131,9 @@ impl HostTensors for NdArray {
 struct RecurrentCall {
     cell: CellKind,
     dims: RecurrentDims,
-    /// Only the forward pass reads it (the tape keeps what the backward needs).
-    x: Option<HostBuf>,
+    /// The input; the backward pass reads it for the input weights' gradient (a Flex tensor
+    /// is held, not copied).
+    x: HostBuf,
     /// Empty for a projected input.
     w_ih: HostBuf,
     w_hh: HostBuf,
@@ -166,7 +167,7 @@ impl RecurrentCall {
         Self {
             cell,
             dims,
-            x: Some(B::host_buf(t.x)),
+            x: B::host_buf(t.x),
             w_ih: t.w_ih.map_or(HostBuf::Owned(Vec::new()), B::host_buf),
             w_hh: B::host_buf(t.w_hh),
             bias: B::host_buf(t.bias),
@@ -187,7 +188,7 @@ impl RecurrentCall {
 
     fn inputs(&self) -> RecurrentInputs<'_> {
         RecurrentInputs {
-            x: self.x.as_ref().map_or(&[], HostBuf::as_slice),
+            x: self.x.as_slice(),
             step_mask: self.step_mask.as_slice(),
             recurrent_mask: Some(self.recurrent_mask.as_slice()),
             reverse: self.reverse,
@@ -360,11 +361,9 @@ fn tracked<B: HostTensors>(
     cell: CellKind,
 ) -> (Arc<RecurrentSaved<B::Device>>, FloatTensor<B>) {
     let device = t.x.device();
-    let mut call = RecurrentCall::read::<B>(t, reverse, cell);
+    let call = RecurrentCall::read::<B>(t, reverse, cell);
     let (out, tape) = recurrent_forward(call.cell, call.dims, call.weights(), call.inputs(), true);
     let output = to_backend::<B>(out, &call.output_shape(), &device);
-    // The backward pass needs the tape, not the input.
-    call.x = None;
     let saved = RecurrentSaved {
         call,
         tape: tape.unwrap_or_default(),

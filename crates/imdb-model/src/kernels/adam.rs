@@ -1,5 +1,7 @@
 //! One Adam update of one parameter in a single pass over its four buffers.
 
+use rayon::prelude::*;
+
 use super::math::{dispatch_simd, flush};
 
 /// The scalars of one Adam step.
@@ -39,7 +41,15 @@ pub fn adam_update(param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32]
         "adam buffers"
     );
     let (scale, eps) = step.factors();
-    update(param, grad, m, v, step.beta_1, step.beta_2, scale, eps);
+    // Element-wise, so chunks are independent: large parameters (the embedding) use every
+    // core, and the result does not depend on the split.
+    const CHUNK: usize = 1 << 16;
+    param
+        .par_chunks_mut(CHUNK)
+        .zip(grad.par_chunks(CHUNK))
+        .zip(m.par_chunks_mut(CHUNK))
+        .zip(v.par_chunks_mut(CHUNK))
+        .for_each(|(((p, g), m), v)| update(p, g, m, v, step.beta_1, step.beta_2, scale, eps));
 }
 
 dispatch_simd! {

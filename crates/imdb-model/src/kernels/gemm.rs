@@ -30,27 +30,58 @@ pub fn matmul(
     n: usize,
     accumulate: bool,
 ) {
-    assert!(
-        c.len() >= m * n && a.len() >= m * k && b.len() >= k * n,
-        "matmul shapes"
+    // Strides in elements: (column stride, row stride) of the logical matrix.
+    let a_strides = match a_layout {
+        Layout::Normal => (1, k),
+        Layout::Transposed => (m, 1),
+    };
+    strided(c, (a, a_strides), b, b_layout, (m, k, n), accumulate);
+}
+
+/// [`matmul`] with `a` row-major whose rows start `a_row_stride` elements apart: the rows of
+/// one time step in a `[batch, steps, features]` buffer, without copying them out.
+pub fn matmul_strided_rows(
+    c: &mut [f32],
+    a: &[f32],
+    a_row_stride: usize,
+    b: &[f32],
+    b_layout: Layout,
+    (m, k, n): (usize, usize, usize),
+    accumulate: bool,
+) {
+    strided(
+        c,
+        (a, (1, a_row_stride)),
+        b,
+        b_layout,
+        (m, k, n),
+        accumulate,
     );
+}
+
+/// The product with `a` given by its (column, row) strides.
+fn strided(
+    c: &mut [f32],
+    (a, (a_cs, a_rs)): (&[f32], (usize, usize)),
+    b: &[f32],
+    b_layout: Layout,
+    (m, k, n): (usize, usize, usize),
+    accumulate: bool,
+) {
     if m == 0 || n == 0 {
         return;
     }
+    assert!(c.len() >= m * n && b.len() >= k * n, "matmul shapes");
     if k == 0 {
         if !accumulate {
             c[..m * n].fill(0.0);
         }
         return;
     }
-    // Strides in elements: (column stride, row stride) of the logical matrix.
-    let (a_cs, a_rs) = match a_layout {
-        Layout::Normal => (1, k as isize),
-        Layout::Transposed => (m as isize, 1),
-    };
+    assert!(a.len() > (m - 1) * a_rs + (k - 1) * a_cs, "matmul shapes");
     let (b_cs, b_rs) = match b_layout {
-        Layout::Normal => (1, n as isize),
-        Layout::Transposed => (k as isize, 1),
+        Layout::Normal => (1, n),
+        Layout::Transposed => (k, 1),
     };
     let flops = 2 * m * n * k;
     // Inside a rayon task (a batch chunk) the other threads already have their own chunks.
@@ -59,7 +90,7 @@ pub fn matmul(
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: the assert above guarantees every index the strides reach is inside the slices;
+    // SAFETY: the asserts above guarantee every index the strides reach is inside the slices;
     // `c` does not alias `a` or `b` (it is borrowed mutably).
     unsafe {
         gemm::gemm(
@@ -71,11 +102,11 @@ pub fn matmul(
             n as isize,
             accumulate,
             a.as_ptr(),
-            a_cs,
-            a_rs,
+            a_cs as isize,
+            a_rs as isize,
             b.as_ptr(),
-            b_cs,
-            b_rs,
+            b_cs as isize,
+            b_rs as isize,
             1.0,
             1.0,
             false,
@@ -132,6 +163,24 @@ mod tests {
             for (x, y) in c.iter().zip(&expected) {
                 assert!((x - 2.0 * y).abs() < 1e-4, "accumulate {al:?} {bl:?}");
             }
+        }
+    }
+
+    #[test]
+    fn strided_rows_read_every_other_row() {
+        let (m, k, n) = (3, 4, 2);
+        let a: Vec<f32> = (0..m * k).map(|i| i as f32 - 4.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i as f32).cos()).collect();
+        let expected = naive(&a, &b, m, k, n);
+        // Interleave a zero row after each row of `a`.
+        let mut spread = vec![0.0; 2 * m * k];
+        for r in 0..m {
+            spread[2 * r * k..(2 * r + 1) * k].copy_from_slice(&a[r * k..(r + 1) * k]);
+        }
+        let mut c = vec![0.0; m * n];
+        matmul_strided_rows(&mut c, &spread, 2 * k, &b, Layout::Normal, (m, k, n), false);
+        for (x, y) in c.iter().zip(&expected) {
+            assert!((x - y).abs() < 1e-4);
         }
     }
 }

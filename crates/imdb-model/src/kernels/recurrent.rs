@@ -19,7 +19,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::gemm::{Layout, matmul};
+use super::gemm::{Layout, matmul, matmul_strided_rows};
 use super::math::{dispatch_simd, flush, sigmoid, tanh};
 
 /// The recurrent cell.
@@ -117,17 +117,17 @@ pub struct RecurrentTape {
     chunks: Vec<ChunkTape>,
 }
 
+/// Everything is batch-major like the input, so that the large products read and write the
+/// callers' buffers directly; one time step's rows are `T·width` apart.
 #[derive(Debug, Clone, Default)]
 struct ChunkTape {
-    /// `[T, r, E]` time-major inputs (empty for a projected input).
-    x_tm: Vec<f32>,
-    /// `[T, r, G·H]` gate activations (RNN: the new state).
+    /// `[r, T, G·H]` gate activations (RNN: the new state).
     gates: Vec<f32>,
-    /// `[T, r, H]`: LSTM cell state after each step; GRU recurrent part of the candidate.
+    /// `[r, T, H]`: LSTM cell state after each step; GRU recurrent part of the candidate.
     extra: Vec<f32>,
-    /// `[T, r, H]`: LSTM tanh of the cell state; GRU previous state.
+    /// `[r, T, H]`: LSTM tanh of the cell state; GRU previous state.
     extra2: Vec<f32>,
-    /// `[T, r, H]` previous hidden state times the recurrent mask.
+    /// `[r, T, H]` previous hidden state times the recurrent mask.
     h_prev: Vec<f32>,
 }
 
@@ -234,18 +234,17 @@ fn forward_chunk(
 ) -> ChunkTape {
     let ChunkDims { r, t_len, e, h, g } = d;
     let (input_bias, recurrent_bias) = split_bias(cell, w.bias, g);
-    let x_tm = to_time_major(x, r, t_len, e);
-    let (mut gates, x_tm) = if projected {
-        (x_tm, Vec::new())
+    let mut gates = if projected {
+        x.to_vec()
     } else {
         // Input projection of every step at once, bias included.
-        let mut gates = vec![0.0f32; t_len * r * g];
-        for row in gates.chunks_exact_mut(g) {
-            row.copy_from_slice(input_bias);
+        let mut gates = Vec::with_capacity(t_len * r * g);
+        for _ in 0..t_len * r {
+            gates.extend_from_slice(input_bias);
         }
         matmul(
             &mut gates,
-            &x_tm,
+            x,
             Layout::Normal,
             w.w_ih,
             Layout::Normal,
@@ -254,7 +253,7 @@ fn forward_chunk(
             g,
             true,
         );
-        (gates, x_tm)
+        gates
     };
 
     let tape_len = if keep_tape { t_len * r * h } else { 0 };
@@ -282,13 +281,13 @@ fn forward_chunk(
             g,
             false,
         );
-        let step_gates = &mut gates[t * r * g..(t + 1) * r * g];
         for i in 0..r {
-            let gi = &mut step_gates[i * g..(i + 1) * g];
+            let row = i * t_len + t;
+            let gi = &mut gates[row * g..(row + 1) * g];
             let hp_i = &mut hp[i * g..(i + 1) * g];
             let h_i = &mut hs[i * h..(i + 1) * h];
-            let real = mask[i * t_len + t] != 0.0;
-            let at = (t * r + i) * h..(t * r + i + 1) * h;
+            let real = mask[row] != 0.0;
+            let at = row * h..(row + 1) * h;
             match cell {
                 CellKind::Lstm => {
                     add_into(gi, hp_i);
@@ -321,15 +320,14 @@ fn forward_chunk(
                     }
                 }
             }
-            out[(i * t_len + t) * h..(i * t_len + t + 1) * h].copy_from_slice(h_i);
-        }
-        if keep_tape {
-            h_prev_tape[t * r * h..(t + 1) * r * h].copy_from_slice(&hm);
+            out[at.clone()].copy_from_slice(h_i);
+            if keep_tape {
+                h_prev_tape[at].copy_from_slice(&hm[i * h..(i + 1) * h]);
+            }
         }
     }
     if keep_tape {
         ChunkTape {
-            x_tm,
             gates,
             extra,
             extra2,
@@ -426,7 +424,8 @@ dispatch_simd! {
 }
 
 /// Backward pass: gradients of the inputs and weights given `d_out = ∂L/∂out`, `[B, T, H]`.
-/// `inputs.x` is not read (the tape has it) and may be empty.
+/// `inputs` are the forward pass' (`x` is read for the input weights' gradient; it may be
+/// empty for a projected input).
 pub fn recurrent_backward(
     cell: CellKind,
     dims: RecurrentDims,
@@ -441,7 +440,7 @@ pub fn recurrent_backward(
         input: e,
         hidden: h,
     } = dims;
-    check_shapes(cell, dims, &weights, &inputs, false);
+    check_shapes(cell, dims, &weights, &inputs, !inputs.projected);
     assert_eq!(d_out.len(), batch * t_len * h, "d_out shape");
     let g = cell.gates() * h;
     let mut dx = vec![0.0f32; batch * t_len * e];
@@ -467,11 +466,16 @@ pub fn recurrent_backward(
             let mask = &inputs.step_mask[b0 * t_len..(b0 + r) * t_len];
             let rec = inputs.recurrent_mask.map(|m| &m[b0 * h..(b0 + r) * h]);
             let d_out = &d_out[b0 * t_len * h..(b0 + r) * t_len * h];
+            let x = if inputs.projected {
+                &[][..]
+            } else {
+                &inputs.x[b0 * t_len * e..(b0 + r) * t_len * e]
+            };
             backward_chunk(
                 cell,
                 ChunkDims { r, t_len, e, h, g },
                 &weights,
-                chunk_tape,
+                (chunk_tape, x),
                 (mask, rec),
                 (inputs.reverse, inputs.projected),
                 d_out,
@@ -500,7 +504,7 @@ fn backward_chunk(
     cell: CellKind,
     d: ChunkDims,
     w: &RecurrentWeights<'_>,
-    tape: &ChunkTape,
+    (tape, x): (&ChunkTape, &[f32]),
     (mask, rec): (&[f32], Option<&[f32]>),
     (reverse, projected): (bool, bool),
     d_out: &[f32],
@@ -522,21 +526,21 @@ fn backward_chunk(
     let steps = order(t_len, reverse);
     for (pos, &t) in steps.iter().enumerate().rev() {
         let prev_t = pos.checked_sub(1).map(|p| steps[p]);
-        let span = t * r * g..(t + 1) * r * g;
         for i in 0..r {
+            let step = i * t_len + t;
+            let at = step * h..(step + 1) * h;
             let dh_i = &mut dh[i * h..(i + 1) * h];
-            add_into(dh_i, &d_out[(i * t_len + t) * h..(i * t_len + t + 1) * h]);
-            if mask[i * t_len + t] == 0.0 {
+            add_into(dh_i, &d_out[at.clone()]);
+            if mask[step] == 0.0 {
                 // Padding: the state passed through unchanged, and so does its gradient.
                 continue;
             }
-            let at = (t * r + i) * h..(t * r + i + 1) * h;
-            let row = (t * r + i) * g..(t * r + i + 1) * g;
+            let row = step * g..(step + 1) * g;
             let gates = &tape.gates[row.clone()];
             match cell {
                 CellKind::Lstm => {
                     let c_prev = match prev_t {
-                        Some(p) => &tape.extra[(p * r + i) * h..(p * r + i + 1) * h],
+                        Some(p) => &tape.extra[(i * t_len + p) * h..(i * t_len + p + 1) * h],
                         None => &zeros[..],
                     };
                     lstm_grads(
@@ -561,20 +565,14 @@ fn backward_chunk(
             }
         }
         // ∂L/∂h_{t-1} through the recurrent weights, for the rows that took a real step.
-        let d_rec = if cell == CellKind::Gru {
-            &dhp[span]
-        } else {
-            &dxp[span]
-        };
-        matmul(
+        let d_rec = if cell == CellKind::Gru { &dhp } else { &dxp };
+        matmul_strided_rows(
             &mut dh_rec,
-            d_rec,
-            Layout::Normal,
+            &d_rec[t * g..],
+            t_len * g,
             w.w_hh,
             Layout::Transposed,
-            r,
-            g,
-            h,
+            (r, g, h),
             false,
         );
         for i in 0..r {
@@ -621,7 +619,7 @@ fn backward_chunk(
     if projected {
         // The input was the projection itself: its gradient is the gates' gradient, and the
         // input bias took no part.
-        from_time_major_into(dx, &dxp, r, t_len, g);
+        dx.copy_from_slice(&dxp);
         let mut dbias = vec![0.0f32; g];
         dbias.extend(recurrent_dbias);
         return ChunkGrads {
@@ -633,7 +631,7 @@ fn backward_chunk(
     let mut dw_ih = vec![0.0f32; e * g];
     matmul(
         &mut dw_ih,
-        &tape.x_tm,
+        x,
         Layout::Transposed,
         &dxp,
         Layout::Normal,
@@ -644,9 +642,8 @@ fn backward_chunk(
     );
     let mut dbias = column_sums(&dxp);
     dbias.extend(recurrent_dbias);
-    let mut dx_tm = vec![0.0f32; n * e];
     matmul(
-        &mut dx_tm,
+        dx,
         &dxp,
         Layout::Normal,
         w.w_ih,
@@ -656,7 +653,6 @@ fn backward_chunk(
         e,
         false,
     );
-    from_time_major_into(dx, &dx_tm, r, t_len, e);
     ChunkGrads {
         dw_ih,
         dw_hh,
@@ -774,34 +770,6 @@ fn check_shapes(
     assert_eq!(x.step_mask.len(), d.batch * d.steps, "step_mask shape");
     if let Some(m) = x.recurrent_mask {
         assert_eq!(m.len(), d.batch * d.hidden, "recurrent_mask shape");
-    }
-}
-
-/// `[r, T, E]` → `[T, r, E]`.
-pub(crate) fn to_time_major(x: &[f32], r: usize, t_len: usize, e: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; x.len()];
-    for i in 0..r {
-        for t in 0..t_len {
-            out[(t * r + i) * e..(t * r + i + 1) * e]
-                .copy_from_slice(&x[(i * t_len + t) * e..(i * t_len + t + 1) * e]);
-        }
-    }
-    out
-}
-
-/// `[T, r, E]` → `[r, T, E]`, written into `out`.
-pub(crate) fn from_time_major_into(
-    out: &mut [f32],
-    x_tm: &[f32],
-    r: usize,
-    t_len: usize,
-    e: usize,
-) {
-    for i in 0..r {
-        for t in 0..t_len {
-            out[(i * t_len + t) * e..(i * t_len + t + 1) * e]
-                .copy_from_slice(&x_tm[(t * r + i) * e..(t * r + i + 1) * e]);
-        }
     }
 }
 
