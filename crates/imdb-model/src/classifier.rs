@@ -8,7 +8,7 @@ use burn::tensor::module::embedding;
 use burn::tensor::{Device, Int, Tensor, TensorData, s};
 use imdb_data::SeededRng;
 
-use crate::config::{ModelConfig, Pooling};
+use crate::config::{ModelConfig, Pooling, Readout};
 use crate::error::ModelError;
 use crate::init::{glorot_uniform, param1, param2, uniform};
 use crate::ops::has_fused_kernels;
@@ -277,7 +277,10 @@ impl SentimentClassifier {
                 Tensor::cat(outputs, 2)
             };
         }
-        let features = Tensor::cat(finals, 1);
+        let features = match self.config.readout {
+            Readout::Last => Tensor::cat(finals, 1),
+            readout => pool_steps(seq, &step_mask, readout),
+        };
         let logits = features.matmul(self.dense_weight.val()) + self.dense_bias.val().unsqueeze();
         logits.reshape([batch])
     }
@@ -308,11 +311,7 @@ impl SentimentClassifier {
         let out = transformer.forward(TransformerEncoderInput::new(x).mask_pad(padding));
         match self.config.pooling {
             Pooling::First => out.slice(s![.., 0..1, ..]).reshape([batch, e]),
-            Pooling::Mean => {
-                let weights = step_mask.clone().reshape([batch, steps, 1]);
-                let counts = step_mask.sum_dim(1).clamp_min(1.0).reshape([batch, 1]);
-                (out * weights).sum_dim(1).reshape([batch, e]) / counts
-            }
+            Pooling::Mean => pool_steps(out, &step_mask, Readout::Mean),
         }
     }
 
@@ -410,8 +409,9 @@ impl SentimentClassifier {
         } else {
             self.config.layers
         };
+        let pooled = self.config.readout != Readout::Last;
         for (l, cell) in (0..layers).zip(std::iter::repeat(cell).flatten()) {
-            let last = l + 1 == self.config.layers;
+            let last = l + 1 == self.config.layers && !pooled;
             let width = self.config.units * dirs;
             let shape = if last {
                 format!("(None, {width})")
@@ -437,6 +437,17 @@ impl SentimentClassifier {
             });
             input = width;
         }
+        if pooled && layers > 0 {
+            rows.push(LayerSummary {
+                name: "pooling".into(),
+                kind: match self.config.readout {
+                    Readout::Max => "GlobalMaxPooling1D".into(),
+                    _ => "GlobalAveragePooling1D".into(),
+                },
+                output_shape: format!("(None, {input})"),
+                params: 0,
+            });
+        }
         rows.push(LayerSummary {
             name: "dense".into(),
             kind: "Dense".into(),
@@ -444,6 +455,28 @@ impl SentimentClassifier {
             params: input + 1,
         });
         ModelSummary::new(rows, self.num_params())
+    }
+}
+
+/// Pools `[batch, steps, features]` outputs over the real steps of each row (`step_mask` is 1
+/// there): the largest value or the mean of each feature.
+fn pool_steps(seq: Tensor<3>, step_mask: &Tensor<2>, readout: Readout) -> Tensor<2> {
+    let [batch, steps, features] = seq.dims();
+    let weights = step_mask.clone().reshape([batch, steps, 1]);
+    match readout {
+        Readout::Max => {
+            // Padding steps are pushed far below any output (|h| <= 1) so they never win.
+            let shifted = seq + (weights - 1.0) * 1e4;
+            shifted.max_dim(1).reshape([batch, features])
+        }
+        _ => {
+            let counts = step_mask
+                .clone()
+                .sum_dim(1)
+                .clamp_min(1.0)
+                .reshape([batch, 1]);
+            (seq * weights).sum_dim(1).reshape([batch, features]) / counts
+        }
     }
 }
 

@@ -32,6 +32,21 @@ pub enum Pooling {
     First,
 }
 
+/// How a recurrent encoder's outputs become one vector per review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Readout {
+    /// The final state of each direction (Keras' default, the notebook's model).
+    #[default]
+    Last,
+    /// The largest value of each unit over the real steps of the last layer's outputs
+    /// (Keras: `return_sequences=True` then `GlobalMaxPooling1D`).
+    Max,
+    /// The mean over the real steps of the last layer's outputs (Keras:
+    /// `return_sequences=True` then `GlobalAveragePooling1D`).
+    Mean,
+}
+
 impl Architecture {
     /// The recurrent cell of this architecture (`None` for the Transformer).
     pub fn cell(self) -> Option<CellKind> {
@@ -79,6 +94,8 @@ pub struct ModelConfig {
     pub ff_dim: usize,
     /// Transformer: how token outputs are pooled.
     pub pooling: Pooling,
+    /// Recurrent encoders: the final state, or a pooling of every step's output.
+    pub readout: Readout,
 }
 
 impl Default for ModelConfig {
@@ -97,6 +114,7 @@ impl Default for ModelConfig {
             heads: 4,
             ff_dim: 256,
             pooling: Pooling::Mean,
+            readout: Readout::Last,
         }
     }
 }
@@ -142,7 +160,7 @@ impl ModelConfig {
             }
         }
         if self.architecture == Architecture::Transformer
-            && (self.heads == 0 || self.embed_dim % self.heads != 0)
+            && (self.heads == 0 || !self.embed_dim.is_multiple_of(self.heads))
         {
             return Err(ModelError::InvalidConfig {
                 key: "heads",
@@ -150,6 +168,14 @@ impl ModelConfig {
                     "{} heads cannot split embed_dim {}: use a divisor of it",
                     self.heads, self.embed_dim
                 ),
+            });
+        }
+        if self.architecture == Architecture::Transformer && self.readout != Readout::Last {
+            return Err(ModelError::InvalidConfig {
+                key: "readout",
+                problem: "applies to recurrent encoders only: a Transformer is pooled by \
+                          `pooling` (\"mean\" or \"first\")"
+                    .to_string(),
             });
         }
         if self.architecture == Architecture::Transformer && self.ff_dim == 0 {

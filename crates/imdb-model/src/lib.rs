@@ -31,7 +31,7 @@ pub mod recurrent;
 pub mod summary;
 
 pub use classifier::{ModelInput, Predictor, SentimentClassifier, dropout_mask};
-pub use config::{Architecture, ModelConfig, Pooling};
+pub use config::{Architecture, ModelConfig, Pooling, Readout};
 pub use error::ModelError;
 pub use recurrent::{CellKind, Implementation, RecurrentLayer};
 pub use summary::{LayerSummary, ModelSummary};

@@ -7,7 +7,7 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use imdb_data::SeededRng;
 use imdb_model::{
-    Architecture, CellKind, Implementation, ModelConfig, ModelInput, RecurrentLayer,
+    Architecture, CellKind, Implementation, ModelConfig, ModelInput, Readout, RecurrentLayer,
     SentimentClassifier,
 };
 
@@ -70,6 +70,11 @@ fn summary_counts_match_the_module_for_every_shape() {
     ] {
         let config = ModelConfig {
             architecture: arch,
+            readout: if layers == 2 {
+                Readout::Max
+            } else {
+                Readout::Last
+            },
             layers,
             bidirectional,
             units: 8,
@@ -205,19 +210,67 @@ fn masking_makes_padding_irrelevant_and_its_absence_does_not() {
             .try_to_vec::<f32>()
             .unwrap()[0]
     };
-    let masked = ModelConfig {
-        embed_dim: 6,
-        units: 5,
+    for readout in [Readout::Last, Readout::Max, Readout::Mean] {
+        for bidirectional in [false, true] {
+            let masked = ModelConfig {
+                embed_dim: 6,
+                units: 5,
+                readout,
+                bidirectional,
+                ..ModelConfig::default()
+            };
+            let what = format!("{readout:?} bidirectional {bidirectional}");
+            let a = logit(&masked, post.clone());
+            assert!((a - logit(&masked, pre.clone())).abs() < 1e-5, "{what}");
+            assert!((a - logit(&masked, bare.clone())).abs() < 1e-5, "{what}");
+            let unmasked = ModelConfig {
+                mask_padding: false,
+                ..masked
+            };
+            let gap = (logit(&unmasked, post.clone()) - logit(&unmasked, bare.clone())).abs();
+            assert!(gap > 1e-4, "{what}");
+        }
+    }
+}
+
+#[test]
+fn pooled_readouts_equal_the_final_state_for_one_token_and_differ_for_more() {
+    let device = Device::flex();
+    let logit = |readout: Readout, ids: &[u32], steps: usize| -> f32 {
+        let config = ModelConfig {
+            embed_dim: 6,
+            units: 5,
+            readout,
+            ..ModelConfig::default()
+        };
+        let len = ids.iter().filter(|&&id| id != 0).count();
+        let input = ModelInput::from_padded(ids, &[len], steps, false, &device);
+        let model = SentimentClassifier::new(&config, 12, 4, &device).unwrap();
+        model
+            .forward(input, None)
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap()[0]
+    };
+    let single = logit(Readout::Last, &[7, 0, 0], 3);
+    for readout in [Readout::Max, Readout::Mean] {
+        assert!(
+            (logit(readout, &[7, 0, 0], 3) - single).abs() < 1e-6,
+            "{readout:?}"
+        );
+        let longer = logit(Readout::Last, &[7, 3, 9], 3);
+        assert!(
+            (logit(readout, &[7, 3, 9], 3) - longer).abs() > 1e-5,
+            "{readout:?}"
+        );
+    }
+    let transformer = ModelConfig {
+        architecture: Architecture::Transformer,
+        readout: Readout::Max,
         ..ModelConfig::default()
     };
-    let a = logit(&masked, post.clone());
-    assert!((a - logit(&masked, pre.clone())).abs() < 1e-5);
-    assert!((a - logit(&masked, bare.clone())).abs() < 1e-5);
-    let unmasked = ModelConfig {
-        mask_padding: false,
-        ..masked
-    };
-    assert!((logit(&unmasked, post) - logit(&unmasked, bare)).abs() > 1e-4);
+    let err = transformer.validate().unwrap_err().to_string();
+    assert!(err.contains("readout") && err.contains("pooling"), "{err}");
 }
 
 #[test]

@@ -149,18 +149,18 @@ impl TrainConfig {
                 return bad(key, format!("{beta} must be in [0, 1)"));
             }
         }
-        if !(self.epsilon > 0.0) {
+        if self.epsilon.is_nan() || self.epsilon <= 0.0 {
             return bad("epsilon", format!("{} must be positive", self.epsilon));
         }
         if !(self.l2 >= 0.0 && self.l2.is_finite()) {
             return bad("l2", format!("{} must be 0 or positive", self.l2));
         }
         if let Some(norm) = self.grad_clip_norm
-            && !(norm > 0.0)
+            && (norm.is_nan() || norm <= 0.0)
         {
             return bad("grad_clip_norm", format!("{norm} must be positive"));
         }
-        if !(self.early_stopping.min_delta >= 0.0) {
+        if self.early_stopping.min_delta.is_nan() || self.early_stopping.min_delta < 0.0 {
             return bad(
                 "early_stopping.min_delta",
                 format!("{} must be 0 or positive", self.early_stopping.min_delta),
