@@ -146,6 +146,10 @@ fn smoke_experiment_writes_everything_and_reruns_skip() {
             && !html.contains("https://")
     );
 
+    for page in [run.join("report.html"), exp.join("index.html")] {
+        check_in_browser(&page, tmp.path());
+    }
+
     // A second run skips both finished runs and leaves their results untouched.
     let before = std::fs::read(run.join("metrics.json")).unwrap();
     let again = smoke(&out, &data);
@@ -415,4 +419,85 @@ fn eda_prints_the_notebook_numbers_and_draws_its_figures() {
     }
     assert!(tmp.path().join("eda/class_distribution.png").is_file());
     assert!(tmp.path().join("eda/length_histogram.svg").is_file());
+}
+
+/// Headless Chromium, if installed (`.ci/run` installs Debian's `chromium`).
+fn chromium() -> Option<PathBuf> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| {
+            std::env::var_os("PATH")?
+                .to_str()?
+                .split(':')
+                .map(|dir| Path::new(dir).join(name))
+                .find(|path| path.is_file())
+        })
+}
+
+/// Renders `page` in headless Chromium and checks the screenshot shows the page: as wide as
+/// the window, and drawn (figures and tables, not a blank or an error page). Without a
+/// browser the check is skipped, unless `IMDB_REQUIRE_BROWSER` is set (CI sets it).
+fn check_in_browser(page: &Path, tmp: &Path) {
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var_os("IMDB_REQUIRE_BROWSER").is_none(),
+            "IMDB_REQUIRE_BROWSER is set but no chromium is on PATH: install Debian's `chromium`"
+        );
+        eprintln!(
+            "no chromium on PATH: browser check of {} skipped",
+            page.display()
+        );
+        return;
+    };
+    let shot = tmp.join(format!(
+        "{}.png",
+        page.file_stem().unwrap().to_string_lossy()
+    ));
+    let profile = tempfile::tempdir().unwrap();
+    let status = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=1200,2400",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", page.canonicalize().unwrap().display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("chromium starts");
+    assert!(status.success(), "chromium failed on {}", page.display());
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(&shot).expect("chromium wrote a screenshot"),
+    ));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!(info.width, 1200, "{}", shot.display());
+    let channels = info.color_type.samples();
+    let mut colors = std::collections::HashSet::new();
+    let mut inked = 0usize;
+    for px in pixels[..info.buffer_size()].chunks_exact(channels) {
+        let rgb = (px[0], px[1], px[2]);
+        if rgb != (255, 255, 255) {
+            inked += 1;
+        }
+        colors.insert(rgb);
+    }
+    let total = (info.width * info.height) as usize;
+    // Text, tables and the embedded figures: many colours, a fair share of the page drawn.
+    assert!(
+        colors.len() > 64 && inked * 50 > total,
+        "{} looks blank: {} colours, {inked} of {total} pixels drawn",
+        shot.display(),
+        colors.len()
+    );
 }

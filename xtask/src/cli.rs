@@ -43,13 +43,13 @@ pub struct LongRangeArgs {
     #[arg(long, default_value = "runs/long_range")]
     pub out: PathBuf,
     /// Distances (steps between the deciding token and the end) to try.
-    #[arg(long, value_delimiter = ',', default_value = "5,10,20,40,80,120")]
+    #[arg(long, value_delimiter = ',', default_value = "5,10,20,30,40,60")]
     pub distances: Vec<usize>,
     /// Training sequences per run.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 4000)]
     pub examples: usize,
     /// Epochs per run.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 15)]
     pub epochs: usize,
     /// Seed of the data and the models.
     #[arg(long, default_value_t = 42)]

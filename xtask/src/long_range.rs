@@ -81,13 +81,13 @@ pub fn run(args: &LongRangeArgs) -> Result<(), XtaskError> {
             for (k, n) in norms.iter().enumerate() {
                 norms_csv += &format!("{name},{label},{k},{n:.6e}\n");
             }
+            let first = norms.first().copied().unwrap_or(1.0).max(f64::MIN_POSITIVE);
+            let at_far = norms.get(far).copied().unwrap_or(0.0);
+            println!(
+                "{name:>5} {label:>7}: gradient {far} steps back is {:.2e} of the last step's",
+                at_far / first
+            );
             if label == "initial" {
-                let first = norms.first().copied().unwrap_or(1.0).max(f64::MIN_POSITIVE);
-                let at_far = norms.get(far).copied().unwrap_or(0.0);
-                println!(
-                    "{name:>5} at initialization: gradient {far} steps back is {:.2e} of the last step's",
-                    at_far / first
-                );
                 series.push((
                     format!("{name} (initial)"),
                     norms

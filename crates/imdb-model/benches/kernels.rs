@@ -37,6 +37,8 @@ fn main() {
         bias: &bias,
     };
     let inputs = RecurrentInputs {
+        ids: None,
+        final_only: false,
         x: &x,
         step_mask: &mask,
         recurrent_mask: Some(&rec),

@@ -240,8 +240,16 @@ impl SentimentClassifier {
                 .enumerate()
                 .map(|(direction, layer)| {
                     if let Some(tables) = first_tables {
-                        let xp = embedding(tables[direction].clone(), tokens.clone());
-                        return layer.forward_projected(xp, step_mask.clone());
+                        let table = tables[direction].clone();
+                        // One layer read out by its final state needs no other step.
+                        let final_only =
+                            self.config.layers == 1 && self.config.readout == Readout::Last;
+                        return layer.forward_lookup(
+                            table,
+                            tokens.clone(),
+                            step_mask.clone(),
+                            final_only,
+                        );
                     }
                     let rec_mask = match rng.as_mut() {
                         Some(rng) if self.config.recurrent_dropout > 0.0 => {
@@ -355,7 +363,7 @@ impl SentimentClassifier {
         let tables = fused.then(|| {
             self.encoder[..self.directions()]
                 .iter()
-                .map(|layer| layer.projection_table(self.embedding.val()))
+                .map(|layer| layer.projection_table(self.embedding.val()).inner())
                 .collect()
         });
         Predictor {

@@ -16,11 +16,11 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::tensor::FloatTensor;
+use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{
     Autodiff, Backend, Dispatch, DispatchDevice, Flex, NdArray, TensorMetadata, backend_extension,
 };
-use burn::tensor::{Device, Tensor, TensorData, try_read_sync};
+use burn::tensor::{Device, Int, Tensor, TensorData, try_read_sync};
 
 use crate::kernels::adam::{AdamStep, adam_update};
 use crate::kernels::recurrent::{
@@ -48,19 +48,6 @@ pub trait FusedRecurrentBackend: Backend {
     fn fused_recurrent(
         x: FloatTensor<Self>,
         w_ih: FloatTensor<Self>,
-        w_hh: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-        step_mask: FloatTensor<Self>,
-        recurrent_mask: FloatTensor<Self>,
-        reverse: bool,
-        cell: CellKind,
-    ) -> FloatTensor<Self>;
-
-    /// [`fused_recurrent`](Self::fused_recurrent) on an input already projected:
-    /// `xp = x·w_ih + input bias`, `[batch, steps, G·hidden]` (the GRU still reads its recurrent
-    /// bias from `bias`). Inference gathers `xp` from a table computed once per word.
-    fn fused_recurrent_projected(
-        xp: FloatTensor<Self>,
         w_hh: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         step_mask: FloatTensor<Self>,
@@ -134,20 +121,18 @@ struct RecurrentCall {
     /// The input; the backward pass reads it for the input weights' gradient (a Flex tensor
     /// is held, not copied).
     x: HostBuf,
-    /// Empty for a projected input.
     w_ih: HostBuf,
     w_hh: HostBuf,
     bias: HostBuf,
     step_mask: HostBuf,
     recurrent_mask: HostBuf,
     reverse: bool,
-    projected: bool,
 }
 
-/// The tensors of one call, `w_ih` absent for a projected input.
+/// The tensors of one call.
 struct CallTensors<B: Backend> {
     x: FloatTensor<B>,
-    w_ih: Option<FloatTensor<B>>,
+    w_ih: FloatTensor<B>,
     w_hh: FloatTensor<B>,
     bias: FloatTensor<B>,
     step_mask: FloatTensor<B>,
@@ -163,18 +148,16 @@ impl RecurrentCall {
             input: shape[2],
             hidden: t.w_hh.shape()[0],
         };
-        let projected = t.w_ih.is_none();
         Self {
             cell,
             dims,
             x: B::host_buf(t.x),
-            w_ih: t.w_ih.map_or(HostBuf::Owned(Vec::new()), B::host_buf),
+            w_ih: B::host_buf(t.w_ih),
             w_hh: B::host_buf(t.w_hh),
             bias: B::host_buf(t.bias),
             step_mask: B::host_buf(t.step_mask),
             recurrent_mask: B::host_buf(t.recurrent_mask),
             reverse,
-            projected,
         }
     }
 
@@ -192,7 +175,9 @@ impl RecurrentCall {
             step_mask: self.step_mask.as_slice(),
             recurrent_mask: Some(self.recurrent_mask.as_slice()),
             reverse: self.reverse,
-            projected: self.projected,
+            projected: false,
+            ids: None,
+            final_only: false,
         }
     }
 
@@ -229,27 +214,7 @@ macro_rules! cpu_recurrent_backend {
             ) -> FloatTensor<Self> {
                 let t = CallTensors {
                     x,
-                    w_ih: Some(w_ih),
-                    w_hh,
-                    bias,
-                    step_mask,
-                    recurrent_mask,
-                };
-                inference::<Self>(t, reverse, cell)
-            }
-
-            fn fused_recurrent_projected(
-                xp: FloatTensor<Self>,
-                w_hh: FloatTensor<Self>,
-                bias: FloatTensor<Self>,
-                step_mask: FloatTensor<Self>,
-                recurrent_mask: FloatTensor<Self>,
-                reverse: bool,
-                cell: CellKind,
-            ) -> FloatTensor<Self> {
-                let t = CallTensors {
-                    x: xp,
-                    w_ih: None,
+                    w_ih,
                     w_hh,
                     bias,
                     step_mask,
@@ -273,17 +238,8 @@ struct RecurrentSaved<D> {
 }
 
 impl<D> RecurrentSaved<D> {
-    /// Gradients of the call: `[dx, dw_ih, dw_hh, dbias]` as backend tensors (`dw_ih` is
-    /// `None` for a projected input).
-    fn gradients<B: HostTensors<Device = D>>(
-        &self,
-        d_out: FloatTensor<B>,
-    ) -> (
-        FloatTensor<B>,
-        Option<FloatTensor<B>>,
-        FloatTensor<B>,
-        FloatTensor<B>,
-    ) {
+    /// Gradients of the call: `[dx, dw_ih, dw_hh, dbias]` as backend tensors.
+    fn gradients<B: HostTensors<Device = D>>(&self, d_out: FloatTensor<B>) -> [FloatTensor<B>; 4] {
         let d_out = B::host_buf(d_out);
         let call = &self.call;
         let g = recurrent_backward(
@@ -303,12 +259,12 @@ impl<D> RecurrentSaved<D> {
         let gates = call.cell.gates() * hidden;
         let device = &self.device;
         let bias_len = g.dbias.len();
-        (
+        [
             to_backend::<B>(g.dx, &[batch, steps, input], device),
-            (!call.projected).then(|| to_backend::<B>(g.dw_ih, &[input, gates], device)),
+            to_backend::<B>(g.dw_ih, &[input, gates], device),
             to_backend::<B>(g.dw_hh, &[hidden, gates], device),
             to_backend::<B>(g.dbias, &[bias_len], device),
-        )
+        ]
     }
 }
 
@@ -320,33 +276,9 @@ impl<B: HostTensors> Backward<B, 4> for RecurrentBackward {
     type State = Arc<RecurrentSaved<B::Device>>;
 
     fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_w_ih, node_w_hh, node_bias] = ops.parents;
         let d_out = grads.consume::<B>(&ops.node);
-        let (dx, dw_ih, dw_hh, dbias) = ops.state.gradients::<B>(d_out);
-        for (node, grad) in [
-            (node_x, Some(dx)),
-            (node_w_ih, dw_ih),
-            (node_w_hh, Some(dw_hh)),
-            (node_bias, Some(dbias)),
-        ] {
-            if let (Some(node), Some(grad)) = (node, grad) {
-                grads.register::<B>(node.id, grad);
-            }
-        }
-    }
-}
-
-#[derive(Debug)]
-struct ProjectedBackward;
-
-impl<B: HostTensors> Backward<B, 3> for ProjectedBackward {
-    type State = Arc<RecurrentSaved<B::Device>>;
-
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_xp, node_w_hh, node_bias] = ops.parents;
-        let d_out = grads.consume::<B>(&ops.node);
-        let (dxp, _, dw_hh, dbias) = ops.state.gradients::<B>(d_out);
-        for (node, grad) in [(node_xp, dxp), (node_w_hh, dw_hh), (node_bias, dbias)] {
+        let gradients = ops.state.gradients::<B>(d_out);
+        for (node, grad) in ops.parents.into_iter().zip(gradients) {
             if let Some(node) = node {
                 grads.register::<B>(node.id, grad);
             }
@@ -410,31 +342,7 @@ impl<B: HostTensors, C: CheckpointStrategy> FusedRecurrentBackend for Autodiff<B
             .stateful();
         let t = CallTensors {
             x: x.into_primitive(),
-            w_ih: Some(w_ih.into_primitive()),
-            w_hh: w_hh.into_primitive(),
-            bias: bias.into_primitive(),
-            step_mask: step_mask.into_primitive(),
-            recurrent_mask: recurrent_mask.into_primitive(),
-        };
-        finish(prep, t, reverse, cell)
-    }
-
-    fn fused_recurrent_projected(
-        xp: FloatTensor<Self>,
-        w_hh: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-        step_mask: FloatTensor<Self>,
-        recurrent_mask: FloatTensor<Self>,
-        reverse: bool,
-        cell: CellKind,
-    ) -> FloatTensor<Self> {
-        let prep = ProjectedBackward
-            .prepare::<C>([xp.node(), w_hh.node(), bias.node()])
-            .compute_bound()
-            .stateful();
-        let t = CallTensors {
-            x: xp.into_primitive(),
-            w_ih: None,
+            w_ih: w_ih.into_primitive(),
             w_hh: w_hh.into_primitive(),
             bias: bias.into_primitive(),
             step_mask: step_mask.into_primitive(),
@@ -477,28 +385,131 @@ pub fn fused_recurrent(
     ))
 }
 
-/// Tensor-level entry to [`FusedRecurrentBackend::fused_recurrent_projected`].
-/// Only for devices where [`has_fused_kernels`] is true.
-pub fn fused_recurrent_projected(
-    xp: Tensor<3>,
-    w_hh: Tensor<2>,
-    bias: Tensor<1>,
+/// Backends that run a recurrent layer on inputs looked up from a table of projections.
+#[backend_extension(Flex, NdArray)]
+pub trait FusedLookupBackend: Backend {
+    /// A whole recurrent layer over a batch, forward only, its input projections read from
+    /// `table` (`[num_words, G·hidden]`, `embedding·w_ih + input bias`) at the batch's
+    /// `tokens` (`[batch, steps]`) instead of being materialised. Other arguments as in
+    /// [`FusedRecurrentBackend::fused_recurrent`] (the GRU reads its recurrent bias from
+    /// `bias`); no recurrent dropout. With `final_only`, only the state after the last step
+    /// processed is returned.
+    ///
+    /// ## Returns
+    /// `[batch, steps, hidden]`, or `[batch, 1, hidden]` with `final_only`
+    #[allow(clippy::too_many_arguments)]
+    fn fused_recurrent_lookup(
+        table: FloatTensor<Self>,
+        tokens: IntTensor<Self>,
+        w_hh: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        step_mask: FloatTensor<Self>,
+        reverse: bool,
+        final_only: bool,
+        cell: CellKind,
+    ) -> FloatTensor<Self>;
+}
+
+/// The lookup on a CPU backend.
+fn lookup<B: HostTensors>(
+    (table, tokens): (FloatTensor<B>, IntTensor<B>),
+    (w_hh, bias, step_mask): (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>),
+    (reverse, final_only): (bool, bool),
+    cell: CellKind,
+) -> FloatTensor<B> {
+    let device = table.device();
+    let [batch, steps] = [tokens.shape()[0], tokens.shape()[1]];
+    let hidden = w_hh.shape()[0];
+    let ids: Vec<u32> = try_read_sync(B::int_into_data(tokens))
+        .expect("a CPU tensor is readable at once")
+        .expect("a CPU tensor reads without error")
+        .convert::<i64>()
+        .iter::<i64>()
+        .map(|id| id as u32)
+        .collect();
+    let (table, w_hh, bias, step_mask) = (
+        B::host_buf(table),
+        B::host_buf(w_hh),
+        B::host_buf(bias),
+        B::host_buf(step_mask),
+    );
+    let dims = RecurrentDims {
+        batch,
+        steps,
+        input: cell.gates() * hidden,
+        hidden,
+    };
+    let weights = RecurrentWeights {
+        w_ih: &[],
+        w_hh: w_hh.as_slice(),
+        bias: bias.as_slice(),
+    };
+    let inputs = RecurrentInputs {
+        x: table.as_slice(),
+        step_mask: step_mask.as_slice(),
+        recurrent_mask: None,
+        reverse,
+        projected: true,
+        ids: Some(&ids),
+        final_only,
+    };
+    let (out, _) = recurrent_forward(cell, dims, weights, inputs, false);
+    let out_steps = if final_only { 1 } else { steps };
+    to_backend::<B>(out, &[batch, out_steps, hidden], &device)
+}
+
+macro_rules! cpu_lookup_backend {
+    ($backend:ty) => {
+        impl FusedLookupBackend for $backend {
+            fn fused_recurrent_lookup(
+                table: FloatTensor<Self>,
+                tokens: IntTensor<Self>,
+                w_hh: FloatTensor<Self>,
+                bias: FloatTensor<Self>,
+                step_mask: FloatTensor<Self>,
+                reverse: bool,
+                final_only: bool,
+                cell: CellKind,
+            ) -> FloatTensor<Self> {
+                lookup::<Self>(
+                    (table, tokens),
+                    (w_hh, bias, step_mask),
+                    (reverse, final_only),
+                    cell,
+                )
+            }
+        }
+    };
+}
+
+cpu_lookup_backend!(Flex);
+cpu_lookup_backend!(NdArray);
+
+/// Tensor-level entry to [`FusedLookupBackend::fused_recurrent_lookup`], for devices where
+/// [`has_fused_kernels`] is true. Inference only: the inputs are taken without autodiff, and
+/// the output is a constant on the inputs' device.
+pub fn fused_recurrent_lookup(
+    table: Tensor<2>,
+    tokens: Tensor<2, Int>,
+    (w_hh, bias): (Tensor<2>, Tensor<1>),
     step_mask: Tensor<2>,
-    recurrent_mask: Tensor<2>,
-    reverse: bool,
+    (reverse, final_only): (bool, bool),
     cell: CellKind,
 ) -> Tensor<3> {
-    Tensor::from_dispatch(
-        <Dispatch as FusedRecurrentBackend>::fused_recurrent_projected(
-            xp.into_dispatch(),
-            w_hh.into_dispatch(),
-            bias.into_dispatch(),
-            step_mask.into_dispatch(),
-            recurrent_mask.into_dispatch(),
+    let autodiff = step_mask.is_autodiff();
+    let out: Tensor<3> =
+        Tensor::from_dispatch(<Dispatch as FusedLookupBackend>::fused_recurrent_lookup(
+            table.inner().into_dispatch(),
+            tokens.inner().into_dispatch(),
+            w_hh.inner().into_dispatch(),
+            bias.inner().into_dispatch(),
+            step_mask.inner().into_dispatch(),
             reverse,
+            final_only,
             cell,
-        ),
-    )
+        ));
+    // Later layers and the output layer may be on an autodiff device.
+    if autodiff { out.autodiff() } else { out }
 }
 
 /// The three tensors an Adam step updates.

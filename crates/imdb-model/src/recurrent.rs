@@ -3,12 +3,12 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::sigmoid;
-use burn::tensor::{Device, Tensor, s};
+use burn::tensor::{Device, Int, Tensor, s};
 use imdb_data::SeededRng;
 use serde::{Deserialize, Serialize};
 
 use crate::init::{glorot_uniform, orthogonal, param1, param2};
-use crate::ops::{fused_recurrent, fused_recurrent_projected, has_fused_kernels};
+use crate::ops::{fused_recurrent, fused_recurrent_lookup, has_fused_kernels};
 
 pub use crate::kernels::recurrent::CellKind;
 
@@ -113,18 +113,23 @@ impl RecurrentLayer {
         self.forward_composed(x, step_mask, recurrent_mask)
     }
 
-    /// The fused layer on an input already projected (`x·w_ih + input bias`, `[batch, steps,
-    /// gates·hidden]`), dropout off. Only on devices with the fused kernels.
-    pub fn forward_projected(&self, xp: Tensor<3>, step_mask: Tensor<2>) -> Tensor<3> {
-        let [batch, _, _] = xp.dims();
-        let ones = Tensor::ones([batch, self.hidden], &xp.device());
-        fused_recurrent_projected(
-            xp,
-            self.w_hh.val(),
-            self.bias.val(),
+    /// The fused layer in inference, its input projections looked up per token from `table`
+    /// (see [`projection_table`](Self::projection_table)) at `tokens`, `[batch, steps]`.
+    /// Only on devices with fused kernels; no dropout, no gradients. With `final_only` the
+    /// output is only the final state, `[batch, 1, hidden]`.
+    pub fn forward_lookup(
+        &self,
+        table: Tensor<2>,
+        tokens: Tensor<2, Int>,
+        step_mask: Tensor<2>,
+        final_only: bool,
+    ) -> Tensor<3> {
+        fused_recurrent_lookup(
+            table,
+            tokens,
+            (self.w_hh.val(), self.bias.val()),
             step_mask,
-            ones,
-            self.reverse,
+            (self.reverse, final_only),
             self.cell,
         )
     }

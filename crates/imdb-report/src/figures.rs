@@ -177,21 +177,27 @@ fn bar_chart<DB: DrawingBackend>(
     colors: &[RGBColor],
 ) -> Result<(), String> {
     let n = bars.len().max(1);
+    let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+    // About 9 pixels per character at the label size: names that would run into each other
+    // are written downwards instead.
+    let longest = names.iter().map(|s| s.chars().count()).max().unwrap_or(0) as u32;
+    let slot = area.dim_in_pixel().0.saturating_sub(90) / n as u32;
+    let vertical = longest * 9 > slot;
+    let label_area = if vertical { longest * 9 + 16 } else { 50 };
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FONT, 22, FontStyle::Bold))
         .margin(12)
-        .x_label_area_size(50)
+        .x_label_area_size(label_area)
         .y_label_area_size(70)
         .build_cartesian_2d(-0.5f64..n as f64 - 0.5, 0.0..y_max)
         .map_err(e)?;
-    let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
     chart
         .configure_mesh()
         .disable_x_mesh()
         .x_labels(n)
         .x_label_formatter(&|x| {
             let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 {
+            if (x - i).abs() < 1e-6 && i >= 0.0 && !vertical {
                 names.get(i as usize).cloned().unwrap_or_default()
             } else {
                 String::new()
@@ -204,6 +210,23 @@ fn bar_chart<DB: DrawingBackend>(
         .axis_desc_style((FONT, 18))
         .draw()
         .map_err(e)?;
+    if vertical {
+        use plotters::style::text_anchor::{HPos, Pos, VPos};
+        // Drawn here rather than by the mesh, which centres rotated labels on the axis.
+        let style = TextStyle::from(label_font())
+            .transform(FontTransform::Rotate90)
+            .pos(Pos::new(HPos::Left, VPos::Center));
+        let (base_x, base_y) = area.get_base_pixel();
+        for (i, name) in names.iter().enumerate() {
+            let (px, py) = chart.backend_coord(&(i as f64, 0.0));
+            area.draw(&Text::new(
+                name.clone(),
+                (px - base_x, py - base_y + 8),
+                style.clone(),
+            ))
+            .map_err(e)?;
+        }
+    }
     for (i, (_, value, text)) in bars.iter().enumerate() {
         let x = i as f64;
         let color = colors[i % colors.len()];

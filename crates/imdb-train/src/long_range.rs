@@ -1,7 +1,10 @@
 //! The notebook's argument made measurable: a synthetic task whose label is decided by one token
-//! placed `distance` steps before the end of a sequence of noise. A vanilla RNN forgets it as
-//! the distance grows; gated cells (GRU, LSTM) keep it. The gradient reaching each input step
-//! shows why.
+//! placed `distance` steps before the end of a sequence of noise tokens. The word vectors are
+//! fixed random vectors, so a network cannot learn to silence the noise and has to carry the
+//! signal through it (with trainable vectors, a vanilla RNN with Keras' orthogonal recurrent
+//! initialization simply zeroes the noise and keeps the signal at any distance). The test
+//! accuracy by distance shows how far each cell carries the signal; the gradient reaching each
+//! input step shows how the error signal fades on the way back.
 
 use burn::module::Module;
 use burn::tensor::module::embedding;
@@ -14,7 +17,7 @@ use crate::batcher::make_batch;
 use crate::config::{EarlyStoppingConfig, TrainConfig};
 use crate::error::TrainError;
 use crate::evaluate::evaluate;
-use crate::learner::{FitSpec, fit};
+use crate::learner::{FitSpec, InitialEmbeddings, fit_with};
 use crate::progress::Silent;
 use crate::step::bce_with_logits;
 
@@ -119,7 +122,18 @@ pub fn run_long_range(
         train: &train,
         seed,
     };
-    let outcome = fit(spec, device, None, &mut Silent)?;
+    // Fixed random word vectors, uniform in [-1, 1): the network cannot learn to silence the noise
+    // tokens, it has to carry the signal through them.
+    let mut rng = SeededRng::new(seed ^ 0x5EED);
+    let weights = (0..TASK_WORDS * model.embed_dim)
+        .map(|_| 2.0 * rng.next_f32() - 1.0)
+        .collect();
+    let embeddings = InitialEmbeddings {
+        weights,
+        freeze: true,
+        source: "random-normal".into(),
+    };
+    let outcome = fit_with(spec, device, None, &mut Silent, Some(&embeddings))?;
     let test = evaluate(&outcome.model, &data.test, 256, false, device);
     Ok((
         LongRangeResult {

@@ -109,6 +109,13 @@ pub struct RecurrentInputs<'a> {
     /// from `bias`). Inference precomputes it once per word of the vocabulary instead of once
     /// per token.
     pub projected: bool,
+    /// With `projected`: `x` is a table of projected inputs, one `G·H` row per word
+    /// (`[V, G·H]`), and step `t` of sequence `b` reads row `ids[b·T + t]`. Forward only, no
+    /// tape: inference looks the projections up instead of materialising `[B, T, G·H]`.
+    pub ids: Option<&'a [u32]>,
+    /// Return only the state after the last step processed, `[B, 1, H]` (forward only):
+    /// inference with a final-state readout needs nothing else.
+    pub final_only: bool,
 }
 
 /// What the backward pass needs from the forward pass, per batch chunk.
@@ -192,28 +199,41 @@ pub fn recurrent_forward(
         hidden: h,
     } = dims;
     check_shapes(cell, dims, &weights, &inputs, true);
-    let mut out = vec![0.0f32; batch * t_len * h];
+    assert!(
+        inputs.ids.is_none() || !keep_tape,
+        "a lookup is forward only"
+    );
+    assert!(
+        !(inputs.final_only && keep_tape),
+        "final_only is forward only"
+    );
+    let out_steps = if inputs.final_only { 1 } else { t_len };
+    let mut out = vec![0.0f32; batch * out_steps * h];
     if batch == 0 || t_len == 0 {
         return (out, keep_tape.then(RecurrentTape::default));
     }
     let rows = chunk_rows(batch);
     let g = cell.gates() * h;
     let chunks: Vec<ChunkTape> = out
-        .par_chunks_mut(rows * t_len * h)
+        .par_chunks_mut(rows * out_steps * h)
         .enumerate()
         .map(|(ci, out_chunk)| {
             let b0 = ci * rows;
-            let r = out_chunk.len() / (t_len * h);
-            let x = &inputs.x[b0 * t_len * e..(b0 + r) * t_len * e];
+            let r = out_chunk.len() / (out_steps * h);
+            // A lookup table is shared by every chunk; its ids are per row.
+            let (x, ids) = match inputs.ids {
+                Some(ids) => (inputs.x, Some(&ids[b0 * t_len..(b0 + r) * t_len])),
+                None => (&inputs.x[b0 * t_len * e..(b0 + r) * t_len * e], None),
+            };
             let mask = &inputs.step_mask[b0 * t_len..(b0 + r) * t_len];
             let rec = inputs.recurrent_mask.map(|m| &m[b0 * h..(b0 + r) * h]);
             forward_chunk(
                 cell,
                 ChunkDims { r, t_len, e, h, g },
                 &weights,
-                (x, mask, rec),
+                (x, ids, mask, rec),
                 (inputs.reverse, inputs.projected),
-                out_chunk,
+                (out_chunk, inputs.final_only),
                 keep_tape,
             )
         })
@@ -221,20 +241,25 @@ pub fn recurrent_forward(
     (out, keep_tape.then_some(RecurrentTape { chunks }))
 }
 
-type ChunkInputs<'a> = (&'a [f32], &'a [f32], Option<&'a [f32]>);
+/// `x` (or the lookup table), the ids for a lookup, the step mask and the recurrent mask.
+type ChunkInputs<'a> = (&'a [f32], Option<&'a [u32]>, &'a [f32], Option<&'a [f32]>);
 
 fn forward_chunk(
     cell: CellKind,
     d: ChunkDims,
     w: &RecurrentWeights<'_>,
-    (x, mask, rec): ChunkInputs<'_>,
+    (x, ids, mask, rec): ChunkInputs<'_>,
     (reverse, projected): (bool, bool),
-    out: &mut [f32],
+    (out, final_only): (&mut [f32], bool),
     keep_tape: bool,
 ) -> ChunkTape {
     let ChunkDims { r, t_len, e, h, g } = d;
     let (input_bias, recurrent_bias) = split_bias(cell, w.bias, g);
-    let mut gates = if projected {
+    // Without a tape, a projected input is read row by row where it lies (through `scratch`).
+    let in_place = !projected || keep_tape;
+    let mut gates = if !in_place {
+        Vec::new()
+    } else if projected {
         x.to_vec()
     } else {
         // Input projection of every step at once, bias included.
@@ -265,6 +290,7 @@ fn forward_chunk(
     let mut cs = vec![0.0f32; r * h];
     let mut hm = vec![0.0f32; r * h];
     let mut hp = vec![0.0f32; r * g];
+    let mut scratch = vec![0.0f32; if in_place { 0 } else { g }];
     for t in order(t_len, reverse) {
         match rec {
             Some(m) => mul_into(&mut hm, &hs, m),
@@ -283,7 +309,13 @@ fn forward_chunk(
         );
         for i in 0..r {
             let row = i * t_len + t;
-            let gi = &mut gates[row * g..(row + 1) * g];
+            let gi = if in_place {
+                &mut gates[row * g..(row + 1) * g]
+            } else {
+                let from = ids.map_or(row, |ids| ids[row] as usize);
+                scratch.copy_from_slice(&x[from * g..(from + 1) * g]);
+                &mut scratch[..]
+            };
             let hp_i = &mut hp[i * g..(i + 1) * g];
             let h_i = &mut hs[i * h..(i + 1) * h];
             let real = mask[row] != 0.0;
@@ -320,11 +352,16 @@ fn forward_chunk(
                     }
                 }
             }
-            out[at.clone()].copy_from_slice(h_i);
+            if !final_only {
+                out[at.clone()].copy_from_slice(h_i);
+            }
             if keep_tape {
                 h_prev_tape[at].copy_from_slice(&hm[i * h..(i + 1) * h]);
             }
         }
+    }
+    if final_only {
+        out.copy_from_slice(&hs);
     }
     if keep_tape {
         ChunkTape {
@@ -441,6 +478,7 @@ pub fn recurrent_backward(
         hidden: h,
     } = dims;
     check_shapes(cell, dims, &weights, &inputs, !inputs.projected);
+    assert!(inputs.ids.is_none(), "a lookup is forward only");
     assert_eq!(d_out.len(), batch * t_len * h, "d_out shape");
     let g = cell.gates() * h;
     let mut dx = vec![0.0f32; batch * t_len * e];
@@ -764,7 +802,16 @@ fn check_shapes(
     }
     assert_eq!(w.bias.len(), cell.bias_len(d.hidden), "bias shape");
     assert_eq!(w.w_hh.len(), d.hidden * g, "w_hh shape");
-    if with_x {
+    if let Some(ids) = x.ids {
+        assert!(x.projected, "a lookup is a projected input");
+        assert_eq!(ids.len(), d.batch * d.steps, "ids shape");
+        assert_eq!(x.x.len() % g, 0, "lookup table shape");
+        let words = x.x.len() / g;
+        assert!(
+            ids.iter().all(|&id| (id as usize) < words),
+            "id outside the table"
+        );
+    } else if with_x {
         assert_eq!(x.x.len(), d.batch * d.steps * d.input, "x shape");
     }
     assert_eq!(x.step_mask.len(), d.batch * d.steps, "step_mask shape");
@@ -843,6 +890,8 @@ mod tests {
 
         fn inputs(&self) -> RecurrentInputs<'_> {
             RecurrentInputs {
+                ids: None,
+                final_only: false,
                 x: &self.x,
                 step_mask: &self.mask,
                 recurrent_mask: self.rec.as_deref(),
@@ -1032,6 +1081,8 @@ mod tests {
                 bias: &case.bias,
             };
             let inputs = RecurrentInputs {
+                ids: None,
+                final_only: false,
                 x: &xp,
                 projected: true,
                 ..case.inputs()
@@ -1041,6 +1092,43 @@ mod tests {
                 recurrent_forward(cell, case.dims, case.weights(), case.inputs(), true);
             for (a, b) in out_p.iter().zip(&out) {
                 assert!((a - b).abs() < 1e-5, "{cell:?}");
+            }
+            // Without a tape the projection is read in place; looked up from a table (here the
+            // rows of `xp` in reverse order), it gives the same outputs.
+            let n = batch * steps;
+            let table: Vec<f32> = (0..n)
+                .rev()
+                .flat_map(|row| xp[row * g..(row + 1) * g].to_vec())
+                .collect();
+            let ids: Vec<u32> = (0..n).map(|row| (n - 1 - row) as u32).collect();
+            let lookup = RecurrentInputs {
+                x: &table,
+                ids: Some(&ids),
+                ..inputs
+            };
+            for inputs in [inputs, lookup] {
+                let (out_i, tape_i) =
+                    recurrent_forward(cell, projected_dims, weights, inputs, false);
+                assert!(tape_i.is_none());
+                for (a, b) in out_i.iter().zip(&out) {
+                    assert!((a - b).abs() < 1e-5, "{cell:?} inference");
+                }
+                // Only the final state: the output at the last step processed.
+                let last = RecurrentInputs {
+                    final_only: true,
+                    ..inputs
+                };
+                let (finals, _) = recurrent_forward(cell, projected_dims, weights, last, false);
+                let hidden = case.dims.hidden;
+                let t = if case.reverse { 0 } else { steps - 1 };
+                for b in 0..batch {
+                    let at = (b * steps + t) * hidden;
+                    assert_eq!(
+                        finals[b * hidden..(b + 1) * hidden],
+                        out_i[at..at + hidden],
+                        "{cell:?} final state"
+                    );
+                }
             }
             let d_out: Vec<f32> = (0..out.len())
                 .map(|i| ((i % 7) as f32 - 3.0) * 0.1)
@@ -1104,6 +1192,8 @@ mod tests {
                 bias: &bias,
             };
             let inputs = RecurrentInputs {
+                ids: None,
+                final_only: false,
                 x: &x,
                 step_mask: &mask,
                 recurrent_mask: None,
