@@ -274,11 +274,15 @@ impl SentimentClassifier {
                     )
                 })
                 .collect();
-            finals = pair
-                .iter()
-                .zip(&outputs)
-                .map(|(layer, out)| self.final_state(layer, out.clone(), &step_mask))
-                .collect();
+            // Only the last layer's final states are read, and only by the `Last` readout.
+            let last_layer = (index + 1) * directions == self.encoder.len();
+            if last_layer && self.config.readout == Readout::Last {
+                finals = pair
+                    .iter()
+                    .zip(&outputs)
+                    .map(|(layer, out)| self.final_state(layer, out.clone(), &step_mask))
+                    .collect();
+            }
             seq = if outputs.len() == 1 {
                 outputs.into_iter().next().unwrap_or(seq)
             } else {

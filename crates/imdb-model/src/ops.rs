@@ -304,27 +304,6 @@ fn tracked<B: HostTensors>(
     (Arc::new(saved), output)
 }
 
-/// Runs the call, registering a backward node when the graph tracks any of its inputs.
-fn finish<B, C, BO, const N: usize>(
-    prep: OpsKind<BO, B, Arc<RecurrentSaved<B::Device>>, C, N>,
-    t: CallTensors<B>,
-    reverse: bool,
-    cell: CellKind,
-) -> FloatTensor<Autodiff<B, C>>
-where
-    B: HostTensors,
-    C: CheckpointStrategy,
-    BO: Backward<B, N, State = Arc<RecurrentSaved<B::Device>>>,
-{
-    match prep {
-        OpsKind::Tracked(prep) => {
-            let (saved, output) = tracked::<B>(t, reverse, cell);
-            prep.finish(saved, output)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(inference::<B>(t, reverse, cell)),
-    }
-}
-
 impl<B: HostTensors, C: CheckpointStrategy> FusedRecurrentBackend for Autodiff<B, C> {
     fn fused_recurrent(
         x: FloatTensor<Self>,
@@ -348,7 +327,14 @@ impl<B: HostTensors, C: CheckpointStrategy> FusedRecurrentBackend for Autodiff<B
             step_mask: step_mask.into_primitive(),
             recurrent_mask: recurrent_mask.into_primitive(),
         };
-        finish(prep, t, reverse, cell)
+        // A backward node only when the graph tracks one of the inputs.
+        match prep {
+            OpsKind::Tracked(prep) => {
+                let (saved, output) = tracked::<B>(t, reverse, cell);
+                prep.finish(saved, output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(inference::<B>(t, reverse, cell)),
+        }
     }
 }
 
