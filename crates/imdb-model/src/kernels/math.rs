@@ -74,16 +74,31 @@ pub fn flush(x: f32) -> f32 {
     if x.abs() < f32::MIN_POSITIVE { 0.0 } else { x }
 }
 
+/// `1 / x` within about 1e-7 relative for positive normal `x` below `2^126`, without a
+/// division.
+///
+/// A vector division is the slowest instruction of the gate nonlinearities (one per sigmoid or
+/// tanh, several times the cost of a fused multiply-add); this starts from an estimate read off
+/// the bits (within 12%) and refines it with three Newton steps, each squaring the error.
+#[inline(always)]
+pub fn recip(x: f32) -> f32 {
+    let mut y = f32::from_bits(0x7EF3_11C3u32.wrapping_sub(x.to_bits()));
+    for _ in 0..3 {
+        y *= (-x).mul_add(y, 2.0);
+    }
+    y
+}
+
 /// The logistic function `1 / (1 + e^-x)`.
 #[inline(always)]
 pub fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + exp(-x))
+    recip(1.0 + exp(-x))
 }
 
 /// The hyperbolic tangent, as `1 - 2 / (e^2x + 1)`, exact to about 1e-7 absolute.
 #[inline(always)]
 pub fn tanh(x: f32) -> f32 {
-    1.0 - 2.0 / (exp(2.0 * x) + 1.0)
+    (-2.0f32).mul_add(recip(exp(2.0 * x) + 1.0), 1.0)
 }
 
 #[cfg(test)]
@@ -102,6 +117,19 @@ mod tests {
         assert!(worst < 5e-7, "worst relative error {worst}");
         assert!((0.0..1e-37).contains(&exp(-1000.0)));
         assert!(exp(1000.0).is_finite());
+    }
+
+    #[test]
+    fn recip_is_accurate_over_the_range_it_serves() {
+        // The arguments the nonlinearities pass: 1 + e^x for every x exp can return.
+        let mut worst = 0.0f64;
+        let mut x = 1.0f32;
+        while x < 6.1e37 {
+            let rel = ((recip(x) as f64) * (x as f64) - 1.0).abs();
+            worst = worst.max(rel);
+            x *= 1.000_73;
+        }
+        assert!(worst < 3e-7, "worst relative error {worst}");
     }
 
     #[test]

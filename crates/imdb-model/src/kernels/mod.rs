@@ -2,6 +2,8 @@
 //! path behind the backend extensions in [`crate::ops`].
 
 pub mod adam;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 pub mod gemm;
 pub mod math;
 pub mod recurrent;

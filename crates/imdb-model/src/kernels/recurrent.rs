@@ -255,7 +255,7 @@ fn forward_chunk(
 ) -> ChunkTape {
     let ChunkDims { r, t_len, e, h, g } = d;
     let (input_bias, recurrent_bias) = split_bias(cell, w.bias, g);
-    // Without a tape, a projected input is read row by row where it lies (through `scratch`).
+    // Without a tape, a projected input is read row by row where it lies.
     let in_place = !projected || keep_tape;
     let mut gates = if !in_place {
         Vec::new()
@@ -290,7 +290,14 @@ fn forward_chunk(
     let mut cs = vec![0.0f32; r * h];
     let mut hm = vec![0.0f32; r * h];
     let mut hp = vec![0.0f32; r * g];
-    let mut scratch = vec![0.0f32; if in_place { 0 } else { g }];
+    let mut scratch = vec![
+        0.0f32;
+        if in_place || cell != CellKind::Gru {
+            0
+        } else {
+            g
+        }
+    ];
     for t in order(t_len, reverse) {
         match rec {
             Some(m) => mul_into(&mut hm, &hs, m),
@@ -309,31 +316,49 @@ fn forward_chunk(
         );
         for i in 0..r {
             let row = i * t_len + t;
-            let gi = if in_place {
-                &mut gates[row * g..(row + 1) * g]
-            } else {
+            // Without a tape the input row is read where it lies, and the LSTM's and RNN's
+            // gates are formed in the recurrent product's row (no copy of the input).
+            let x_row = (!in_place).then(|| {
                 let from = ids.map_or(row, |ids| ids[row] as usize);
-                scratch.copy_from_slice(&x[from * g..(from + 1) * g]);
-                &mut scratch[..]
-            };
+                &x[from * g..(from + 1) * g]
+            });
+            let tape_row = row * g..(row + 1) * g;
             let hp_i = &mut hp[i * g..(i + 1) * g];
             let h_i = &mut hs[i * h..(i + 1) * h];
             let real = mask[row] != 0.0;
             let at = row * h..(row + 1) * h;
             match cell {
                 CellKind::Lstm => {
-                    add_into(gi, hp_i);
-                    activate_lstm(gi, h);
+                    let gi: &[f32] = match x_row {
+                        Some(x_row) => {
+                            activate_lstm(hp_i, x_row, h);
+                            hp_i
+                        }
+                        None => {
+                            let gi = &mut gates[tape_row];
+                            activate_lstm(gi, hp_i, h);
+                            gi
+                        }
+                    };
                     let c_i = &mut cs[i * h..(i + 1) * h];
-                    if real {
-                        lstm_update(gi, c_i, h_i);
+                    match (real, keep_tape) {
+                        (true, true) => lstm_update_taped(gi, c_i, h_i, &mut extra2[at.clone()]),
+                        (true, false) => lstm_update(gi, c_i, h_i),
+                        (false, true) => tanh_into(&mut extra2[at.clone()], c_i),
+                        (false, false) => {}
                     }
                     if keep_tape {
                         extra[at.clone()].copy_from_slice(c_i);
-                        tanh_into(&mut extra2[at.clone()], c_i);
                     }
                 }
                 CellKind::Gru => {
+                    let gi = match x_row {
+                        Some(x_row) => {
+                            scratch.copy_from_slice(x_row);
+                            &mut scratch[..]
+                        }
+                        None => &mut gates[tape_row],
+                    };
                     add_into(hp_i, recurrent_bias);
                     if keep_tape {
                         extra[at.clone()].copy_from_slice(&hp_i[2 * h..]);
@@ -345,7 +370,17 @@ fn forward_chunk(
                     }
                 }
                 CellKind::Rnn => {
-                    add_into(gi, hp_i);
+                    let gi = match x_row {
+                        Some(x_row) => {
+                            add_into(hp_i, x_row);
+                            hp_i
+                        }
+                        None => {
+                            let gi = &mut gates[tape_row];
+                            add_into(gi, hp_i);
+                            gi
+                        }
+                    };
                     tanh_in_place(gi);
                     if real {
                         h_i.copy_from_slice(gi);
@@ -375,31 +410,70 @@ fn forward_chunk(
     }
 }
 
+/// Adds the recurrent product `hp` to the input projection `g` and applies σ to the input,
+/// forget and output gates and tanh to the cell gate, in place.
+fn activate_lstm(g: &mut [f32], hp: &[f32], h: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if super::avx512::usable(h) {
+        // SAFETY: `usable` checked that the CPU has AVX-512.
+        return unsafe { super::avx512::activate_lstm(g, hp, h) };
+    }
+    activate_lstm_portable(g, hp, h);
+}
+
+/// `c = f·c + i·g; h = o·tanh(c)` for one row, from activated gates.
+fn lstm_update(g: &[f32], c: &mut [f32], hs: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::avx512::usable(c.len()) {
+        // SAFETY: as in `activate_lstm`.
+        return unsafe { super::avx512::lstm_update(g, c, hs, None) };
+    }
+    lstm_update_portable(g, c, hs);
+}
+
+/// [`lstm_update`] that also keeps `tanh(c)` for the backward pass.
+fn lstm_update_taped(g: &[f32], c: &mut [f32], hs: &mut [f32], tanh_c: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::avx512::usable(c.len()) {
+        // SAFETY: as in `activate_lstm`.
+        return unsafe { super::avx512::lstm_update(g, c, hs, Some(tanh_c)) };
+    }
+    lstm_update_taped_portable(g, c, hs, tanh_c);
+}
+
 dispatch_simd! {
-    /// Applies σ to the input, forget and output gates and tanh to the cell gate, in place.
-    fn activate_lstm(g: &mut [f32], h: usize) {
+    fn activate_lstm_portable(g: &mut [f32], hp: &[f32], h: usize) {
+        // Exactly sized slices and plain loops: bounds checks or a chained iterator would
+        // defeat vectorization.
+        let (g, hp) = (&mut g[..4 * h], &hp[..4 * h]);
         let (ifg, rest) = g.split_at_mut(2 * h);
         let (cg, og) = rest.split_at_mut(h);
-        // Separate plain loops: a chained iterator would defeat vectorization.
-        for v in ifg.iter_mut() {
-            *v = sigmoid(*v);
+        let (hp_if, rest) = hp.split_at(2 * h);
+        let (hp_c, hp_o) = rest.split_at(h);
+        for (v, &p) in ifg.iter_mut().zip(hp_if) {
+            *v = sigmoid(*v + p);
         }
-        for v in og.iter_mut() {
-            *v = sigmoid(*v);
+        for (v, &p) in og.iter_mut().zip(hp_o) {
+            *v = sigmoid(*v + p);
         }
-        for v in cg.iter_mut() {
-            *v = tanh(*v);
+        for (v, &p) in cg.iter_mut().zip(hp_c) {
+            *v = tanh(*v + p);
         }
     }
 }
 
+/// The four activated gates of one LSTM row, each exactly `h` long.
+#[inline(always)]
+fn lstm_gates(g: &[f32], h: usize) -> [&[f32]; 4] {
+    let g = &g[..4 * h];
+    [&g[..h], &g[h..2 * h], &g[2 * h..3 * h], &g[3 * h..]]
+}
+
 dispatch_simd! {
-    /// `c = f·c + i·g; h = o·tanh(c)` for one row, from activated gates.
-    fn lstm_update(g: &[f32], c: &mut [f32], hs: &mut [f32]) {
+    fn lstm_update_portable(g: &[f32], c: &mut [f32], hs: &mut [f32]) {
         let n = c.len();
-        let (ig, rest) = g.split_at(n);
-        let (fg, rest) = rest.split_at(n);
-        let (cg, og) = rest.split_at(n);
+        let [ig, fg, cg, og] = lstm_gates(g, n);
+        let hs = &mut hs[..n];
         for j in 0..n {
             let c_new = flush(fg[j].mul_add(c[j], ig[j] * cg[j]));
             c[j] = c_new;
@@ -409,9 +483,25 @@ dispatch_simd! {
 }
 
 dispatch_simd! {
+    fn lstm_update_taped_portable(g: &[f32], c: &mut [f32], hs: &mut [f32], tanh_c: &mut [f32]) {
+        let n = c.len();
+        let [ig, fg, cg, og] = lstm_gates(g, n);
+        let (hs, tanh_c) = (&mut hs[..n], &mut tanh_c[..n]);
+        for j in 0..n {
+            let c_new = flush(fg[j].mul_add(c[j], ig[j] * cg[j]));
+            c[j] = c_new;
+            let tc = tanh(c_new);
+            tanh_c[j] = tc;
+            hs[j] = flush(og[j] * tc);
+        }
+    }
+}
+
+dispatch_simd! {
     /// GRU gates of one row: `z = σ(x_z + h_z)`, `r = σ(x_r + h_r)`, `n = tanh(x_n + r·h_n)`,
     /// written over the input projection `g`; `hp` is the recurrent product with its bias.
     fn activate_gru(g: &mut [f32], hp: &[f32], h: usize) {
+        let (g, hp) = (&mut g[..3 * h], &hp[..3 * h]);
         let (zr, n) = g.split_at_mut(2 * h);
         let (hp_zr, hp_n) = hp.split_at(2 * h);
         for (v, &p) in zr.iter_mut().zip(hp_zr) {
@@ -430,6 +520,7 @@ dispatch_simd! {
         let n = hs.len();
         let z = &g[..n];
         let cand = &g[2 * n..3 * n];
+        let hs = &mut hs[..n];
         for j in 0..n {
             hs[j] = flush(z[j].mul_add(hs[j] - cand[j], cand[j]));
         }
@@ -494,6 +585,14 @@ pub fn recurrent_backward(
         return grads;
     }
     let rows = chunk_rows(batch);
+    // The per-step products read `w_hhᵀ`; stored transposed, the matrix product would repack
+    // it at every step.
+    let mut w_hh_t = vec![0.0f32; g * h];
+    for (k, row) in weights.w_hh.chunks_exact(g).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            w_hh_t[j * h + k] = v;
+        }
+    }
     let partials: Vec<ChunkGrads> = dx
         .par_chunks_mut(rows * t_len * e)
         .zip(tape.chunks.par_iter())
@@ -512,7 +611,7 @@ pub fn recurrent_backward(
             backward_chunk(
                 cell,
                 ChunkDims { r, t_len, e, h, g },
-                &weights,
+                (&weights, &w_hh_t),
                 (chunk_tape, x),
                 (mask, rec),
                 (inputs.reverse, inputs.projected),
@@ -541,7 +640,7 @@ struct ChunkGrads {
 fn backward_chunk(
     cell: CellKind,
     d: ChunkDims,
-    w: &RecurrentWeights<'_>,
+    (w, w_hh_t): (&RecurrentWeights<'_>, &[f32]),
     (tape, x): (&ChunkTape, &[f32]),
     (mask, rec): (&[f32], Option<&[f32]>),
     (reverse, projected): (bool, bool),
@@ -608,8 +707,8 @@ fn backward_chunk(
             &mut dh_rec,
             &d_rec[t * g..],
             t_len * g,
-            w.w_hh,
-            Layout::Transposed,
+            w_hh_t,
+            Layout::Normal,
             (r, g, h),
             false,
         );
@@ -709,9 +808,9 @@ dispatch_simd! {
         dc: &mut [f32],
     ) {
         let n = dh.len();
-        let (ig, rest) = gates.split_at(n);
-        let (fg, rest) = rest.split_at(n);
-        let (cg, og) = rest.split_at(n);
+        let [ig, fg, cg, og] = lstm_gates(gates, n);
+        let (tanh_c, c_prev, dc) = (&tanh_c[..n], &c_prev[..n], &mut dc[..n]);
+        let dg = &mut dg[..4 * n];
         let (d_i, rest) = dg.split_at_mut(n);
         let (d_f, rest) = rest.split_at_mut(n);
         let (d_c, d_o) = rest.split_at_mut(n);
@@ -741,6 +840,8 @@ dispatch_simd! {
         dh_direct: &mut [f32],
     ) {
         let n = dh.len();
+        let (gates, dxp, dhp) = (&gates[..3 * n], &mut dxp[..3 * n], &mut dhp[..3 * n]);
+        let (hp_n, h_prev, dh_direct) = (&hp_n[..n], &h_prev[..n], &mut dh_direct[..n]);
         let (z, rest) = gates.split_at(n);
         let (r, cand) = rest.split_at(n);
         let (dx_z, rest) = dxp.split_at_mut(n);
@@ -846,12 +947,13 @@ mod tests {
     }
 
     impl Case {
-        fn new(cell: CellKind, seed: u64, reverse: bool, with_rec: bool) -> Self {
+        /// `hidden` 16 takes the AVX-512 gate loops where the CPU has them; 3 the portable ones.
+        fn new(cell: CellKind, seed: u64, reverse: bool, with_rec: bool, hidden: usize) -> Self {
             let dims = RecurrentDims {
                 batch: 3,
                 steps: 5,
                 input: 4,
-                hidden: 3,
+                hidden,
             };
             let mut rng = SeededRng::new(seed);
             let (b, t, e, h) = (dims.batch, dims.steps, dims.input, dims.hidden);
@@ -974,9 +1076,9 @@ mod tests {
 
     #[test]
     fn forward_matches_reference() {
-        for cell in CELLS {
+        for (cell, hidden) in CELLS.into_iter().flat_map(|c| [(c, 3), (c, 16)]) {
             for (reverse, rec) in [(false, false), (true, false), (false, true), (true, true)] {
-                let case = Case::new(cell, 11, reverse, rec);
+                let case = Case::new(cell, 11, reverse, rec, hidden);
                 let (out, _) =
                     recurrent_forward(cell, case.dims, case.weights(), case.inputs(), false);
                 let expected = case.naive_forward(&case.w_ih, &case.w_hh, &case.bias, &case.x);
@@ -992,9 +1094,9 @@ mod tests {
 
     #[test]
     fn backward_matches_finite_differences() {
-        for cell in CELLS {
+        for (cell, hidden) in CELLS.into_iter().flat_map(|c| [(c, 3), (c, 16)]) {
             for (reverse, rec) in [(false, false), (true, true)] {
-                let case = Case::new(cell, 5, reverse, rec);
+                let case = Case::new(cell, 5, reverse, rec, hidden);
                 let mut rng = SeededRng::new(99);
                 let d_out = random(
                     &mut rng,
@@ -1053,7 +1155,7 @@ mod tests {
     #[test]
     fn projected_input_gives_the_same_outputs_and_gradients() {
         for cell in CELLS {
-            let case = Case::new(cell, 8, true, true);
+            let case = Case::new(cell, 8, true, true, 3);
             let RecurrentDims {
                 batch,
                 steps,
