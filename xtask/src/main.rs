@@ -35,10 +35,11 @@ unsafe extern "C" {
 }
 
 /// Tells mimalloc never to hand freed memory back to the system. By default it does so a
-/// second after a free, and a training step frees and reallocates tens of megabytes, so every
-/// step paid page faults and the kernel's zeroing of fresh pages again (measured: 5,190 page
-/// faults over 20 steps of `bench train-step` → 353, and about 10% of the step's time). Peak
-/// memory is unchanged: mimalloc reuses what it keeps.
+/// second after a free, and a training step frees and reallocates tens of megabytes, so steps
+/// paid page faults and the kernel's zeroing of fresh pages again (measured with `perf stat`
+/// over `bench train-step --steps 20`: 2,476 to 5,190 page faults without this, about 340 with
+/// it, in runs of 5 to 60 steps alike, so only warm-up faults remain). Peak memory is
+/// unchanged: mimalloc reuses what it keeps.
 fn keep_freed_memory() {
     /// `mi_option_purge_delay` in the `mi_option_e` enum of the mimalloc 3 that
     /// libmimalloc-sys 0.1.49 builds (pinned in Cargo.lock); -1 means "never purge".
