@@ -131,7 +131,7 @@ pub fn run_long_range(
     let embeddings = InitialEmbeddings {
         weights,
         freeze: true,
-        source: "random-normal".into(),
+        source: "random-uniform".into(),
     };
     let outcome = fit_with(spec, device, None, &mut Silent, Some(&embeddings))?;
     let test = evaluate(&outcome.model, &data.test, 256, false, device);

@@ -341,11 +341,11 @@ fn forward_chunk(
                         }
                     };
                     let c_i = &mut cs[i * h..(i + 1) * h];
-                    match (real, keep_tape) {
-                        (true, true) => lstm_update_taped(gi, c_i, h_i, &mut extra2[at.clone()]),
-                        (true, false) => lstm_update(gi, c_i, h_i),
-                        (false, true) => tanh_into(&mut extra2[at.clone()], c_i),
-                        (false, false) => {}
+                    if real {
+                        let tanh_c = keep_tape.then(|| &mut extra2[at.clone()]);
+                        lstm_update(gi, c_i, h_i, tanh_c);
+                    } else if keep_tape {
+                        tanh_into(&mut extra2[at.clone()], c_i);
                     }
                     if keep_tape {
                         extra[at.clone()].copy_from_slice(c_i);
@@ -421,24 +421,15 @@ fn activate_lstm(g: &mut [f32], hp: &[f32], h: usize) {
     activate_lstm_portable(g, hp, h);
 }
 
-/// `c = f·c + i·g; h = o·tanh(c)` for one row, from activated gates.
-fn lstm_update(g: &[f32], c: &mut [f32], hs: &mut [f32]) {
+/// `c = f·c + i·g; h = o·tanh(c)` for one row, from activated gates; `tanh(c)` is also written
+/// to `tanh_c` when given (the backward pass reads it).
+fn lstm_update(g: &[f32], c: &mut [f32], hs: &mut [f32], tanh_c: Option<&mut [f32]>) {
     #[cfg(target_arch = "x86_64")]
     if super::avx512::usable(c.len()) {
         // SAFETY: as in `activate_lstm`.
-        return unsafe { super::avx512::lstm_update(g, c, hs, None) };
+        return unsafe { super::avx512::lstm_update(g, c, hs, tanh_c) };
     }
-    lstm_update_portable(g, c, hs);
-}
-
-/// [`lstm_update`] that also keeps `tanh(c)` for the backward pass.
-fn lstm_update_taped(g: &[f32], c: &mut [f32], hs: &mut [f32], tanh_c: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if super::avx512::usable(c.len()) {
-        // SAFETY: as in `activate_lstm`.
-        return unsafe { super::avx512::lstm_update(g, c, hs, Some(tanh_c)) };
-    }
-    lstm_update_taped_portable(g, c, hs, tanh_c);
+    lstm_update_portable(g, c, hs, tanh_c);
 }
 
 dispatch_simd! {
@@ -469,30 +460,37 @@ fn lstm_gates(g: &[f32], h: usize) -> [&[f32]; 4] {
     [&g[..h], &g[h..2 * h], &g[2 * h..3 * h], &g[3 * h..]]
 }
 
-dispatch_simd! {
-    fn lstm_update_portable(g: &[f32], c: &mut [f32], hs: &mut [f32]) {
-        let n = c.len();
-        let [ig, fg, cg, og] = lstm_gates(g, n);
-        let hs = &mut hs[..n];
-        for j in 0..n {
-            let c_new = flush(fg[j].mul_add(c[j], ig[j] * cg[j]));
-            c[j] = c_new;
-            hs[j] = flush(og[j] * tanh(c_new));
-        }
-    }
+/// The new cell state of one unit and its tanh, from the unit's activated input, forget and
+/// cell gates and its previous cell state.
+#[inline(always)]
+fn lstm_cell(i: f32, f: f32, g: f32, c: f32) -> (f32, f32) {
+    let c_new = flush(f.mul_add(c, i * g));
+    (c_new, tanh(c_new))
 }
 
 dispatch_simd! {
-    fn lstm_update_taped_portable(g: &[f32], c: &mut [f32], hs: &mut [f32], tanh_c: &mut [f32]) {
+    fn lstm_update_portable(g: &[f32], c: &mut [f32], hs: &mut [f32], tanh_c: Option<&mut [f32]>) {
         let n = c.len();
         let [ig, fg, cg, og] = lstm_gates(g, n);
-        let (hs, tanh_c) = (&mut hs[..n], &mut tanh_c[..n]);
-        for j in 0..n {
-            let c_new = flush(fg[j].mul_add(c[j], ig[j] * cg[j]));
-            c[j] = c_new;
-            let tc = tanh(c_new);
-            tanh_c[j] = tc;
-            hs[j] = flush(og[j] * tc);
+        let hs = &mut hs[..n];
+        // One loop per case: a test inside the loop would keep it from vectorizing.
+        match tanh_c {
+            Some(tanh_c) => {
+                let tanh_c = &mut tanh_c[..n];
+                for j in 0..n {
+                    let (c_new, tc) = lstm_cell(ig[j], fg[j], cg[j], c[j]);
+                    c[j] = c_new;
+                    tanh_c[j] = tc;
+                    hs[j] = flush(og[j] * tc);
+                }
+            }
+            None => {
+                for j in 0..n {
+                    let (c_new, tc) = lstm_cell(ig[j], fg[j], cg[j], c[j]);
+                    c[j] = c_new;
+                    hs[j] = flush(og[j] * tc);
+                }
+            }
         }
     }
 }
