@@ -11,7 +11,7 @@ use imdb_data::SeededRng;
 use crate::config::{ModelConfig, Pooling, Readout};
 use crate::error::ModelError;
 use crate::init::{glorot_uniform, param1, param2, uniform};
-use crate::ops::has_fused_kernels;
+use crate::ops::{fused_embedding, has_fused_kernels};
 use crate::recurrent::{Implementation, RecurrentLayer};
 use crate::summary::{LayerSummary, ModelSummary};
 
@@ -202,16 +202,27 @@ impl SentimentClassifier {
                 features.matmul(self.dense_weight.val()) + self.dense_bias.val().unsqueeze();
             return logits.reshape([batch]);
         }
+        // In training on the CPU backends, the lookup and the first layer's input-dropout mask
+        // are one op whose backward runs on every core; it runs below, once the mask is drawn.
+        let fused_lookup = tables.is_none()
+            && rng.is_some()
+            && self.config.implementation == Implementation::Fused
+            && has_fused_kernels(&device);
         let mut seq = match tables {
             // The first layer reads the tables; nothing needs the word vectors themselves.
             Some(_) => Tensor::empty([batch, steps, 0], &device),
+            None if fused_lookup => Tensor::empty([batch, steps, 0], &device),
             None => embedding(self.embedding.val(), tokens.clone()),
         };
         let directions = self.directions();
         let mut finals: Vec<Tensor<2>> = Vec::new();
         for (index, pair) in self.encoder.chunks(directions).enumerate() {
             if let Some(rng) = rng.as_mut() {
-                let features = seq.dims()[2];
+                let features = if index == 0 {
+                    self.config.embed_dim
+                } else {
+                    seq.dims()[2]
+                };
                 let mut rate_mask = None;
                 if index == 0 && self.config.spatial_dropout > 0.0 {
                     rate_mask = Some(dropout_mask(
@@ -228,22 +239,27 @@ impl SentimentClassifier {
                         None => m,
                     });
                 }
-                if let Some(mask) = rate_mask {
+                if index == 0 && fused_lookup {
+                    let mask = rate_mask.unwrap_or_else(|| vec![1.0; batch * features]);
+                    let mask = Tensor::from_data(TensorData::new(mask, [batch, features]), &device);
+                    seq = fused_embedding(self.embedding.val(), tokens.clone(), mask);
+                } else if let Some(mask) = rate_mask {
                     let mask: Tensor<3> =
                         Tensor::from_data(TensorData::new(mask, [batch, 1, features]), &device);
                     seq = seq * mask;
                 }
             }
             let first_tables = tables.filter(|_| index == 0);
+            // Only the last layer's final states are read, and only by the `Last` readout: that
+            // layer then returns nothing else, `[batch, 1, hidden]`.
+            let last_layer = (index + 1) * directions == self.encoder.len();
+            let final_only = last_layer && self.config.readout == Readout::Last;
             let outputs: Vec<Tensor<3>> = pair
                 .iter()
                 .enumerate()
                 .map(|(direction, layer)| {
                     if let Some(tables) = first_tables {
                         let table = tables[direction].clone();
-                        // One layer read out by its final state needs no other step.
-                        let final_only =
-                            self.config.layers == 1 && self.config.readout == Readout::Last;
                         return layer.forward_lookup(
                             table,
                             tokens.clone(),
@@ -266,22 +282,28 @@ impl SentimentClassifier {
                         }
                         _ => None,
                     };
-                    layer.forward(
-                        seq.clone(),
-                        step_mask.clone(),
-                        rec_mask,
-                        self.config.implementation,
-                    )
+                    let implementation = self.config.implementation;
+                    if final_only {
+                        let last = layer.final_state(
+                            seq.clone(),
+                            step_mask.clone(),
+                            rec_mask,
+                            implementation,
+                        );
+                        return last.unsqueeze_dim(1);
+                    }
+                    layer.forward(seq.clone(), step_mask.clone(), rec_mask, implementation)
                 })
                 .collect();
-            // Only the last layer's final states are read, and only by the `Last` readout.
-            let last_layer = (index + 1) * directions == self.encoder.len();
-            if last_layer && self.config.readout == Readout::Last {
-                finals = pair
-                    .iter()
-                    .zip(&outputs)
-                    .map(|(layer, out)| self.final_state(layer, out.clone(), &step_mask))
+            if final_only {
+                finals = outputs
+                    .into_iter()
+                    .map(|last| {
+                        let [batch, _, hidden] = last.dims();
+                        last.reshape([batch, hidden])
+                    })
                     .collect();
+                break;
             }
             seq = if outputs.len() == 1 {
                 outputs.into_iter().next().unwrap_or(seq)
@@ -325,31 +347,6 @@ impl SentimentClassifier {
             Pooling::First => out.slice(s![.., 0..1, ..]).reshape([batch, e]),
             Pooling::Mean => pool_steps(out, &step_mask, Readout::Mean),
         }
-    }
-
-    /// The state a layer ends in: its last step (first when reversed). Burn's stock layer does
-    /// not carry its state through padding, so its state is read at the last real token.
-    fn final_state(
-        &self,
-        layer: &RecurrentLayer,
-        out: Tensor<3>,
-        step_mask: &Tensor<2>,
-    ) -> Tensor<2> {
-        let [batch, steps, hidden] = out.dims();
-        if self.config.implementation == Implementation::Burn && !layer.reverse {
-            // 1 at the last real step of each row: mask[t] - mask[t+1].
-            let next = Tensor::cat(
-                vec![
-                    step_mask.clone().slice(s![.., 1..steps]),
-                    Tensor::zeros([batch, 1], &step_mask.device()),
-                ],
-                1,
-            );
-            let last = (step_mask.clone() - next).reshape([batch, steps, 1]);
-            return (out * last).sum_dim(1).reshape([batch, hidden]);
-        }
-        let t = if layer.reverse { 0 } else { steps - 1 };
-        out.slice(s![.., t..t + 1, ..]).reshape([batch, hidden])
     }
 
     /// Probabilities of the positive class, `[batch]`, dropout off.

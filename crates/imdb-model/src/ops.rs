@@ -1,4 +1,5 @@
-//! The fused recurrent layers as a Burn backend extension, with a handwritten backward, and a
+//! The fused recurrent layers as a Burn backend extension, with a handwritten backward; the
+//! embedding lookup with its input-dropout mask, whose backward runs on every core; and a
 //! single-pass Adam update.
 //!
 //! On the CPU backends (`flex`, `ndarray`) one call runs a whole layer over a whole batch on
@@ -23,6 +24,7 @@ use burn::backend::{
 use burn::tensor::{Device, Int, Tensor, TensorData, try_read_sync};
 
 use crate::kernels::adam::{AdamStep, adam_update};
+use crate::kernels::embedding::{EmbeddingDims, embedding_backward, embedding_forward};
 use crate::kernels::recurrent::{
     CellKind, RecurrentDims, RecurrentInputs, RecurrentTape, RecurrentWeights, recurrent_backward,
     recurrent_forward,
@@ -40,10 +42,12 @@ pub trait FusedRecurrentBackend: Backend {
     /// - `step_mask`: `[batch, steps]`, 1 for a real token and 0 for padding (state carried)
     /// - `recurrent_mask`: `[batch, hidden]`, multiplies the previous hidden state
     /// - `reverse`: read from the last step to the first
+    /// - `final_only`: return (and differentiate) only the state after the last step
+    ///   processed
     /// - `cell`: LSTM, GRU or vanilla RNN
     ///
     /// ## Returns
-    /// `[batch, steps, hidden]`
+    /// `[batch, steps, hidden]`, or `[batch, 1, hidden]` with `final_only`
     #[allow(clippy::too_many_arguments)]
     fn fused_recurrent(
         x: FloatTensor<Self>,
@@ -53,6 +57,7 @@ pub trait FusedRecurrentBackend: Backend {
         step_mask: FloatTensor<Self>,
         recurrent_mask: FloatTensor<Self>,
         reverse: bool,
+        final_only: bool,
         cell: CellKind,
     ) -> FloatTensor<Self>;
 }
@@ -127,6 +132,7 @@ struct RecurrentCall {
     step_mask: HostBuf,
     recurrent_mask: HostBuf,
     reverse: bool,
+    final_only: bool,
 }
 
 /// The tensors of one call.
@@ -140,7 +146,11 @@ struct CallTensors<B: Backend> {
 }
 
 impl RecurrentCall {
-    fn read<B: HostTensors>(t: CallTensors<B>, reverse: bool, cell: CellKind) -> Self {
+    fn read<B: HostTensors>(
+        t: CallTensors<B>,
+        (reverse, final_only): (bool, bool),
+        cell: CellKind,
+    ) -> Self {
         let shape = t.x.shape();
         let dims = RecurrentDims {
             batch: shape[0],
@@ -158,6 +168,7 @@ impl RecurrentCall {
             step_mask: B::host_buf(t.step_mask),
             recurrent_mask: B::host_buf(t.recurrent_mask),
             reverse,
+            final_only,
         }
     }
 
@@ -177,12 +188,13 @@ impl RecurrentCall {
             reverse: self.reverse,
             projected: false,
             ids: None,
-            final_only: false,
+            final_only: self.final_only,
         }
     }
 
     fn output_shape(&self) -> [usize; 3] {
-        [self.dims.batch, self.dims.steps, self.dims.hidden]
+        let steps = if self.final_only { 1 } else { self.dims.steps };
+        [self.dims.batch, steps, self.dims.hidden]
     }
 
     /// Forward only.
@@ -194,9 +206,13 @@ impl RecurrentCall {
 }
 
 /// Forward only, for backends without autodiff.
-fn inference<B: HostTensors>(t: CallTensors<B>, reverse: bool, cell: CellKind) -> FloatTensor<B> {
+fn inference<B: HostTensors>(
+    t: CallTensors<B>,
+    order: (bool, bool),
+    cell: CellKind,
+) -> FloatTensor<B> {
     let device = t.x.device();
-    RecurrentCall::read::<B>(t, reverse, cell).infer::<B>(&device)
+    RecurrentCall::read::<B>(t, order, cell).infer::<B>(&device)
 }
 
 macro_rules! cpu_recurrent_backend {
@@ -210,6 +226,7 @@ macro_rules! cpu_recurrent_backend {
                 step_mask: FloatTensor<Self>,
                 recurrent_mask: FloatTensor<Self>,
                 reverse: bool,
+                final_only: bool,
                 cell: CellKind,
             ) -> FloatTensor<Self> {
                 let t = CallTensors {
@@ -220,7 +237,7 @@ macro_rules! cpu_recurrent_backend {
                     step_mask,
                     recurrent_mask,
                 };
-                inference::<Self>(t, reverse, cell)
+                inference::<Self>(t, (reverse, final_only), cell)
             }
         }
     };
@@ -289,11 +306,11 @@ impl<B: HostTensors> Backward<B, 4> for RecurrentBackward {
 /// Runs the forward pass keeping the tape for a backward node.
 fn tracked<B: HostTensors>(
     t: CallTensors<B>,
-    reverse: bool,
+    order: (bool, bool),
     cell: CellKind,
 ) -> (Arc<RecurrentSaved<B::Device>>, FloatTensor<B>) {
     let device = t.x.device();
-    let call = RecurrentCall::read::<B>(t, reverse, cell);
+    let call = RecurrentCall::read::<B>(t, order, cell);
     let (out, tape) = recurrent_forward(call.cell, call.dims, call.weights(), call.inputs(), true);
     let output = to_backend::<B>(out, &call.output_shape(), &device);
     let saved = RecurrentSaved {
@@ -313,6 +330,7 @@ impl<B: HostTensors, C: CheckpointStrategy> FusedRecurrentBackend for Autodiff<B
         step_mask: FloatTensor<Self>,
         recurrent_mask: FloatTensor<Self>,
         reverse: bool,
+        final_only: bool,
         cell: CellKind,
     ) -> FloatTensor<Self> {
         let prep = RecurrentBackward
@@ -330,10 +348,10 @@ impl<B: HostTensors, C: CheckpointStrategy> FusedRecurrentBackend for Autodiff<B
         // A backward node only when the graph tracks one of the inputs.
         match prep {
             OpsKind::Tracked(prep) => {
-                let (saved, output) = tracked::<B>(t, reverse, cell);
+                let (saved, output) = tracked::<B>(t, (reverse, final_only), cell);
                 prep.finish(saved, output)
             }
-            OpsKind::UnTracked(prep) => prep.finish(inference::<B>(t, reverse, cell)),
+            OpsKind::UnTracked(prep) => prep.finish(inference::<B>(t, (reverse, final_only), cell)),
         }
     }
 }
@@ -356,7 +374,7 @@ pub fn fused_recurrent(
     bias: Tensor<1>,
     step_mask: Tensor<2>,
     recurrent_mask: Tensor<2>,
-    reverse: bool,
+    (reverse, final_only): (bool, bool),
     cell: CellKind,
 ) -> Tensor<3> {
     Tensor::from_dispatch(<Dispatch as FusedRecurrentBackend>::fused_recurrent(
@@ -367,6 +385,7 @@ pub fn fused_recurrent(
         step_mask.into_dispatch(),
         recurrent_mask.into_dispatch(),
         reverse,
+        final_only,
         cell,
     ))
 }
@@ -396,6 +415,17 @@ pub trait FusedLookupBackend: Backend {
     ) -> FloatTensor<Self>;
 }
 
+/// The values of an id tensor, as table rows.
+fn host_ids<B: Backend>(tokens: IntTensor<B>) -> Vec<u32> {
+    try_read_sync(B::int_into_data(tokens))
+        .expect("a CPU tensor is readable at once")
+        .expect("a CPU tensor reads without error")
+        .convert::<i64>()
+        .iter::<i64>()
+        .map(|id| id as u32)
+        .collect()
+}
+
 /// The lookup on a CPU backend.
 fn lookup<B: HostTensors>(
     (table, tokens): (FloatTensor<B>, IntTensor<B>),
@@ -406,13 +436,7 @@ fn lookup<B: HostTensors>(
     let device = table.device();
     let [batch, steps] = [tokens.shape()[0], tokens.shape()[1]];
     let hidden = w_hh.shape()[0];
-    let ids: Vec<u32> = try_read_sync(B::int_into_data(tokens))
-        .expect("a CPU tensor is readable at once")
-        .expect("a CPU tensor reads without error")
-        .convert::<i64>()
-        .iter::<i64>()
-        .map(|id| id as u32)
-        .collect();
+    let ids = host_ids::<B>(tokens);
     let (table, w_hh, bias, step_mask) = (
         B::host_buf(table),
         B::host_buf(w_hh),
@@ -496,6 +520,144 @@ pub fn fused_recurrent_lookup(
         ));
     // Later layers and the output layer may be on an autodiff device.
     if autodiff { out.autodiff() } else { out }
+}
+
+/// Backends that look up word vectors and apply their input-dropout mask in one op, with the
+/// table's gradient scattered on every core ([`crate::kernels::embedding`]).
+#[backend_extension(Flex, NdArray, Autodiff)]
+pub trait FusedEmbeddingBackend: Backend {
+    /// `table[tokens] ⊙ mask`.
+    ///
+    /// ## Parameters
+    /// - `table`: `[words, width]`
+    /// - `tokens`: `[batch, steps]`, each below `words`
+    /// - `mask`: `[batch, width]`, the multipliers of each sequence's features
+    ///
+    /// ## Returns
+    /// `[batch, steps, width]`
+    fn fused_embedding(
+        table: FloatTensor<Self>,
+        tokens: IntTensor<Self>,
+        mask: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+}
+
+/// One lookup's ids, mask and shapes, kept for its backward pass.
+#[derive(Debug)]
+struct EmbeddingCall<D> {
+    ids: Vec<u32>,
+    mask: HostBuf,
+    dims: EmbeddingDims,
+    device: D,
+}
+
+impl<D> EmbeddingCall<D> {
+    fn read<B: HostTensors<Device = D>>(
+        table: &FloatTensor<B>,
+        tokens: IntTensor<B>,
+        mask: FloatTensor<B>,
+    ) -> Self {
+        let (words, width) = (table.shape()[0], table.shape()[1]);
+        let (batch, steps) = (tokens.shape()[0], tokens.shape()[1]);
+        Self {
+            ids: host_ids::<B>(tokens),
+            mask: B::host_buf(mask),
+            dims: EmbeddingDims {
+                words,
+                width,
+                batch,
+                steps,
+            },
+            device: table.device(),
+        }
+    }
+
+    fn forward<B: HostTensors<Device = D>>(&self, table: FloatTensor<B>) -> FloatTensor<B> {
+        let table = B::host_buf(table);
+        let out = embedding_forward(
+            table.as_slice(),
+            &self.ids,
+            Some(self.mask.as_slice()),
+            self.dims,
+        );
+        let EmbeddingDims {
+            batch,
+            steps,
+            width,
+            ..
+        } = self.dims;
+        to_backend::<B>(out, &[batch, steps, width], &self.device)
+    }
+}
+
+macro_rules! cpu_embedding_backend {
+    ($backend:ty) => {
+        impl FusedEmbeddingBackend for $backend {
+            fn fused_embedding(
+                table: FloatTensor<Self>,
+                tokens: IntTensor<Self>,
+                mask: FloatTensor<Self>,
+            ) -> FloatTensor<Self> {
+                EmbeddingCall::read::<Self>(&table, tokens, mask).forward::<Self>(table)
+            }
+        }
+    };
+}
+
+cpu_embedding_backend!(Flex);
+cpu_embedding_backend!(NdArray);
+
+#[derive(Debug)]
+struct EmbeddingBackward;
+
+impl<B: HostTensors> Backward<B, 1> for EmbeddingBackward {
+    type State = Arc<EmbeddingCall<B::Device>>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let d_out = B::host_buf(grads.consume::<B>(&ops.node));
+        let [table] = ops.parents;
+        if let Some(table) = table {
+            let call = &ops.state;
+            let grad = embedding_backward(
+                d_out.as_slice(),
+                &call.ids,
+                Some(call.mask.as_slice()),
+                call.dims,
+            );
+            let shape = [call.dims.words, call.dims.width];
+            grads.register::<B>(table.id, to_backend::<B>(grad, &shape, &call.device));
+        }
+    }
+}
+
+impl<B: HostTensors, C: CheckpointStrategy> FusedEmbeddingBackend for Autodiff<B, C> {
+    fn fused_embedding(
+        table: FloatTensor<Self>,
+        tokens: IntTensor<Self>,
+        mask: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let prep = EmbeddingBackward
+            .prepare::<C>([table.node()])
+            .compute_bound()
+            .stateful();
+        let table = table.into_primitive();
+        let call = EmbeddingCall::read::<B>(&table, tokens, mask.into_primitive());
+        let output = call.forward::<B>(table);
+        match prep {
+            OpsKind::Tracked(prep) => prep.finish(Arc::new(call), output),
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        }
+    }
+}
+
+/// Tensor-level entry to [`FusedEmbeddingBackend::fused_embedding`], for devices where
+/// [`has_fused_kernels`] is true; see it for the shapes.
+pub fn fused_embedding(table: Tensor<2>, tokens: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<3> {
+    Tensor::from_dispatch(<Dispatch as FusedEmbeddingBackend>::fused_embedding(
+        table.into_dispatch(),
+        tokens.into_dispatch(),
+        mask.into_dispatch(),
+    ))
 }
 
 /// The three tensors an Adam step updates.

@@ -93,24 +93,70 @@ impl RecurrentLayer {
         implementation: Implementation,
     ) -> Tensor<3> {
         if implementation == Implementation::Fused && has_fused_kernels(&x.device()) {
-            let [batch, _, _] = x.dims();
-            let mask =
-                recurrent_mask.unwrap_or_else(|| Tensor::ones([batch, self.hidden], &x.device()));
-            return fused_recurrent(
-                x,
-                self.w_ih.val(),
-                self.w_hh.val(),
-                self.bias.val(),
-                step_mask,
-                mask,
-                self.reverse,
-                self.cell,
-            );
+            return self.forward_fused(x, step_mask, recurrent_mask, false);
         }
         if implementation == Implementation::Burn && self.cell == CellKind::Lstm {
             return self.forward_burn(x);
         }
         self.forward_composed(x, step_mask, recurrent_mask)
+    }
+
+    /// The state the layer ends in, `[batch, hidden]`: after its last step (its first when
+    /// `reverse`), which with masked padding is each review's last real token. Arguments as
+    /// for [`forward`](Self::forward). The fused layer computes and differentiates nothing
+    /// else; Burn's stock layer does not carry its state through padding, so its state is
+    /// read at the last real token.
+    pub fn final_state(
+        &self,
+        x: Tensor<3>,
+        step_mask: Tensor<2>,
+        recurrent_mask: Option<Tensor<2>>,
+        implementation: Implementation,
+    ) -> Tensor<2> {
+        let [batch, steps, _] = x.dims();
+        let hidden = self.hidden;
+        if implementation == Implementation::Fused && has_fused_kernels(&x.device()) {
+            let last = self.forward_fused(x, step_mask, recurrent_mask, true);
+            return last.reshape([batch, hidden]);
+        }
+        let out = self.forward(x, step_mask.clone(), recurrent_mask, implementation);
+        if implementation == Implementation::Burn && !self.reverse {
+            // 1 at the last real step of each row: mask[t] - mask[t+1].
+            let next = Tensor::cat(
+                vec![
+                    step_mask.clone().slice(s![.., 1..steps]),
+                    Tensor::zeros([batch, 1], &step_mask.device()),
+                ],
+                1,
+            );
+            let last = (step_mask - next).reshape([batch, steps, 1]);
+            return (out * last).sum_dim(1).reshape([batch, hidden]);
+        }
+        let t = if self.reverse { 0 } else { steps - 1 };
+        out.slice(s![.., t..t + 1, ..]).reshape([batch, hidden])
+    }
+
+    /// The fused kernel: every step, or with `final_only` the final state, `[batch, 1, hidden]`.
+    fn forward_fused(
+        &self,
+        x: Tensor<3>,
+        step_mask: Tensor<2>,
+        recurrent_mask: Option<Tensor<2>>,
+        final_only: bool,
+    ) -> Tensor<3> {
+        let [batch, _, _] = x.dims();
+        let mask =
+            recurrent_mask.unwrap_or_else(|| Tensor::ones([batch, self.hidden], &x.device()));
+        fused_recurrent(
+            x,
+            self.w_ih.val(),
+            self.w_hh.val(),
+            self.bias.val(),
+            step_mask,
+            mask,
+            (self.reverse, final_only),
+            self.cell,
+        )
     }
 
     /// The fused layer in inference, its input projections looked up per token from `table`

@@ -149,15 +149,30 @@ fn toy_input(device: &Device) -> ModelInput {
     ModelInput::from_padded(&ids, &[4, 6], 6, false, device)
 }
 
+/// Through the whole model, dropout on: the fused lookup with its input mask, and the fused
+/// layers read out by their final state alone (forward and reverse, the first of two layers
+/// by every step).
 #[test]
 fn fused_gradients_equal_composed_gradients() {
-    for (name, device) in devices() {
+    let small = ModelConfig {
+        embed_dim: 5,
+        units: 4,
+        ..ModelConfig::default()
+    };
+    let stacked_bidirectional_gru = ModelConfig {
+        architecture: Architecture::Gru,
+        bidirectional: true,
+        layers: 2,
+        ..small.clone()
+    };
+    for ((name, device), config) in devices().into_iter().flat_map(|d| {
+        [
+            (d.clone(), small.clone()),
+            (d, stacked_bidirectional_gru.clone()),
+        ]
+    }) {
+        let name = format!("{name} {:?} layers {}", config.architecture, config.layers);
         let device = device.autodiff();
-        let config = ModelConfig {
-            embed_dim: 5,
-            units: 4,
-            ..ModelConfig::default()
-        };
         let mut grads_by_impl = Vec::new();
         for implementation in [Implementation::Fused, Implementation::Composed] {
             let config = ModelConfig {

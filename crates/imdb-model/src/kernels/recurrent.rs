@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::gemm::{Layout, matmul, matmul_strided_rows};
 use super::math::{dispatch_simd, flush, sigmoid, tanh};
+use super::zeroed;
 
 /// The recurrent cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -113,8 +114,8 @@ pub struct RecurrentInputs<'a> {
     /// (`[V, G·H]`), and step `t` of sequence `b` reads row `ids[b·T + t]`. Forward only, no
     /// tape: inference looks the projections up instead of materialising `[B, T, G·H]`.
     pub ids: Option<&'a [u32]>,
-    /// Return only the state after the last step processed, `[B, 1, H]` (forward only):
-    /// inference with a final-state readout needs nothing else.
+    /// Return only the state after the last step processed, `[B, 1, H]` (and take its
+    /// gradient alone in the backward pass): a final-state readout needs nothing else.
     pub final_only: bool,
 }
 
@@ -203,12 +204,8 @@ pub fn recurrent_forward(
         inputs.ids.is_none() || !keep_tape,
         "a lookup is forward only"
     );
-    assert!(
-        !(inputs.final_only && keep_tape),
-        "final_only is forward only"
-    );
     let out_steps = if inputs.final_only { 1 } else { t_len };
-    let mut out = vec![0.0f32; batch * out_steps * h];
+    let mut out = zeroed(batch * out_steps * h);
     if batch == 0 || t_len == 0 {
         return (out, keep_tape.then(RecurrentTape::default));
     }
@@ -549,7 +546,8 @@ dispatch_simd! {
     }
 }
 
-/// Backward pass: gradients of the inputs and weights given `d_out = ∂L/∂out`, `[B, T, H]`.
+/// Backward pass: gradients of the inputs and weights given `d_out = ∂L/∂out`, `[B, T, H]`
+/// (`[B, 1, H]` with `final_only`).
 /// `inputs` are the forward pass' (`x` is read for the input weights' gradient; it may be
 /// empty for a projected input).
 pub fn recurrent_backward(
@@ -568,9 +566,10 @@ pub fn recurrent_backward(
     } = dims;
     check_shapes(cell, dims, &weights, &inputs, !inputs.projected);
     assert!(inputs.ids.is_none(), "a lookup is forward only");
-    assert_eq!(d_out.len(), batch * t_len * h, "d_out shape");
+    let out_steps = if inputs.final_only { 1 } else { t_len };
+    assert_eq!(d_out.len(), batch * out_steps * h, "d_out shape");
     let g = cell.gates() * h;
-    let mut dx = vec![0.0f32; batch * t_len * e];
+    let mut dx = zeroed(batch * t_len * e);
     let w_ih_len = if inputs.projected { 0 } else { e * g };
     let mut grads = RecurrentGrads {
         dx: Vec::new(),
@@ -600,7 +599,7 @@ pub fn recurrent_backward(
             let r = dx_chunk.len() / (t_len * e);
             let mask = &inputs.step_mask[b0 * t_len..(b0 + r) * t_len];
             let rec = inputs.recurrent_mask.map(|m| &m[b0 * h..(b0 + r) * h]);
-            let d_out = &d_out[b0 * t_len * h..(b0 + r) * t_len * h];
+            let d_out = &d_out[b0 * out_steps * h..(b0 + r) * out_steps * h];
             let x = if inputs.projected {
                 &[][..]
             } else {
@@ -613,7 +612,7 @@ pub fn recurrent_backward(
                 (chunk_tape, x),
                 (mask, rec),
                 (inputs.reverse, inputs.projected),
-                d_out,
+                (d_out, inputs.final_only),
                 dx_chunk,
             )
         })
@@ -642,7 +641,7 @@ fn backward_chunk(
     (tape, x): (&ChunkTape, &[f32]),
     (mask, rec): (&[f32], Option<&[f32]>),
     (reverse, projected): (bool, bool),
-    d_out: &[f32],
+    (d_out, final_only): (&[f32], bool),
     dx: &mut [f32],
 ) -> ChunkGrads {
     let ChunkDims { r, t_len, e, h, g } = d;
@@ -665,7 +664,12 @@ fn backward_chunk(
             let step = i * t_len + t;
             let at = step * h..(step + 1) * h;
             let dh_i = &mut dh[i * h..(i + 1) * h];
-            add_into(dh_i, &d_out[at.clone()]);
+            if !final_only {
+                add_into(dh_i, &d_out[at.clone()]);
+            } else if pos + 1 == t_len {
+                // The final state's gradient enters at the last step processed.
+                add_into(dh_i, &d_out[i * h..(i + 1) * h]);
+            }
             if mask[step] == 0.0 {
                 // Padding: the state passed through unchanged, and so does its gradient.
                 continue;
@@ -1000,6 +1004,20 @@ mod tests {
             }
         }
 
+        /// Forward with a tape, then backward from `d_out`: the output and the gradients.
+        fn run(&self, inputs: RecurrentInputs<'_>, d_out: &[f32]) -> (Vec<f32>, RecurrentGrads) {
+            let (out, tape) = recurrent_forward(self.cell, self.dims, self.weights(), inputs, true);
+            let grads = recurrent_backward(
+                self.cell,
+                self.dims,
+                self.weights(),
+                inputs,
+                &tape.unwrap(),
+                d_out,
+            );
+            (out, grads)
+        }
+
         /// Straightforward f64 forward pass of the cell's textbook equations, the reference.
         fn naive_forward(&self, w_ih: &[f32], w_hh: &[f32], bias: &[f32], x: &[f32]) -> Vec<f64> {
             let RecurrentDims {
@@ -1101,16 +1119,7 @@ mod tests {
                     case.x.len() / case.dims.input * case.dims.hidden,
                     1.0,
                 );
-                let (_, tape) =
-                    recurrent_forward(cell, case.dims, case.weights(), case.inputs(), true);
-                let grads = recurrent_backward(
-                    cell,
-                    case.dims,
-                    case.weights(),
-                    case.inputs(),
-                    &tape.unwrap(),
-                    &d_out,
-                );
+                let (_, grads) = case.run(case.inputs(), &d_out);
                 let loss = |w_ih: &[f32], w_hh: &[f32], bias: &[f32], x: &[f32]| -> f64 {
                     case.naive_forward(w_ih, w_hh, bias, x)
                         .iter()
@@ -1146,6 +1155,41 @@ mod tests {
                     loss(&case.w_ih, &case.w_hh, &bump(&case.bias, i, d), &case.x)
                 });
                 assert_eq!(grads.dbias.len(), cell.bias_len(case.dims.hidden));
+            }
+        }
+    }
+
+    /// A final-state readout's gradient equals the full one with `d_out` zero at every step
+    /// but the last processed, padding at that step included.
+    #[test]
+    fn final_only_takes_the_final_states_gradient() {
+        for (cell, hidden) in CELLS.into_iter().flat_map(|c| [(c, 3), (c, 16)]) {
+            for reverse in [false, true] {
+                let case = Case::new(cell, 12, reverse, true, hidden);
+                let RecurrentDims { batch, steps, .. } = case.dims;
+                let last_step = if reverse { 0 } else { steps - 1 };
+                let finals_only = RecurrentInputs {
+                    final_only: true,
+                    ..case.inputs()
+                };
+                let mut rng = SeededRng::new(4);
+                let d_final = random(&mut rng, batch * hidden, 1.0);
+                let mut d_out = vec![0.0f32; batch * steps * hidden];
+                let at = |b: usize| (b * steps + last_step) * hidden;
+                for b in 0..batch {
+                    d_out[at(b)..at(b) + hidden]
+                        .copy_from_slice(&d_final[b * hidden..(b + 1) * hidden]);
+                }
+                let (out, full) = case.run(case.inputs(), &d_out);
+                let (finals, last) = case.run(finals_only, &d_final);
+                for b in 0..batch {
+                    assert_eq!(
+                        finals[b * hidden..(b + 1) * hidden],
+                        out[at(b)..at(b) + hidden]
+                    );
+                }
+                assert_eq!(last, full, "{cell:?} reverse {reverse}");
+                assert!(last.dw_hh.iter().any(|&v| v != 0.0));
             }
         }
     }
