@@ -523,8 +523,10 @@ pub fn fused_recurrent_lookup(
 }
 
 /// Backends that look up word vectors and apply their input-dropout mask in one op, with the
-/// table's gradient scattered on every core ([`crate::kernels::embedding`]).
-#[backend_extension(Flex, NdArray, Autodiff)]
+/// table's gradient scattered on every core ([`crate::kernels::embedding`]). Only `flex`:
+/// the op reads its tensors in place, while reading an `ndarray` table would copy it element
+/// by element at every step (slower than Burn's own lookup there).
+#[backend_extension(Flex, Autodiff)]
 pub trait FusedEmbeddingBackend: Backend {
     /// `table[tokens] ⊙ mask`.
     ///
@@ -590,22 +592,15 @@ impl<D> EmbeddingCall<D> {
     }
 }
 
-macro_rules! cpu_embedding_backend {
-    ($backend:ty) => {
-        impl FusedEmbeddingBackend for $backend {
-            fn fused_embedding(
-                table: FloatTensor<Self>,
-                tokens: IntTensor<Self>,
-                mask: FloatTensor<Self>,
-            ) -> FloatTensor<Self> {
-                EmbeddingCall::read::<Self>(&table, tokens, mask).forward::<Self>(table)
-            }
-        }
-    };
+impl FusedEmbeddingBackend for Flex {
+    fn fused_embedding(
+        table: FloatTensor<Self>,
+        tokens: IntTensor<Self>,
+        mask: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        EmbeddingCall::read::<Self>(&table, tokens, mask).forward::<Self>(table)
+    }
 }
-
-cpu_embedding_backend!(Flex);
-cpu_embedding_backend!(NdArray);
 
 #[derive(Debug)]
 struct EmbeddingBackward;
@@ -630,7 +625,9 @@ impl<B: HostTensors> Backward<B, 1> for EmbeddingBackward {
     }
 }
 
-impl<B: HostTensors, C: CheckpointStrategy> FusedEmbeddingBackend for Autodiff<B, C> {
+impl<B: HostTensors + FusedEmbeddingBackend, C: CheckpointStrategy> FusedEmbeddingBackend
+    for Autodiff<B, C>
+{
     fn fused_embedding(
         table: FloatTensor<Self>,
         tokens: IntTensor<Self>,
@@ -650,8 +647,16 @@ impl<B: HostTensors, C: CheckpointStrategy> FusedEmbeddingBackend for Autodiff<B
     }
 }
 
+/// True if `device` runs [`fused_embedding`]: `flex`, with or without autodiff.
+pub fn has_fused_embedding(device: &Device) -> bool {
+    matches!(
+        device.clone().inner().as_dispatch(),
+        DispatchDevice::Flex(_)
+    )
+}
+
 /// Tensor-level entry to [`FusedEmbeddingBackend::fused_embedding`], for devices where
-/// [`has_fused_kernels`] is true; see it for the shapes.
+/// [`has_fused_embedding`] is true; see it for the shapes.
 pub fn fused_embedding(table: Tensor<2>, tokens: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<3> {
     Tensor::from_dispatch(<Dispatch as FusedEmbeddingBackend>::fused_embedding(
         table.into_dispatch(),
