@@ -208,11 +208,11 @@ impl RecurrentCall {
 /// Forward only, for backends without autodiff.
 fn inference<B: HostTensors>(
     t: CallTensors<B>,
-    order: (bool, bool),
+    reverse_and_final_only: (bool, bool),
     cell: CellKind,
 ) -> FloatTensor<B> {
     let device = t.x.device();
-    RecurrentCall::read::<B>(t, order, cell).infer::<B>(&device)
+    RecurrentCall::read::<B>(t, reverse_and_final_only, cell).infer::<B>(&device)
 }
 
 macro_rules! cpu_recurrent_backend {
@@ -306,11 +306,11 @@ impl<B: HostTensors> Backward<B, 4> for RecurrentBackward {
 /// Runs the forward pass keeping the tape for a backward node.
 fn tracked<B: HostTensors>(
     t: CallTensors<B>,
-    order: (bool, bool),
+    reverse_and_final_only: (bool, bool),
     cell: CellKind,
 ) -> (Arc<RecurrentSaved<B::Device>>, FloatTensor<B>) {
     let device = t.x.device();
-    let call = RecurrentCall::read::<B>(t, order, cell);
+    let call = RecurrentCall::read::<B>(t, reverse_and_final_only, cell);
     let (out, tape) = recurrent_forward(call.cell, call.dims, call.weights(), call.inputs(), true);
     let output = to_backend::<B>(out, &call.output_shape(), &device);
     let saved = RecurrentSaved {
@@ -576,12 +576,7 @@ impl<D> EmbeddingCall<D> {
 
     fn forward<B: HostTensors<Device = D>>(&self, table: FloatTensor<B>) -> FloatTensor<B> {
         let table = B::host_buf(table);
-        let out = embedding_forward(
-            table.as_slice(),
-            &self.ids,
-            Some(self.mask.as_slice()),
-            self.dims,
-        );
+        let out = embedding_forward(table.as_slice(), &self.ids, self.mask.as_slice(), self.dims);
         let EmbeddingDims {
             batch,
             steps,
@@ -613,12 +608,8 @@ impl<B: HostTensors> Backward<B, 1> for EmbeddingBackward {
         let [table] = ops.parents;
         if let Some(table) = table {
             let call = &ops.state;
-            let grad = embedding_backward(
-                d_out.as_slice(),
-                &call.ids,
-                Some(call.mask.as_slice()),
-                call.dims,
-            );
+            let grad =
+                embedding_backward(d_out.as_slice(), &call.ids, call.mask.as_slice(), call.dims);
             let shape = [call.dims.words, call.dims.width];
             grads.register::<B>(table.id, to_backend::<B>(grad, &shape, &call.device));
         }
