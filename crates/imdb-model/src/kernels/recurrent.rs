@@ -107,8 +107,8 @@ pub struct RecurrentInputs<'a> {
     pub reverse: bool,
     /// `x` is already the input projection `x·w_ih + input bias`, `[B, T, G·H]` (so `input`
     /// is `G·H`, `w_ih` is unused and may be empty, and only the GRU's recurrent bias is read
-    /// from `bias`). Inference precomputes it once per word of the vocabulary instead of once
-    /// per token.
+    /// from `bias`). Forward only, no tape: inference precomputes it once per word of the
+    /// vocabulary instead of once per token.
     pub projected: bool,
     /// With `projected`: `x` is a table of projected inputs, one `G·H` row per word
     /// (`[V, G·H]`), and step `t` of sequence `b` reads row `ids[b·T + t]`. Forward only, no
@@ -144,11 +144,11 @@ struct ChunkTape {
 pub struct RecurrentGrads {
     /// `[B, T, E]`.
     pub dx: Vec<f32>,
-    /// `[E, G·H]` (empty for a projected input).
+    /// `[E, G·H]`.
     pub dw_ih: Vec<f32>,
     /// `[H, G·H]`.
     pub dw_hh: Vec<f32>,
-    /// Shaped like the bias (for a projected input the input bias was not used: zeros).
+    /// Shaped like the bias.
     pub dbias: Vec<f32>,
 }
 
@@ -201,8 +201,8 @@ pub fn recurrent_forward(
     } = dims;
     check_shapes(cell, dims, &weights, &inputs, true);
     assert!(
-        inputs.ids.is_none() || !keep_tape,
-        "a lookup is forward only"
+        !(inputs.projected && keep_tape),
+        "a projected input is forward only"
     );
     let out_steps = if inputs.final_only { 1 } else { t_len };
     let mut out = zeroed(batch * out_steps * h);
@@ -252,12 +252,9 @@ fn forward_chunk(
 ) -> ChunkTape {
     let ChunkDims { r, t_len, e, h, g } = d;
     let (input_bias, recurrent_bias) = split_bias(cell, w.bias, g);
-    // Without a tape, a projected input is read row by row where it lies.
-    let in_place = !projected || keep_tape;
-    let mut gates = if !in_place {
+    // A projected input is read row by row where it lies.
+    let mut gates = if projected {
         Vec::new()
-    } else if projected {
-        x.to_vec()
     } else {
         // Input projection of every step at once, bias included.
         let mut gates = Vec::with_capacity(t_len * r * g);
@@ -289,7 +286,7 @@ fn forward_chunk(
     let mut hp = vec![0.0f32; r * g];
     let mut scratch = vec![
         0.0f32;
-        if in_place || cell != CellKind::Gru {
+        if !projected || cell != CellKind::Gru {
             0
         } else {
             g
@@ -313,9 +310,9 @@ fn forward_chunk(
         );
         for i in 0..r {
             let row = i * t_len + t;
-            // Without a tape the input row is read where it lies, and the LSTM's and RNN's
-            // gates are formed in the recurrent product's row (no copy of the input).
-            let x_row = (!in_place).then(|| {
+            // A projected input row is read where it lies, and the LSTM's and RNN's gates are
+            // formed in the recurrent product's row (no copy of the input).
+            let x_row = projected.then(|| {
                 let from = ids.map_or(row, |ids| ids[row] as usize);
                 &x[from * g..(from + 1) * g]
             });
@@ -548,8 +545,8 @@ dispatch_simd! {
 
 /// Backward pass: gradients of the inputs and weights given `d_out = ∂L/∂out`, `[B, T, H]`
 /// (`[B, 1, H]` with `final_only`).
-/// `inputs` are the forward pass' (`x` is read for the input weights' gradient; it may be
-/// empty for a projected input).
+/// `inputs` are the forward pass' (`x` is read for the input weights' gradient); not a
+/// projected input.
 pub fn recurrent_backward(
     cell: CellKind,
     dims: RecurrentDims,
@@ -564,16 +561,15 @@ pub fn recurrent_backward(
         input: e,
         hidden: h,
     } = dims;
-    check_shapes(cell, dims, &weights, &inputs, !inputs.projected);
-    assert!(inputs.ids.is_none(), "a lookup is forward only");
+    assert!(!inputs.projected, "a projected input is forward only");
+    check_shapes(cell, dims, &weights, &inputs, true);
     let out_steps = if inputs.final_only { 1 } else { t_len };
     assert_eq!(d_out.len(), batch * out_steps * h, "d_out shape");
     let g = cell.gates() * h;
     let mut dx = zeroed(batch * t_len * e);
-    let w_ih_len = if inputs.projected { 0 } else { e * g };
     let mut grads = RecurrentGrads {
         dx: Vec::new(),
-        dw_ih: vec![0.0; w_ih_len],
+        dw_ih: vec![0.0; e * g],
         dw_hh: vec![0.0; h * g],
         dbias: vec![0.0; weights.bias.len()],
     };
@@ -600,18 +596,14 @@ pub fn recurrent_backward(
             let mask = &inputs.step_mask[b0 * t_len..(b0 + r) * t_len];
             let rec = inputs.recurrent_mask.map(|m| &m[b0 * h..(b0 + r) * h]);
             let d_out = &d_out[b0 * out_steps * h..(b0 + r) * out_steps * h];
-            let x = if inputs.projected {
-                &[][..]
-            } else {
-                &inputs.x[b0 * t_len * e..(b0 + r) * t_len * e]
-            };
+            let x = &inputs.x[b0 * t_len * e..(b0 + r) * t_len * e];
             backward_chunk(
                 cell,
                 ChunkDims { r, t_len, e, h, g },
                 (&weights, &w_hh_t),
                 (chunk_tape, x),
                 (mask, rec),
-                (inputs.reverse, inputs.projected),
+                inputs.reverse,
                 (d_out, inputs.final_only),
                 dx_chunk,
             )
@@ -640,7 +632,7 @@ fn backward_chunk(
     (w, w_hh_t): (&RecurrentWeights<'_>, &[f32]),
     (tape, x): (&ChunkTape, &[f32]),
     (mask, rec): (&[f32], Option<&[f32]>),
-    (reverse, projected): (bool, bool),
+    reverse: bool,
     (d_out, final_only): (&[f32], bool),
     dx: &mut [f32],
 ) -> ChunkGrads {
@@ -755,18 +747,6 @@ fn backward_chunk(
     } else {
         Vec::new()
     };
-    if projected {
-        // The input was the projection itself: its gradient is the gates' gradient, and the
-        // input bias took no part.
-        dx.copy_from_slice(&dxp);
-        let mut dbias = vec![0.0f32; g];
-        dbias.extend(recurrent_dbias);
-        return ChunkGrads {
-            dw_ih: Vec::new(),
-            dw_hh,
-            dbias,
-        };
-    }
     let mut dw_ih = vec![0.0f32; e * g];
     matmul(
         &mut dw_ih,
@@ -1195,7 +1175,7 @@ mod tests {
     }
 
     #[test]
-    fn projected_input_gives_the_same_outputs_and_gradients() {
+    fn projected_input_gives_the_same_outputs() {
         for cell in CELLS {
             let case = Case::new(cell, 8, true, true, 3);
             let RecurrentDims {
@@ -1231,14 +1211,9 @@ mod tests {
                 projected: true,
                 ..case.inputs()
             };
-            let (out_p, tape_p) = recurrent_forward(cell, projected_dims, weights, inputs, true);
-            let (out, tape) =
-                recurrent_forward(cell, case.dims, case.weights(), case.inputs(), true);
-            for (a, b) in out_p.iter().zip(&out) {
-                assert!((a - b).abs() < 1e-5, "{cell:?}");
-            }
-            // Without a tape the projection is read in place; looked up from a table (here the
-            // rows of `xp` in reverse order), it gives the same outputs.
+            let (out, _) = recurrent_forward(cell, case.dims, case.weights(), case.inputs(), false);
+            // Read in place, or looked up from a table (here the rows of `xp` in reverse
+            // order), the projection gives the same outputs.
             let n = batch * steps;
             let table: Vec<f32> = (0..n)
                 .rev()
@@ -1263,7 +1238,6 @@ mod tests {
                     ..inputs
                 };
                 let (finals, _) = recurrent_forward(cell, projected_dims, weights, last, false);
-                let hidden = case.dims.hidden;
                 let t = if case.reverse { 0 } else { steps - 1 };
                 for b in 0..batch {
                     let at = (b * steps + t) * hidden;
@@ -1274,39 +1248,29 @@ mod tests {
                     );
                 }
             }
-            let d_out: Vec<f32> = (0..out.len())
-                .map(|i| ((i % 7) as f32 - 3.0) * 0.1)
-                .collect();
-            let gp = recurrent_backward(
-                cell,
-                projected_dims,
-                weights,
-                inputs,
-                &tape_p.unwrap(),
-                &d_out,
-            );
-            let g_full = recurrent_backward(
-                cell,
-                case.dims,
-                case.weights(),
-                case.inputs(),
-                &tape.unwrap(),
-                &d_out,
-            );
-            for (a, b) in gp.dw_hh.iter().zip(&g_full.dw_hh) {
-                assert!((a - b).abs() < 1e-4, "{cell:?}");
-            }
-            // d(xp) summed over time and batch is the input bias gradient.
-            for j in 0..g {
-                let sum: f32 = (0..batch * steps).map(|row| gp.dx[row * g + j]).sum();
-                assert!((sum - g_full.dbias[j]).abs() < 1e-4, "{cell:?}");
-            }
-            assert!(gp.dw_ih.is_empty());
-            assert!(gp.dbias[..g].iter().all(|&v| v == 0.0));
-            for (a, b) in gp.dbias[g..].iter().zip(&g_full.dbias[g..]) {
-                assert!((a - b).abs() < 1e-5, "{cell:?} recurrent bias");
-            }
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "a projected input is forward only")]
+    fn a_projected_input_keeps_no_tape() {
+        let case = Case::new(CellKind::Lstm, 1, false, false, 3);
+        let g = 4 * case.dims.hidden;
+        let xp = vec![0.0; case.dims.batch * case.dims.steps * g];
+        let inputs = RecurrentInputs {
+            x: &xp,
+            projected: true,
+            ..case.inputs()
+        };
+        let weights = RecurrentWeights {
+            w_ih: &[],
+            ..case.weights()
+        };
+        let dims = RecurrentDims {
+            input: g,
+            ..case.dims
+        };
+        recurrent_forward(CellKind::Lstm, dims, weights, inputs, true);
     }
 
     #[test]
