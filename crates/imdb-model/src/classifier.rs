@@ -11,7 +11,7 @@ use imdb_data::SeededRng;
 use crate::config::{ModelConfig, Pooling, Readout};
 use crate::error::ModelError;
 use crate::init::{glorot_uniform, param1, param2, uniform};
-use crate::ops::{fused_embedding, has_fused_embedding, has_fused_kernels};
+use crate::ops::{fused_embedding, has_fused_kernels};
 use crate::recurrent::{Implementation, RecurrentLayer};
 use crate::summary::{LayerSummary, ModelSummary};
 
@@ -202,17 +202,17 @@ impl SentimentClassifier {
                 features.matmul(self.dense_weight.val()) + self.dense_bias.val().unsqueeze();
             return logits.reshape([batch]);
         }
-        // In training on `flex`, the lookup and the first layer's input-dropout mask are one op
-        // whose backward runs on every core; it runs below, once the mask is drawn.
+        // In training on the CPU backends, the lookup and the first layer's input-dropout mask
+        // are one op whose backward runs on every core; it runs below, once the mask is drawn.
         let fused_lookup = tables.is_none()
             && rng.is_some()
             && self.config.implementation == Implementation::Fused
-            && has_fused_embedding(&device);
-        let mut seq = match tables {
-            // The first layer reads the tables; nothing needs the word vectors themselves.
-            Some(_) => Tensor::empty([batch, steps, 0], &device),
-            None if fused_lookup => Tensor::empty([batch, steps, 0], &device),
-            None => embedding(self.embedding.val(), tokens.clone()),
+            && has_fused_kernels(&device);
+        // With tables the first layer reads them: nothing needs the word vectors themselves.
+        let mut seq = if tables.is_some() || fused_lookup {
+            Tensor::empty([batch, steps, 0], &device)
+        } else {
+            embedding(self.embedding.val(), tokens.clone())
         };
         let directions = self.directions();
         let mut finals: Vec<Tensor<2>> = Vec::new();

@@ -17,6 +17,7 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::ndarray::NdArrayTensor;
 use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{
     Autodiff, Backend, Dispatch, DispatchDevice, Flex, NdArray, TensorMetadata, backend_extension,
@@ -76,7 +77,7 @@ fn to_backend<B: Backend>(values: Vec<f32>, shape: &[usize], device: &B::Device)
     B::float_from_data(TensorData::new(values, shape.to_vec()), device)
 }
 
-/// A tensor's values on the host: borrowed from a Flex tensor when its storage is dense,
+/// A tensor's values on the host: borrowed from a CPU tensor whose storage is contiguous,
 /// copied otherwise.
 #[derive(Debug)]
 pub enum HostBuf {
@@ -84,6 +85,8 @@ pub enum HostBuf {
     Owned(Vec<f32>),
     /// A dense Flex tensor, read in place.
     Flex(FloatTensor<Flex>),
+    /// A contiguous `f32` ndarray tensor, read in place.
+    NdArray(FloatTensor<NdArray>),
 }
 
 impl HostBuf {
@@ -92,7 +95,18 @@ impl HostBuf {
         match self {
             HostBuf::Owned(v) => v,
             HostBuf::Flex(t) => t.storage::<f32>(),
+            HostBuf::NdArray(t) => {
+                ndarray_slice(t).expect("only contiguous f32 tensors are kept in place")
+            }
         }
+    }
+}
+
+/// The values of an ndarray tensor without a copy, if it holds `f32` in standard layout.
+fn ndarray_slice(tensor: &FloatTensor<NdArray>) -> Option<&[f32]> {
+    match tensor {
+        NdArrayTensor::F32(storage) => storage.view().to_slice(),
+        _ => None,
     }
 }
 
@@ -114,7 +128,13 @@ impl HostTensors for Flex {
 
 impl HostTensors for NdArray {
     fn host_buf(tensor: FloatTensor<Self>) -> HostBuf {
-        HostBuf::Owned(host::<Self>(tensor))
+        // Converting to data copies element by element when the array is shared (a model's
+        // parameters always are): 10 MB of embedding table took ~0.1 s.
+        if ndarray_slice(&tensor).is_some() {
+            HostBuf::NdArray(tensor)
+        } else {
+            HostBuf::Owned(host::<Self>(tensor))
+        }
     }
 }
 
@@ -523,10 +543,8 @@ pub fn fused_recurrent_lookup(
 }
 
 /// Backends that look up word vectors and apply their input-dropout mask in one op, with the
-/// table's gradient scattered on every core ([`crate::kernels::embedding`]). Only `flex`:
-/// the op reads its tensors in place, while reading an `ndarray` table would copy it element
-/// by element at every step (slower than Burn's own lookup there).
-#[backend_extension(Flex, Autodiff)]
+/// table's gradient scattered on every core ([`crate::kernels::embedding`]).
+#[backend_extension(Flex, NdArray, Autodiff)]
 pub trait FusedEmbeddingBackend: Backend {
     /// `table[tokens] ⊙ mask`.
     ///
@@ -587,15 +605,22 @@ impl<D> EmbeddingCall<D> {
     }
 }
 
-impl FusedEmbeddingBackend for Flex {
-    fn fused_embedding(
-        table: FloatTensor<Self>,
-        tokens: IntTensor<Self>,
-        mask: FloatTensor<Self>,
-    ) -> FloatTensor<Self> {
-        EmbeddingCall::read::<Self>(&table, tokens, mask).forward::<Self>(table)
-    }
+macro_rules! cpu_embedding_backend {
+    ($backend:ty) => {
+        impl FusedEmbeddingBackend for $backend {
+            fn fused_embedding(
+                table: FloatTensor<Self>,
+                tokens: IntTensor<Self>,
+                mask: FloatTensor<Self>,
+            ) -> FloatTensor<Self> {
+                EmbeddingCall::read::<Self>(&table, tokens, mask).forward::<Self>(table)
+            }
+        }
+    };
 }
+
+cpu_embedding_backend!(Flex);
+cpu_embedding_backend!(NdArray);
 
 #[derive(Debug)]
 struct EmbeddingBackward;
@@ -616,9 +641,7 @@ impl<B: HostTensors> Backward<B, 1> for EmbeddingBackward {
     }
 }
 
-impl<B: HostTensors + FusedEmbeddingBackend, C: CheckpointStrategy> FusedEmbeddingBackend
-    for Autodiff<B, C>
-{
+impl<B: HostTensors, C: CheckpointStrategy> FusedEmbeddingBackend for Autodiff<B, C> {
     fn fused_embedding(
         table: FloatTensor<Self>,
         tokens: IntTensor<Self>,
@@ -638,16 +661,8 @@ impl<B: HostTensors + FusedEmbeddingBackend, C: CheckpointStrategy> FusedEmbeddi
     }
 }
 
-/// True if `device` runs [`fused_embedding`]: `flex`, with or without autodiff.
-pub fn has_fused_embedding(device: &Device) -> bool {
-    matches!(
-        device.clone().inner().as_dispatch(),
-        DispatchDevice::Flex(_)
-    )
-}
-
 /// Tensor-level entry to [`FusedEmbeddingBackend::fused_embedding`], for devices where
-/// [`has_fused_embedding`] is true; see it for the shapes.
+/// [`has_fused_kernels`] is true; see it for the shapes.
 pub fn fused_embedding(table: Tensor<2>, tokens: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<3> {
     Tensor::from_dispatch(<Dispatch as FusedEmbeddingBackend>::fused_embedding(
         table.into_dispatch(),
@@ -670,19 +685,13 @@ pub struct AdamTensors<B: Backend> {
 /// Backends with a single-pass Adam update.
 #[backend_extension(Flex, NdArray)]
 pub trait FusedAdamBackend: Backend {
-    /// One Adam update of one parameter (see [`crate::kernels::adam::adam_update`]); the
-    /// bias corrections use step `time`.
-    #[allow(clippy::too_many_arguments)]
+    /// One Adam update of one parameter (see [`crate::kernels::adam::adam_update`]).
     fn fused_adam(
         param: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         moment_1: FloatTensor<Self>,
         moment_2: FloatTensor<Self>,
-        lr: f32,
-        beta_1: f32,
-        beta_2: f32,
-        epsilon: f32,
-        time: u32,
+        step: AdamStep,
     ) -> AdamTensors<Self>;
 }
 
@@ -705,21 +714,10 @@ impl FusedAdamBackend for Flex {
         grad: FloatTensor<Self>,
         moment_1: FloatTensor<Self>,
         moment_2: FloatTensor<Self>,
-        lr: f32,
-        beta_1: f32,
-        beta_2: f32,
-        epsilon: f32,
-        time: u32,
+        step: AdamStep,
     ) -> AdamTensors<Self> {
         let (mut param, grad) = (flex_dense(param), flex_dense(grad));
         let (mut m, mut v) = (flex_dense(moment_1), flex_dense(moment_2));
-        let step = AdamStep {
-            lr,
-            beta_1,
-            beta_2,
-            epsilon,
-            time,
-        };
         // `storage_mut` copies only if another tensor shares the buffer.
         adam_update(
             param.storage_mut::<f32>(),
@@ -742,29 +740,13 @@ impl FusedAdamBackend for NdArray {
         grad: FloatTensor<Self>,
         moment_1: FloatTensor<Self>,
         moment_2: FloatTensor<Self>,
-        lr: f32,
-        beta_1: f32,
-        beta_2: f32,
-        epsilon: f32,
-        time: u32,
+        step: AdamStep,
     ) -> AdamTensors<Self> {
         let device = param.device();
         let shape = param.shape().to_vec();
-        let (mut p, g) = (host::<Self>(param), host::<Self>(grad));
+        let (mut p, g) = (host::<Self>(param), Self::host_buf(grad));
         let (mut m, mut v) = (host::<Self>(moment_1), host::<Self>(moment_2));
-        adam_update(
-            &mut p,
-            &g,
-            &mut m,
-            &mut v,
-            AdamStep {
-                lr,
-                beta_1,
-                beta_2,
-                epsilon,
-                time,
-            },
-        );
+        adam_update(&mut p, g.as_slice(), &mut m, &mut v, step);
         AdamTensors {
             param: to_backend::<Self>(p, &shape, &device),
             moment_1: to_backend::<Self>(m, &shape, &device),
@@ -775,7 +757,6 @@ impl FusedAdamBackend for NdArray {
 
 /// Tensor-level entry to [`FusedAdamBackend::fused_adam`], for devices where
 /// [`has_fused_kernels`] is true. Returns `(param, moment_1, moment_2)`.
-#[allow(clippy::too_many_arguments)]
 pub fn fused_adam<const D: usize>(
     param: Tensor<D>,
     grad: Tensor<D>,
@@ -788,11 +769,7 @@ pub fn fused_adam<const D: usize>(
         grad.into_dispatch(),
         moment_1.into_dispatch(),
         moment_2.into_dispatch(),
-        step.lr,
-        step.beta_1,
-        step.beta_2,
-        step.epsilon,
-        step.time,
+        step,
     );
     (
         Tensor::from_dispatch(out.param),

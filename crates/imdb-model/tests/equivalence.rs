@@ -149,8 +149,8 @@ fn toy_input(device: &Device) -> ModelInput {
     ModelInput::from_padded(&ids, &[4, 6], 6, false, device)
 }
 
-/// Through the whole model, dropout on: the fused lookup with its input mask (on `flex`), and
-/// the fused layers read out by their final state alone (forward and reverse, the first of two layers
+/// Through the whole model, dropout on: the fused lookup with its input mask, and the fused
+/// layers read out by their final state alone (forward and reverse, the first of two layers
 /// by every step).
 #[test]
 fn fused_gradients_equal_composed_gradients() {
