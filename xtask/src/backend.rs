@@ -9,7 +9,7 @@ use crate::error::XtaskError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
-    /// Burn's pure-Rust CPU backend (the fastest CPU backend here, by measurement).
+    /// Burn's pure-Rust CPU backend (the default; its own operations are the fastest here).
     #[default]
     Flex,
     /// Burn's ndarray CPU backend.
