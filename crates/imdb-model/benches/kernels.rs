@@ -4,6 +4,8 @@
 use std::time::Instant;
 
 use imdb_data::SeededRng;
+use imdb_model::kernels::amx::{self, SplitLhs, SplitRhs};
+use imdb_model::kernels::gemm::{Layout, matmul};
 use imdb_model::kernels::recurrent::{
     CellKind, RecurrentDims, RecurrentInputs, RecurrentWeights, recurrent_backward,
     recurrent_forward,
@@ -76,4 +78,59 @@ fn main() {
         "lstm forward (tape) {fwd:.4} s, backward {bwd:.4} s, forward (inference) {infer:.4} s (best of {runs})"
     );
     println!("{{\"forward_s\":{fwd:.5},\"backward_s\":{bwd:.5},\"inference_s\":{infer:.5}}}");
+    step_products();
+}
+
+/// One inference step's recurrent product per thread (256 of a 512-review batch, 64 units):
+/// f32 `gemm` against the split bf16 AMX product.
+fn step_products() {
+    let (m, k, n) = (256, 64, 256);
+    let mut rng = SeededRng::new(2);
+    let a: Vec<f32> = (0..m * k).map(|_| rng.next_f32() - 0.5).collect();
+    let b: Vec<f32> = (0..k * n).map(|_| rng.next_f32() - 0.5).collect();
+    let calls = 2000;
+    let time = |f: &mut dyn FnMut()| {
+        (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                for _ in 0..calls {
+                    f();
+                }
+                t.elapsed().as_secs_f64() / calls as f64
+            })
+            .fold(f64::INFINITY, f64::min)
+    };
+    let mut c = vec![0.0f32; m * n];
+    let f32_product = time(&mut || {
+        matmul(
+            &mut c,
+            &a,
+            Layout::Normal,
+            &b,
+            Layout::Normal,
+            m,
+            k,
+            n,
+            false,
+        )
+    });
+    print!(
+        "step product {m}×{k}×{n}: f32 gemm {:.1} µs",
+        f32_product * 1e6
+    );
+    if amx::supports(n) {
+        let (mut lhs, rhs) = (SplitLhs::new(m, k), SplitRhs::new(&b, k, n));
+        let mut c = vec![0.0f32; lhs.padded_rows() * n];
+        let split = time(&mut || {
+            lhs.fill(&a);
+            amx::matmul(&mut c, &lhs, &rhs)
+        });
+        let product_only = time(&mut || amx::matmul(&mut c, &lhs, &rhs));
+        print!(
+            ", split bf16 on AMX {:.1} µs ({:.1} µs without splitting the state)",
+            split * 1e6,
+            product_only * 1e6
+        );
+    }
+    println!();
 }

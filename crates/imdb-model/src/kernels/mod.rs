@@ -2,6 +2,7 @@
 //! Burn types: the CPU fast path behind the backend extensions in [`crate::ops`].
 
 pub mod adam;
+pub mod amx;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 pub mod embedding;
