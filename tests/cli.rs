@@ -349,6 +349,34 @@ fn evaluate_reports_the_test_metrics() {
     for needle in ["- loss:", "- accuracy:", "- auc:", "weighted avg"] {
         assert!(text.contains(needle), "{text}");
     }
+    // The speed benchmark classifies the same test set with the fused layer and Burn's stock
+    // LSTM, which compute the same function of the same weights.
+    let out = run(command(&data)
+        .args([
+            "bench",
+            "predict",
+            "--repeat",
+            "1",
+            "--implementation",
+            "fused,burn",
+        ])
+        .arg("--model")
+        .arg(&model));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let json: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(json["reviews"], 200, "{text}");
+    for key in ["fused", "burn"] {
+        assert!(
+            json["by_implementation"][key].as_f64().unwrap() > 0.0,
+            "{text}"
+        );
+    }
+    let accuracies: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split("accuracy ").nth(1))
+        .collect();
+    assert_eq!(accuracies.len(), 2, "{text}");
+    assert_eq!(accuracies[0], accuracies[1], "{text}");
     let bad = command(&data)
         .args(["evaluate", "--model"])
         .arg(tmp.path())

@@ -197,6 +197,10 @@ pub struct PredictBenchArgs {
     /// Repetitions; the best is reported.
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
+    /// Implementations of the recurrent layers to time (fused, composed, burn), in order; the
+    /// first is `seconds` in the JSON line. `burn` (Burn's stock LSTM) reads the same weights.
+    #[arg(long, value_parser = parse_name::<Implementation>, value_delimiter = ',', default_value = "fused,burn")]
+    pub implementation: Vec<Implementation>,
 }
 
 /// Parses a lowercase name the way the TOML configs spell it (`"lstm"`, `"fused"`, ...).
