@@ -204,9 +204,20 @@ impl SplitLhs {
     ///
     /// If `i` or `row.len()` is out of shape.
     pub fn fill_row(&mut self, i: usize, row: &[f32]) {
-        assert!(i < self.m && row.len() == self.k, "split lhs row shape");
+        assert!(row.len() == self.k, "split lhs row shape");
+        split_row(row, self.row_mut(i));
+    }
+
+    /// Row `i` as stored, for a caller that splits as it computes: `[hi | hi | lo]` of its `k`
+    /// values, as [`split_row`] writes them, then zero padding.
+    ///
+    /// # Panics
+    ///
+    /// If `i` is not below `m`.
+    pub fn row_mut(&mut self, i: usize) -> &mut [u16] {
+        assert!(i < self.m, "split lhs row");
         let depth = split_depth(self.k);
-        split_row(row, &mut self.values[i * depth..(i + 1) * depth]);
+        &mut self.values[i * depth..(i + 1) * depth]
     }
 }
 
@@ -215,8 +226,9 @@ fn padded_rows(m: usize) -> usize {
 }
 
 super::math::dispatch_simd! {
-    /// `out[..3k] = [hi | hi | lo]` of `row` (the padding past `3k` stays zero).
-    fn split_row(row: &[f32], out: &mut [u16]) {
+    /// `out[..3k] = [hi | hi | lo]` of `row` (the padding past `3k` stays zero), each value
+    /// rounded to the nearest bf16, ties to even.
+    pub fn split_row(row: &[f32], out: &mut [u16]) {
         let k = row.len();
         let (his, rest) = out.split_at_mut(k);
         let (his2, los) = rest.split_at_mut(k);

@@ -180,13 +180,54 @@ fn tanh_fast(x: __m512) -> __m512 {
     _mm512_fnmadd_ps(_mm512_set1_ps(2.0), d, _mm512_set1_ps(1.0))
 }
 
+/// bf16 bits of 16 lanes, rounded to nearest with ties to even, in the low half of each
+/// 32-bit lane: the same integer arithmetic as [`super::amx`]'s scalar rounding.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn bf16_bits(x: __m512) -> __m512i {
+    let bits = _mm512_castps_si512(x);
+    let odd = _mm512_and_si512(_mm512_srli_epi32::<16>(bits), _mm512_set1_epi32(1));
+    let rounded = _mm512_add_epi32(bits, _mm512_add_epi32(_mm512_set1_epi32(0x7FFF), odd));
+    _mm512_srli_epi32::<16>(rounded)
+}
+
+/// Writes 16 lanes of `x` split for the AMX product into a row `[hi | hi | lo]` of `3n`
+/// values, at `j` within each third, exactly as [`super::amx::split_row`] does.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn store_split(out: &mut [u16], n: usize, j: usize, x: __m512) {
+    assert!(2 * n + j + 16 <= out.len());
+    let hi = bf16_bits(x);
+    let lo = bf16_bits(_mm512_sub_ps(
+        x,
+        _mm512_castsi512_ps(_mm512_slli_epi32::<16>(hi)),
+    ));
+    let (hi, lo) = (_mm512_cvtepi32_epi16(hi), _mm512_cvtepi32_epi16(lo));
+    let p = out.as_mut_ptr();
+    // SAFETY: the three 16-value stores end inside `out` (asserted); unaligned stores are
+    // allowed.
+    unsafe {
+        _mm256_storeu_si256(p.add(j).cast(), hi);
+        _mm256_storeu_si256(p.add(n + j).cast(), hi);
+        _mm256_storeu_si256(p.add(2 * n + j).cast(), lo);
+    }
+}
+
 /// One LSTM step of one row for inference, gates and state update in one pass: the gates are
 /// `act(hp + x)` (`4h` values each, Keras' order i, f, c, o), then `c = f·c + i·g` and
 /// `h = o·tanh(c)`. Nothing is kept for a backward pass, so the gates are never stored, and
 /// the nonlinearities are the cheaper ones above (within about 1e-6 of training's; inference
-/// is only ever compared to 1e-5). `c.len()` must be a multiple of 16.
+/// is only ever compared to 1e-5). With `split`, the new `h` is also written there split for
+/// the next step's AMX product (see [`super::amx::SplitLhs::row_mut`]) while it is in
+/// registers. `c.len()` must be a multiple of 16.
 #[target_feature(enable = "avx512f,avx512dq")]
-pub fn lstm_step_inference(hp: &[f32], x: &[f32], c: &mut [f32], hs: &mut [f32]) {
+pub fn lstm_step_inference(
+    hp: &[f32],
+    x: &[f32],
+    c: &mut [f32],
+    hs: &mut [f32],
+    mut split: Option<&mut [u16]>,
+) {
     let n = c.len();
     debug_assert!(n.is_multiple_of(16));
     assert!(hp.len() >= 4 * n && x.len() >= 4 * n && hs.len() >= n);
@@ -197,7 +238,11 @@ pub fn lstm_step_inference(hp: &[f32], x: &[f32], c: &mut [f32], hs: &mut [f32])
         let og = sigmoid_fast(_mm512_add_ps(load(hp, 3 * n + j), load(x, 3 * n + j)));
         let c_new = flush(_mm512_fmadd_ps(fg, load(c, j), _mm512_mul_ps(ig, cg)));
         store(c, j, c_new);
-        store(hs, j, flush(_mm512_mul_ps(og, tanh_fast(c_new))));
+        let h_new = flush(_mm512_mul_ps(og, tanh_fast(c_new)));
+        store(hs, j, h_new);
+        if let Some(out) = split.as_deref_mut() {
+            store_split(out, n, j, h_new);
+        }
     }
 }
 
@@ -267,8 +312,12 @@ mod tests {
             .collect();
         let c0: Vec<f32> = (0..h).map(|j| j as f32 * 0.3 - 4.0).collect();
         let (mut c, mut hs) = (c0.clone(), vec![0.0; h]);
+        let mut split = vec![0u16; 3 * h];
         // SAFETY: `inference_usable` checked the CPU.
-        unsafe { lstm_step_inference(&hp, &x, &mut c, &mut hs) };
+        unsafe { lstm_step_inference(&hp, &x, &mut c, &mut hs, Some(&mut split)) };
+        let mut split_want = vec![0u16; 3 * h];
+        super::super::amx::split_row(&hs, &mut split_want);
+        assert_eq!(split, split_want, "split state");
         let (mut g, mut c_want, mut h_want) = (hp.clone(), c0, vec![0.0; h]);
         // SAFETY: as above.
         unsafe {

@@ -373,7 +373,12 @@ fn forward_chunk(
                     // Padding carries the state: nothing to compute.
                     if real {
                         let x_in = x_row.unwrap_or_else(|| &gates[tape_row]);
-                        lstm_step_inference(hp_i, x_in, &mut cs[i * h..(i + 1) * h], h_i);
+                        // Split for the next step's product as it is computed.
+                        let split = match (&mut split_h, rec) {
+                            (Some((_, lhs)), None) => Some(lhs.row_mut(i)),
+                            _ => None,
+                        };
+                        lstm_step_inference(hp_i, x_in, &mut cs[i * h..(i + 1) * h], h_i, split);
                     }
                 }
                 CellKind::Lstm => {
@@ -435,7 +440,12 @@ fn forward_chunk(
                     }
                 }
             }
-            if let (Some((_, lhs)), None, true) = (&mut split_h, rec, real) {
+            if let (Some((_, lhs)), None, true, false) = (
+                &mut split_h,
+                rec,
+                real,
+                fast_lstm_inference && cell == CellKind::Lstm,
+            ) {
                 // Split for the next step's product while the new state is in the cache.
                 lhs.fill_row(i, h_i);
             }
@@ -464,6 +474,8 @@ fn forward_chunk(
 
 /// Asks the CPU to bring `v` into the caches (a hint; nothing happens off x86-64).
 fn prefetch(v: &[f32]) {
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = v;
     #[cfg(target_arch = "x86_64")]
     for line in v.chunks(16) {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
@@ -481,12 +493,19 @@ fn lstm_inference_usable(h: usize) -> bool {
 }
 
 /// One LSTM step of one row for inference: gates `act(hp + x)`, then the new `c` and `h`, in
-/// one pass with nothing kept for backward. Only called where [`lstm_inference_usable`].
-fn lstm_step_inference(hp: &[f32], x: &[f32], c: &mut [f32], hs: &mut [f32]) {
+/// one pass with nothing kept for backward, and `h` split for the AMX product into `split`
+/// when given. Only called where [`lstm_inference_usable`].
+fn lstm_step_inference(
+    hp: &[f32],
+    x: &[f32],
+    c: &mut [f32],
+    hs: &mut [f32],
+    split: Option<&mut [u16]>,
+) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: the caller checked `lstm_inference_usable`, which checked the CPU's features.
     unsafe {
-        super::avx512::lstm_step_inference(hp, x, c, hs)
+        super::avx512::lstm_step_inference(hp, x, c, hs, split)
     }
     #[cfg(not(target_arch = "x86_64"))]
     unreachable!("no fused inference step off x86-64");
