@@ -251,6 +251,17 @@ mod tests {
     use super::super::math;
     use super::*;
 
+    /// Inputs for one row of `h` units: pre-activations `(i - 64)·step` (saturated ends
+    /// included), a second addend, and cell states from -4 up.
+    fn row(h: usize, step: f32) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let pre = (0..4 * h).map(|i| (i as f32 - 64.0) * step).collect();
+        let addend = (0..4 * h)
+            .map(|i| ((i * 37) % 11) as f32 * 0.1 - 0.5)
+            .collect();
+        let c0 = (0..h).map(|j| j as f32 * 0.3 - 4.0).collect();
+        (pre, addend, c0)
+    }
+
     #[test]
     fn gate_loops_agree_with_the_portable_ones() {
         let h = 32;
@@ -258,11 +269,7 @@ mod tests {
             eprintln!("no AVX-512 on this CPU: its loops cannot run here");
             return;
         }
-        // Pre-activations across the whole range, saturated ends included.
-        let g0: Vec<f32> = (0..4 * h).map(|i| (i as f32 - 64.0) * 0.37).collect();
-        let hp: Vec<f32> = (0..4 * h)
-            .map(|i| ((i * 37) % 11) as f32 * 0.1 - 0.5)
-            .collect();
+        let (g0, hp, c0) = row(h, 0.37);
         let mut g = g0.clone();
         // SAFETY: `usable` checked the CPU.
         unsafe { activate_lstm(&mut g, &hp, h) };
@@ -275,7 +282,6 @@ mod tests {
             };
             assert!((a - want).abs() < 3e-7, "gate {j}: {a} vs {want}");
         }
-        let c0: Vec<f32> = (0..h).map(|j| j as f32 * 0.3 - 4.0).collect();
         let (mut c, mut hs, mut tc) = (c0.clone(), vec![0.0; h], vec![0.0; h]);
         // SAFETY: as above.
         unsafe { lstm_update(&g, &mut c, &mut hs, Some(&mut tc)) };
@@ -306,11 +312,7 @@ mod tests {
             return;
         }
         // Pre-activations from -60 to 60, split between the product and the input.
-        let hp: Vec<f32> = (0..4 * h).map(|i| (i as f32 - 64.0) * 0.47).collect();
-        let x: Vec<f32> = (0..4 * h)
-            .map(|i| ((i * 37) % 11) as f32 * 0.1 - 0.5)
-            .collect();
-        let c0: Vec<f32> = (0..h).map(|j| j as f32 * 0.3 - 4.0).collect();
+        let (hp, x, c0) = row(h, 0.47);
         let (mut c, mut hs) = (c0.clone(), vec![0.0; h]);
         let mut split = vec![0u16; 3 * h];
         // SAFETY: `inference_usable` checked the CPU.
