@@ -349,6 +349,21 @@ fn evaluate_reports_the_test_metrics() {
     for needle in ["- loss:", "- accuracy:", "- auc:", "weighted avg"] {
         assert!(text.contains(needle), "{text}");
     }
+    // Exact f32 inference agrees with the default (split bf16 where the CPU has AMX) to the
+    // printed digits.
+    let exact = run(command(&data)
+        .env("IMDB_F32_INFERENCE", "1")
+        .args(["evaluate", "--model"])
+        .arg(&model));
+    let metrics = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| l.starts_with("- "))
+            .map(str::to_string)
+            .collect()
+    };
+    let exact = String::from_utf8(exact.stdout).unwrap();
+    assert_eq!(metrics(&exact), metrics(&text), "{exact}");
+    assert_eq!(metrics(&text).len(), 5, "{text}");
     // The speed benchmark classifies the same test set with the fused layer and Burn's stock
     // LSTM, which compute the same function of the same weights.
     let out = run(command(&data)
@@ -427,6 +442,14 @@ fn help_and_bad_command_lines() {
         err.contains("no such run") && err.contains("lstm-unmasked"),
         "{err}"
     );
+    let out = command(tmp.path())
+        .env("IMDB_F32_INFERENCE", "exact")
+        .args(["experiment", "configs/smoke.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("IMDB_F32_INFERENCE=\"exact\""), "{err}");
 }
 
 #[test]

@@ -49,6 +49,7 @@ fn keep_freed_memory() {
 }
 
 use clap::Parser;
+use imdb_model::kernels::recurrent::InferencePrecision;
 
 use crate::cli::{BenchCommand, Cli, Command};
 use crate::error::XtaskError;
@@ -69,6 +70,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), XtaskError> {
+    // The kernels read this variable themselves; a value they cannot read is an error here.
+    if let Ok(value) = std::env::var(InferencePrecision::VARIABLE) {
+        InferencePrecision::parse(&value).map_err(XtaskError::Usage)?;
+    }
     match cli.command {
         Command::Experiment(args) => experiment::run(&args, interrupt_flag()),
         Command::Download(args) => download::run(&args),

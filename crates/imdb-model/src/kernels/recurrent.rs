@@ -18,7 +18,8 @@
 //! * Inference (a forward pass without a tape) trades the last digits of f32 for speed, within
 //!   about 1e-5 of the training forward pass: the recurrent product runs in split bf16 on AMX
 //!   tiles where the CPU has them ([`super::amx`]), and the LSTM's gates and state update are
-//!   one AVX-512 pass with cheaper nonlinearities. Training's passes are unchanged.
+//!   one AVX-512 pass with cheaper nonlinearities. Training's passes are unchanged; setting
+//!   `IMDB_F32_INFERENCE=1` gives inference exactly their arithmetic ([`InferencePrecision`]).
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -189,15 +190,73 @@ struct ChunkDims {
     g: usize,
 }
 
+/// How a forward pass without a tape (inference) computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InferencePrecision {
+    /// Split-bf16 AMX products and the fused AVX-512 LSTM step where the CPU has them: within
+    /// about 1e-5 of f32, and faster.
+    #[default]
+    Fast,
+    /// Exactly the arithmetic of the forward pass with a tape (f32 throughout).
+    F32,
+}
+
+impl InferencePrecision {
+    /// The environment variable that selects [`InferencePrecision::F32`].
+    pub const VARIABLE: &'static str = "IMDB_F32_INFERENCE";
+
+    /// Reads a value of [`Self::VARIABLE`]: `1`/`true`/`yes` for f32, `0`/`false`/`no` or
+    /// empty for the default.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" => Ok(Self::F32),
+            "" | "0" | "false" | "no" => Ok(Self::Fast),
+            other => Err(format!(
+                "{}={other:?} is not understood: set it to 1 for exact f32 inference, or to 0 \
+                 (or leave it unset) for the default",
+                Self::VARIABLE
+            )),
+        }
+    }
+
+    /// The process's choice, read from [`Self::VARIABLE`] once. An unreadable value is
+    /// reported on standard error once and the default kept; applications should check it up
+    /// front with [`Self::parse`].
+    pub fn from_env() -> Self {
+        static CHOICE: std::sync::OnceLock<InferencePrecision> = std::sync::OnceLock::new();
+        *CHOICE.get_or_init(|| match std::env::var(Self::VARIABLE) {
+            Ok(value) => Self::parse(&value).unwrap_or_else(|message| {
+                eprintln!("warning: {message}; using the default");
+                Self::Fast
+            }),
+            Err(_) => Self::Fast,
+        })
+    }
+}
+
 /// Runs the layer; returns the hidden state after every step, `[B, T, H]` (carried through
 /// padding), and the tape for [`recurrent_backward`] when `keep_tape`. Without a tape the
-/// result is within about 1e-5 of the one with a tape (see the module's notes on inference).
+/// result is within about 1e-5 of the one with a tape, or equal to it with
+/// `IMDB_F32_INFERENCE=1` (see [`InferencePrecision`] and the module's notes on inference).
 pub fn recurrent_forward(
     cell: CellKind,
     dims: RecurrentDims,
     weights: RecurrentWeights<'_>,
     inputs: RecurrentInputs<'_>,
     keep_tape: bool,
+) -> (Vec<f32>, Option<RecurrentTape>) {
+    let precision = InferencePrecision::from_env();
+    recurrent_forward_with(cell, dims, weights, inputs, keep_tape, precision)
+}
+
+/// [`recurrent_forward`] with the inference precision given (it has no effect with a tape).
+pub fn recurrent_forward_with(
+    cell: CellKind,
+    dims: RecurrentDims,
+    weights: RecurrentWeights<'_>,
+    inputs: RecurrentInputs<'_>,
+    keep_tape: bool,
+    precision: InferencePrecision,
 ) -> (Vec<f32>, Option<RecurrentTape>) {
     let RecurrentDims {
         batch,
@@ -217,9 +276,11 @@ pub fn recurrent_forward(
     }
     let rows = chunk_rows(batch);
     let g = cell.gates() * h;
-    let split_w_hh = (!keep_tape && amx::supports(g)).then(|| SplitRhs::new(weights.w_hh, h, g));
+    let fast = !keep_tape && precision == InferencePrecision::Fast;
+    let split_w_hh = (fast && amx::supports(g)).then(|| SplitRhs::new(weights.w_hh, h, g));
     let mode = match &split_w_hh {
         _ if keep_tape => ForwardMode::Tape,
+        _ if !fast => ForwardMode::ExactInference,
         split => ForwardMode::Inference(split.as_ref()),
     };
     let chunks: Vec<ChunkTape> = out
@@ -255,8 +316,10 @@ enum ForwardMode<'a> {
     /// Training: the tape is kept; f32 products throughout.
     Tape,
     /// Inference: no tape; the recurrent product in split bf16 on AMX tiles when the
-    /// weights are given split (within about 1e-5 of f32, several times faster).
+    /// weights are given split, and the fused LSTM step (within about 1e-5 of f32, faster).
     Inference(Option<&'a SplitRhs>),
+    /// Inference with exactly the arithmetic of [`ForwardMode::Tape`], keeping nothing.
+    ExactInference,
 }
 
 /// `x` (or the lookup table), the ids for a lookup, the step mask and the recurrent mask.
@@ -273,7 +336,7 @@ fn forward_chunk(
 ) -> ChunkTape {
     let ChunkDims { r, t_len, e, h, g } = d;
     let keep_tape = matches!(mode, ForwardMode::Tape);
-    let fast_lstm_inference = !keep_tape && lstm_inference_usable(h);
+    let fast_lstm_inference = matches!(mode, ForwardMode::Inference(_)) && lstm_inference_usable(h);
     // The split state for the AMX product (zero, like the initial state).
     let mut split_h = match mode {
         ForwardMode::Inference(Some(w_hh)) => Some((w_hh, SplitLhs::new(r, h))),
@@ -1185,25 +1248,49 @@ mod tests {
                 let expected = case.naive_forward(&case.w_ih, &case.w_hh, &case.bias, &case.x);
                 // Inference takes the split bf16 product where AMX is available.
                 let split = amx::supports(cell.gates() * hidden);
-                for (keep_tape, tolerance) in
-                    [(true, 1e-5), (false, if split { 5e-5 } else { 1e-5 })]
+                let run = |keep_tape, precision| {
+                    let (w, x) = (case.weights(), case.inputs());
+                    recurrent_forward_with(cell, case.dims, w, x, keep_tape, precision).0
+                };
+                let with_tape = run(true, InferencePrecision::Fast);
+                let fast = run(false, InferencePrecision::Fast);
+                for (out, tolerance) in
+                    [(&with_tape, 1e-5), (&fast, if split { 5e-5 } else { 1e-5 })]
                 {
-                    let (out, _) = recurrent_forward(
-                        cell,
-                        case.dims,
-                        case.weights(),
-                        case.inputs(),
-                        keep_tape,
-                    );
                     for (a, b) in out.iter().zip(&expected) {
                         assert!(
                             (*a as f64 - b).abs() < tolerance,
-                            "{cell:?} reverse {reverse} rec {rec} tape {keep_tape}: {a} vs {b}"
+                            "{cell:?} reverse {reverse} rec {rec}: {a} vs {b}"
                         );
                     }
                 }
+                // Exact inference is the taped pass's arithmetic, bit for bit.
+                assert_eq!(
+                    run(false, InferencePrecision::F32),
+                    with_tape,
+                    "{cell:?} f32"
+                );
             }
         }
+    }
+
+    #[test]
+    fn inference_precision_reads_its_variable() {
+        use InferencePrecision::{F32, Fast};
+        for (value, want) in [
+            ("1", F32),
+            (" TRUE ", F32),
+            ("yes", F32),
+            ("0", Fast),
+            ("", Fast),
+        ] {
+            assert_eq!(InferencePrecision::parse(value), Ok(want), "{value:?}");
+        }
+        let message = InferencePrecision::parse("exact").unwrap_err();
+        assert!(
+            message.contains("IMDB_F32_INFERENCE") && message.contains("1"),
+            "{message}"
+        );
     }
 
     #[test]
