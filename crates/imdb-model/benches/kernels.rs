@@ -7,7 +7,7 @@ use imdb_data::SeededRng;
 use imdb_model::kernels::amx::{self, SplitLhs, SplitRhs};
 use imdb_model::kernels::gemm::{Layout, matmul};
 use imdb_model::kernels::recurrent::{
-    CellKind, RecurrentDims, RecurrentInputs, RecurrentWeights, recurrent_backward,
+    CellKind, Pass, RecurrentDims, RecurrentInputs, RecurrentWeights, recurrent_backward,
     recurrent_forward,
 };
 
@@ -52,7 +52,7 @@ fn main() {
     let (mut fwd, mut bwd, mut infer) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
     for i in 0..runs + 2 {
         let t = Instant::now();
-        let (_, tape) = recurrent_forward(CellKind::Lstm, dims, weights, inputs, true);
+        let (_, tape) = recurrent_forward(CellKind::Lstm, dims, weights, inputs, Pass::Training);
         let f = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let grads = recurrent_backward(
@@ -65,7 +65,7 @@ fn main() {
         );
         let b = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let _ = recurrent_forward(CellKind::Lstm, dims, weights, inputs, false);
+        let _ = recurrent_forward(CellKind::Lstm, dims, weights, inputs, Pass::inference());
         let n = t.elapsed().as_secs_f64();
         assert!(grads.dw_hh.iter().all(|v| v.is_finite()));
         if i >= 2 {

@@ -27,8 +27,8 @@ use burn::tensor::{Device, Int, Tensor, TensorData, try_read_sync};
 use crate::kernels::adam::{AdamStep, adam_update};
 use crate::kernels::embedding::{EmbeddingDims, embedding_backward, embedding_forward};
 use crate::kernels::recurrent::{
-    CellKind, RecurrentDims, RecurrentInputs, RecurrentTape, RecurrentWeights, recurrent_backward,
-    recurrent_forward,
+    CellKind, Pass, RecurrentDims, RecurrentInputs, RecurrentTape, RecurrentWeights,
+    recurrent_backward, recurrent_forward,
 };
 
 /// Backends that run the fused recurrent kernels.
@@ -219,8 +219,13 @@ impl RecurrentCall {
 
     /// Forward only.
     fn infer<B: Backend>(&self, device: &B::Device) -> FloatTensor<B> {
-        let (out, _) =
-            recurrent_forward(self.cell, self.dims, self.weights(), self.inputs(), false);
+        let (out, _) = recurrent_forward(
+            self.cell,
+            self.dims,
+            self.weights(),
+            self.inputs(),
+            Pass::inference(),
+        );
         to_backend::<B>(out, &self.output_shape(), device)
     }
 }
@@ -331,7 +336,13 @@ fn tracked<B: HostTensors>(
 ) -> (Arc<RecurrentSaved<B::Device>>, FloatTensor<B>) {
     let device = t.x.device();
     let call = RecurrentCall::read::<B>(t, reverse_and_final_only, cell);
-    let (out, tape) = recurrent_forward(call.cell, call.dims, call.weights(), call.inputs(), true);
+    let (out, tape) = recurrent_forward(
+        call.cell,
+        call.dims,
+        call.weights(),
+        call.inputs(),
+        Pass::Training,
+    );
     let output = to_backend::<B>(out, &call.output_shape(), &device);
     let saved = RecurrentSaved {
         call,
@@ -483,7 +494,7 @@ fn lookup<B: HostTensors>(
         ids: Some(&ids),
         final_only,
     };
-    let (out, _) = recurrent_forward(cell, dims, weights, inputs, false);
+    let (out, _) = recurrent_forward(cell, dims, weights, inputs, Pass::inference());
     let out_steps = if final_only { 1 } else { steps };
     to_backend::<B>(out, &[batch, out_steps, hidden], &device)
 }

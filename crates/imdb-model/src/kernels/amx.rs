@@ -146,11 +146,6 @@ impl SplitRhs {
         }
         Self { tiles, k, n }
     }
-
-    /// Columns of the product.
-    pub fn n(&self) -> usize {
-        self.n
-    }
 }
 
 /// A left-hand side (`m × k`) split into `[hi | hi | lo]` rows, with its rows padded to whole
@@ -241,8 +236,8 @@ super::math::dispatch_simd! {
     }
 }
 
-/// `c = a · b` for the whole padded block of rows of `a`: `c` is `a.padded_rows() × b.n()`,
-/// row-major.
+/// `c = a · b` for the whole padded block of rows of `a`: `c` is `a.padded_rows()` rows of
+/// `b`'s `n` columns, row-major.
 ///
 /// # Panics
 ///

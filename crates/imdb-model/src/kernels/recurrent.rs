@@ -234,30 +234,34 @@ impl InferencePrecision {
     }
 }
 
+/// What a forward pass is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// Keep the tape for [`recurrent_backward`]; f32 throughout.
+    Training,
+    /// Keep nothing, computing at the precision given.
+    Inference(InferencePrecision),
+}
+
+impl Pass {
+    /// Inference at the precision this process chose ([`InferencePrecision::from_env`]).
+    pub fn inference() -> Self {
+        Pass::Inference(InferencePrecision::from_env())
+    }
+}
+
 /// Runs the layer; returns the hidden state after every step, `[B, T, H]` (carried through
-/// padding), and the tape for [`recurrent_backward`] when `keep_tape`. Without a tape the
-/// result is within about 1e-5 of the one with a tape, or equal to it with
-/// `IMDB_F32_INFERENCE=1` (see [`InferencePrecision`] and the module's notes on inference).
+/// padding), and for [`Pass::Training`] the tape for [`recurrent_backward`]. Inference's
+/// result is within about 1e-5 of training's, or equal to it with
+/// [`InferencePrecision::F32`] (see the module's notes on inference).
 pub fn recurrent_forward(
     cell: CellKind,
     dims: RecurrentDims,
     weights: RecurrentWeights<'_>,
     inputs: RecurrentInputs<'_>,
-    keep_tape: bool,
+    pass: Pass,
 ) -> (Vec<f32>, Option<RecurrentTape>) {
-    let precision = InferencePrecision::from_env();
-    recurrent_forward_with(cell, dims, weights, inputs, keep_tape, precision)
-}
-
-/// [`recurrent_forward`] with the inference precision given (it has no effect with a tape).
-pub fn recurrent_forward_with(
-    cell: CellKind,
-    dims: RecurrentDims,
-    weights: RecurrentWeights<'_>,
-    inputs: RecurrentInputs<'_>,
-    keep_tape: bool,
-    precision: InferencePrecision,
-) -> (Vec<f32>, Option<RecurrentTape>) {
+    let keep_tape = pass == Pass::Training;
     let RecurrentDims {
         batch,
         steps: t_len,
@@ -276,12 +280,16 @@ pub fn recurrent_forward_with(
     }
     let rows = chunk_rows(batch);
     let g = cell.gates() * h;
-    let fast = !keep_tape && precision == InferencePrecision::Fast;
-    let split_w_hh = (fast && amx::supports(g)).then(|| SplitRhs::new(weights.w_hh, h, g));
-    let mode = match &split_w_hh {
-        _ if keep_tape => ForwardMode::Tape,
-        _ if !fast => ForwardMode::ExactInference,
-        split => ForwardMode::Inference(split.as_ref()),
+    let split_w_hh = match pass {
+        Pass::Inference(InferencePrecision::Fast) if amx::supports(g) => {
+            Some(SplitRhs::new(weights.w_hh, h, g))
+        }
+        _ => None,
+    };
+    let mode = match pass {
+        Pass::Training => ForwardMode::Tape,
+        Pass::Inference(InferencePrecision::F32) => ForwardMode::ExactInference,
+        Pass::Inference(InferencePrecision::Fast) => ForwardMode::Inference(split_w_hh.as_ref()),
     };
     let chunks: Vec<ChunkTape> = out
         .par_chunks_mut(rows * out_steps * h)
@@ -336,7 +344,9 @@ fn forward_chunk(
 ) -> ChunkTape {
     let ChunkDims { r, t_len, e, h, g } = d;
     let keep_tape = matches!(mode, ForwardMode::Tape);
-    let fast_lstm_inference = matches!(mode, ForwardMode::Inference(_)) && lstm_inference_usable(h);
+    let fast_lstm_inference = cell == CellKind::Lstm
+        && matches!(mode, ForwardMode::Inference(_))
+        && lstm_inference_usable(h);
     // The split state for the AMX product (zero, like the initial state).
     let mut split_h = match mode {
         ForwardMode::Inference(Some(w_hh)) => Some((w_hh, SplitLhs::new(r, h))),
@@ -503,12 +513,10 @@ fn forward_chunk(
                     }
                 }
             }
-            if let (Some((_, lhs)), None, true, false) = (
-                &mut split_h,
-                rec,
-                real,
-                fast_lstm_inference && cell == CellKind::Lstm,
-            ) {
+            // The fused LSTM step splits the new state itself.
+            if let (Some((_, lhs)), None, true, false) =
+                (&mut split_h, rec, real, fast_lstm_inference)
+            {
                 // Split for the next step's product while the new state is in the cache.
                 lhs.fill_row(i, h_i);
             }
@@ -1156,7 +1164,8 @@ mod tests {
 
         /// Forward with a tape, then backward from `d_out`: the output and the gradients.
         fn run(&self, inputs: RecurrentInputs<'_>, d_out: &[f32]) -> (Vec<f32>, RecurrentGrads) {
-            let (out, tape) = recurrent_forward(self.cell, self.dims, self.weights(), inputs, true);
+            let (out, tape) =
+                recurrent_forward(self.cell, self.dims, self.weights(), inputs, Pass::Training);
             let grads = recurrent_backward(
                 self.cell,
                 self.dims,
@@ -1248,12 +1257,11 @@ mod tests {
                 let expected = case.naive_forward(&case.w_ih, &case.w_hh, &case.bias, &case.x);
                 // Inference takes the split bf16 product where AMX is available.
                 let split = amx::supports(cell.gates() * hidden);
-                let run = |keep_tape, precision| {
-                    let (w, x) = (case.weights(), case.inputs());
-                    recurrent_forward_with(cell, case.dims, w, x, keep_tape, precision).0
+                let run = |pass| {
+                    recurrent_forward(cell, case.dims, case.weights(), case.inputs(), pass).0
                 };
-                let with_tape = run(true, InferencePrecision::Fast);
-                let fast = run(false, InferencePrecision::Fast);
+                let with_tape = run(Pass::Training);
+                let fast = run(Pass::Inference(InferencePrecision::Fast));
                 for (out, tolerance) in
                     [(&with_tape, 1e-5), (&fast, if split { 5e-5 } else { 1e-5 })]
                 {
@@ -1266,7 +1274,7 @@ mod tests {
                 }
                 // Exact inference is the taped pass's arithmetic, bit for bit.
                 assert_eq!(
-                    run(false, InferencePrecision::F32),
+                    run(Pass::Inference(InferencePrecision::F32)),
                     with_tape,
                     "{cell:?} f32"
                 );
@@ -1416,7 +1424,13 @@ mod tests {
                 projected: true,
                 ..case.inputs()
             };
-            let (out, _) = recurrent_forward(cell, case.dims, case.weights(), case.inputs(), false);
+            let (out, _) = recurrent_forward(
+                cell,
+                case.dims,
+                case.weights(),
+                case.inputs(),
+                Pass::inference(),
+            );
             // Read in place, or looked up from a table (here the rows of `xp` in reverse
             // order), the projection gives the same outputs.
             let n = batch * steps;
@@ -1432,7 +1446,7 @@ mod tests {
             };
             for inputs in [inputs, lookup] {
                 let (out_i, tape_i) =
-                    recurrent_forward(cell, projected_dims, weights, inputs, false);
+                    recurrent_forward(cell, projected_dims, weights, inputs, Pass::inference());
                 assert!(tape_i.is_none());
                 for (a, b) in out_i.iter().zip(&out) {
                     assert!((a - b).abs() < 1e-5, "{cell:?} inference");
@@ -1442,7 +1456,8 @@ mod tests {
                     final_only: true,
                     ..inputs
                 };
-                let (finals, _) = recurrent_forward(cell, projected_dims, weights, last, false);
+                let (finals, _) =
+                    recurrent_forward(cell, projected_dims, weights, last, Pass::inference());
                 let t = if case.reverse { 0 } else { steps - 1 };
                 for b in 0..batch {
                     let at = (b * steps + t) * hidden;
@@ -1475,7 +1490,7 @@ mod tests {
             input: g,
             ..case.dims
         };
-        recurrent_forward(CellKind::Lstm, dims, weights, inputs, true);
+        recurrent_forward(CellKind::Lstm, dims, weights, inputs, Pass::Training);
     }
 
     #[test]
@@ -1513,7 +1528,7 @@ mod tests {
                 reverse: false,
                 projected: false,
             };
-            let (out, _) = recurrent_forward(cell, dims, weights, inputs, false);
+            let (out, _) = recurrent_forward(cell, dims, weights, inputs, Pass::inference());
             let last = |row: usize| &out[(row * 4 + 3) * 2..(row * 4 + 4) * 2];
             assert_eq!(last(0), last(1), "{cell:?}");
             assert!(last(0).iter().any(|v| v.abs() > 1e-3), "{cell:?}");
