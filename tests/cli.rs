@@ -290,10 +290,22 @@ fn predict_handles_any_text_and_refuses_bad_utf8() {
         .collect();
     assert_eq!(lines.len(), 5);
     for l in &lines {
+        // The verdict's probability, and every class's.
         let p = l["probability"].as_f64().unwrap();
-        assert!((0.0..=1.0).contains(&p));
+        assert!((0.5..=1.0).contains(&p), "{l}");
+        let positive = l["probabilities"]["positive"].as_f64().unwrap();
+        let negative = l["probabilities"]["negative"].as_f64().unwrap();
+        assert!((positive + negative - 1.0).abs() < 1e-6, "{l}");
         let label = l["label"].as_str().unwrap();
-        assert_eq!(label, if p >= 0.5 { "positive" } else { "negative" });
+        assert_eq!(
+            label,
+            if positive >= 0.5 {
+                "positive"
+            } else {
+                "negative"
+            }
+        );
+        assert_eq!(p, positive.max(negative), "{l}");
     }
 
     // One review per line on standard input; the third line is not UTF-8.

@@ -20,7 +20,7 @@ fn time_steps(
 ) -> Result<f64, XtaskError> {
     let device = device.clone().autodiff();
     let mut trainee = Trainee {
-        model: SentimentClassifier::new(config, args.vocab, 1, &device)?,
+        model: SentimentClassifier::new(config, args.vocab, 2, 1, &device)?,
         l2: 0.0,
     };
     let mut optim = imdb_train::optimizer(&imdb_train::TrainConfig::default());
@@ -35,7 +35,7 @@ fn time_steps(
         let input = ModelInput::from_padded(&ids, &vec![steps; batch], steps, false, &device);
         let labels: Vec<f32> = (0..batch).map(|_| rng.below(2) as f32).collect();
         let labels = burn::tensor::Tensor::from_data(
-            burn::tensor::TensorData::new(labels, [batch]),
+            burn::tensor::TensorData::new(labels, [batch, 1]),
             &device,
         );
         let start = Instant::now();
@@ -166,18 +166,32 @@ fn name(implementation: Implementation) -> &'static str {
 
 /// `bench predict`: classifies the test set with a saved model (or a fresh notebook model).
 pub fn predict(args: &PredictBenchArgs) -> Result<(), XtaskError> {
+    let precision = crate::precision::from_env()?;
     let device = args.backend.device()?;
-    let data_config = DataConfig::default();
+    let mut data_config = DataConfig::default();
     let (corpus, _) = crate::data::load(false)?;
-    let (model, data_config) = match &args.model {
+    let model = match &args.model {
         Some(dir) => {
             let saved = imdb_train::SavedModel::load(dir, &device)?;
-            (saved.model, saved.manifest.data)
+            let pre = saved.manifest.preprocessing;
+            (data_config.num_words, data_config.maxlen) = (pre.num_words, pre.maxlen);
+            (data_config.padding, data_config.truncating) = (pre.padding, pre.truncating);
+            if saved.classes() != corpus.classes || pre.tokenizer != corpus.tokenizer {
+                return Err(XtaskError::Usage(format!(
+                    "bench predict times IMDB's negative/positive test set with the default \
+                     tokenizer; {} was trained on other classes or tokenizer settings",
+                    dir.display()
+                )));
+            }
+            saved.model
         }
-        None => (
-            SentimentClassifier::new(&ModelConfig::default(), data_config.num_words, 1, &device)?,
-            data_config,
-        ),
+        None => SentimentClassifier::new(
+            &ModelConfig::default(),
+            data_config.num_words,
+            2,
+            1,
+            &device,
+        )?,
     };
     let data = imdb_data::prepare(&corpus, &data_config, 42)?;
     let mut results = Vec::new();
@@ -192,7 +206,8 @@ pub fn predict(args: &PredictBenchArgs) -> Result<(), XtaskError> {
         let mut best = f64::INFINITY;
         for _ in 0..args.repeat.max(1) {
             let start = Instant::now();
-            let evaluation = imdb_train::evaluate(&model, &data.test, args.batch, true, &device);
+            let evaluation =
+                imdb_train::evaluate_at(&model, &data.test, (args.batch, true), precision, &device);
             let seconds = start.elapsed().as_secs_f64();
             best = best.min(seconds);
             println!(

@@ -25,9 +25,9 @@ pub enum Command {
     Download(DownloadArgs),
     /// Print the notebook's exploratory numbers and write its two figures.
     Eda(EdaArgs),
-    /// Classify reviews given as arguments, or one per line on standard input.
+    /// Classify texts given as arguments, or one per line on standard input.
     Predict(PredictArgs),
-    /// Re-evaluate a saved model on the test set.
+    /// Re-evaluate a saved model on the test set of its data (or of another config's).
     Evaluate(EvaluateArgs),
     /// Measure speed: training steps or prediction.
     #[command(subcommand)]
@@ -126,6 +126,10 @@ pub struct EvaluateArgs {
     /// A run folder holding a saved model.
     #[arg(long)]
     pub model: PathBuf,
+    /// Evaluate on the data of this experiment config (its first run) instead of the data the
+    /// model was trained on.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// Backend to run on.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     pub backend: Backend,

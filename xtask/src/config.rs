@@ -155,8 +155,10 @@ pub fn parse_experiment(text: &str, path: &Path) -> Result<Experiment, XtaskErro
                 "two runs are named {name:?}: names must be unique"
             )));
         }
-        let config =
+        let mut config =
             resolve(&raw.defaults, &overrides).map_err(|m| fail(format!("run {name:?}: {m}")))?;
+        resolve_data_paths(&mut config.data, path)
+            .map_err(|m| fail(format!("run {name:?}: {m}")))?;
         runs.push(Run { name, config });
     }
     Ok(Experiment {
@@ -165,6 +167,20 @@ pub fn parse_experiment(text: &str, path: &Path) -> Result<Experiment, XtaskErro
         path: path.to_path_buf(),
         runs,
     })
+}
+
+/// Makes `train` and `test` absolute, reading a relative path from the config file's folder.
+fn resolve_data_paths(data: &mut imdb_data::DataConfig, config_file: &Path) -> Result<(), String> {
+    let base = config_file.parent().unwrap_or(Path::new(""));
+    for (key, path) in [("train", &mut data.train), ("test", &mut data.test)] {
+        if let Some(p) = path.as_mut()
+            && p.is_relative()
+        {
+            *p = std::path::absolute(base.join(&*p))
+                .map_err(|e| format!("key `data.{key}`: cannot resolve {}: {e}", p.display()))?;
+        }
+    }
+    Ok(())
 }
 
 fn is_name(name: &str) -> bool {
@@ -234,23 +250,22 @@ fn validate(config: &RunConfig) -> Result<(), String> {
     }
 }
 
-/// Checks settings that depend on the corpus: `val_size` must leave training reviews.
+/// Checks settings that depend on the run's data: `val_size` must leave training texts.
 pub fn check_against_corpus(
     experiment: &Experiment,
+    run: &Run,
     train_reviews: usize,
 ) -> Result<(), XtaskError> {
-    for run in &experiment.runs {
-        let val_size = run.config.data.val_size;
-        if val_size >= train_reviews {
-            return Err(XtaskError::Config {
-                path: experiment.path.clone(),
-                message: format!(
-                    "run {:?}: key `data.val_size`: {val_size} is not less than the {train_reviews} \
-                     training reviews; use a smaller value (the notebook uses 5000)",
-                    run.name
-                ),
-            });
-        }
+    let val_size = run.config.data.val_size;
+    if val_size >= train_reviews {
+        return Err(XtaskError::Config {
+            path: experiment.path.clone(),
+            message: format!(
+                "run {:?}: key `data.val_size`: {val_size} is not less than the {train_reviews} \
+                 training texts; use a smaller value (the notebook uses 5000 of IMDB's 25000)",
+                run.name
+            ),
+        });
     }
     Ok(())
 }
@@ -340,12 +355,30 @@ mod tests {
     #[test]
     fn val_size_is_checked_against_the_corpus() {
         let e = parse("name = \"x\"\n[[runs]]\nname = \"a\"\ndata.val_size = 30000").unwrap();
-        let err = check_against_corpus(&e, 25_000).unwrap_err().to_string();
+        let err = check_against_corpus(&e, &e.runs[0], 25_000)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("data.val_size") && err.contains("25000"),
             "{err}"
         );
-        check_against_corpus(&e, 40_000).unwrap();
+        check_against_corpus(&e, &e.runs[0], 40_000).unwrap();
+    }
+
+    #[test]
+    fn data_paths_are_read_from_the_config_folder() {
+        let e = parse_experiment(
+            "name = \"x\"\n[defaults.data]\nsource = \"csv\"\ntrain = \"data/t.csv\"\n\
+             test_fraction = 0.2\n[[runs]]\nname = \"a\"",
+            Path::new("/some/where/exp.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            e.runs[0].config.data.train.as_deref(),
+            Some(Path::new("/some/where/data/t.csv"))
+        );
+        let err = parse("name = \"x\"\n[[runs]]\nname = \"a\"\ndata.source = \"csv\"").unwrap_err();
+        assert!(err.contains("data.train"), "{err}");
     }
 
     #[test]

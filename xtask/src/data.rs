@@ -1,16 +1,29 @@
-//! Loading the corpus the way every command does: `IMDB_ARCHIVE` or the official download,
-//! `IMDB_DATA_DIR` or the user's cache folder, through the tokenized cache.
+//! Loading a run's data the way every command does. IMDB: `IMDB_ARCHIVE` or the official
+//! download, `IMDB_DATA_DIR` or the user's cache folder, through the tokenized cache, relabelled
+//! by rating bands if asked. Other sources: the files the config names.
 
 use std::time::Instant;
 
-use imdb_data::{LoadOptions, TokenizedCorpus, load_corpus};
+use imdb_data::{
+    DataConfig, LoadOptions, SourceKind, TokenizedCorpus, load_corpus, load_labelled,
+    relabel_by_rating,
+};
 
 use crate::error::XtaskError;
 
-/// Loads the corpus (with the unlabelled reviews if asked) and says where it came from.
+/// Loads the IMDB corpus with the default tokenizer (with the unlabelled reviews if asked) and
+/// says where it came from.
 pub fn load(with_unsup: bool) -> Result<(TokenizedCorpus, imdb_data::LoadReport), XtaskError> {
+    load_imdb(&DataConfig::default(), with_unsup)
+}
+
+fn load_imdb(
+    config: &DataConfig,
+    with_unsup: bool,
+) -> Result<(TokenizedCorpus, imdb_data::LoadReport), XtaskError> {
     let mut options = LoadOptions::from_env()?;
     options.with_unsup = with_unsup;
+    options.tokenizer = config.tokenizer();
     let start = Instant::now();
     let (corpus, report) = load_corpus(&options)?;
     eprintln!(
@@ -32,4 +45,35 @@ pub fn load(with_unsup: bool) -> Result<(TokenizedCorpus, imdb_data::LoadReport)
         }
     );
     Ok((corpus, report))
+}
+
+/// The data `config` describes (paths already resolved), `seed` fixing a held-out test share;
+/// `with_unsup` adds IMDB's unlabelled reviews.
+pub fn load_data(
+    config: &DataConfig,
+    seed: u64,
+    with_unsup: bool,
+) -> Result<TokenizedCorpus, XtaskError> {
+    if config.source == SourceKind::Imdb {
+        let (corpus, _) = load_imdb(config, with_unsup)?;
+        return Ok(match &config.rating_bands {
+            Some(bands) => relabel_by_rating(corpus, bands)?,
+            None => corpus,
+        });
+    }
+    let start = Instant::now();
+    let corpus = load_labelled(config, seed)?;
+    eprintln!(
+        "data: {} {} ({} train + {} test texts; classes {}), loaded in {:.2} s",
+        config.source.name(),
+        config
+            .train
+            .as_deref()
+            .map_or(String::new(), |p| p.display().to_string()),
+        corpus.train.len(),
+        corpus.test.len(),
+        corpus.stats().train_classes.describe(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(corpus)
 }

@@ -1,4 +1,5 @@
-//! `cargo xtask eda`: the notebook's exploratory numbers (§1–2) and its two figures.
+//! `cargo xtask eda`: the notebook's exploratory numbers (§1–2) and its two figures, for the
+//! IMDB corpus or the data source of an experiment config.
 
 use imdb_data::{DataConfig, Vocabulary};
 use imdb_report::figures::{ClassDistribution, LengthHistogram, write_figure};
@@ -9,17 +10,18 @@ use crate::error::XtaskError;
 
 /// Runs the command.
 pub fn run(args: &EdaArgs) -> Result<(), XtaskError> {
-    let data: DataConfig = match &args.config {
+    let (data, seed): (DataConfig, u64) = match &args.config {
         Some(path) => {
             let experiment = load_experiment(path)?;
-            experiment.runs[0].config.data.clone()
+            let run = &experiment.runs[0].config;
+            (run.data.clone(), run.seed)
         }
-        None => DataConfig::default(),
+        None => (DataConfig::default(), 42),
     };
-    let (corpus, _) = crate::data::load(false)?;
+    let corpus = crate::data::load_data(&data, seed, false)?;
     let stats = corpus.stats();
-    println!("Training reviews: {}", corpus.train.len());
-    println!("Test reviews: {}", corpus.test.len());
+    println!("Training texts: {}", corpus.train.len());
+    println!("Test texts: {}", corpus.test.len());
     if let Some(first) = corpus.train.first() {
         let ids = Vocabulary::encode_ranks(&first.ranks, data.num_words);
         let shown: Vec<String> = ids.iter().take(20).map(u32::to_string).collect();
@@ -27,16 +29,17 @@ pub fn run(args: &EdaArgs) -> Result<(), XtaskError> {
             "First training review, first 20 ids: [{}]",
             shown.join(", ")
         );
-        println!("Its label: {}", first.label());
+        let label = first.label();
+        println!(
+            "Its label: {label} ({})",
+            corpus
+                .classes
+                .get(label as usize)
+                .map_or("?", String::as_str)
+        );
     }
-    println!(
-        "Classes (train): {} negative, {} positive",
-        stats.train_classes.negative, stats.train_classes.positive
-    );
-    println!(
-        "Classes (test): {} negative, {} positive",
-        stats.test_classes.negative, stats.test_classes.positive
-    );
+    println!("Classes (train): {}", stats.train_classes.describe());
+    println!("Classes (test): {}", stats.test_classes.describe());
     if let Some(l) = &stats.train_lengths {
         println!("Mean length: {:.5}", l.mean);
         println!("Median length: {}", l.p50);
@@ -45,7 +48,7 @@ pub fn run(args: &EdaArgs) -> Result<(), XtaskError> {
         println!("Maximum length: {}", l.max);
         let cut = imdb_data::LengthStats::share_longer_than(&corpus.train_lengths(), data.maxlen);
         println!(
-            "Reviews longer than maxlen = {}: {:.1}%",
+            "Texts longer than maxlen = {}: {:.1}%",
             data.maxlen,
             100.0 * cut
         );
@@ -57,7 +60,7 @@ pub fn run(args: &EdaArgs) -> Result<(), XtaskError> {
     if let Some(second) = corpus.train.get(1) {
         let ids = Vocabulary::encode_ranks(&second.ranks, data.num_words);
         println!(
-            "A decoded review (first 80 ids):\n{}",
+            "A decoded text (first 80 ids):\n{}",
             corpus.vocab.decode(&ids[..ids.len().min(80)])
         );
     }
@@ -65,8 +68,8 @@ pub fn run(args: &EdaArgs) -> Result<(), XtaskError> {
         .map_err(|e| XtaskError::io("cannot create", &args.out, e))?;
     let classes = write_figure(
         &ClassDistribution {
-            train: stats.train_classes,
-            test: stats.test_classes,
+            train: stats.train_classes.clone(),
+            test: stats.test_classes.clone(),
         },
         &args.out,
     )?;

@@ -39,7 +39,12 @@ pub fn initial_embeddings(
             "skipgram-n{num_words}-d{dim}-e{}-s{}",
             settings.epochs, settings.seed
         );
-        (skipgram(corpus, num_words, &settings, &key)?, key)
+        // IMDB's vectors are learnt from its unlabelled reviews too; other sources have none.
+        let with_unsup = config.data.source == imdb_data::SourceKind::Imdb;
+        (
+            skipgram(corpus, num_words, &settings, &key, with_unsup)?,
+            key,
+        )
     } else {
         let path = PathBuf::from(&e.source);
         let digest = sha256_file(&path)?;
@@ -71,15 +76,16 @@ pub fn initial_embeddings(
     }))
 }
 
-/// Skip-gram vectors on the unlabelled and training reviews (no labels, no test reviews),
-/// cached beside the tokenized corpus.
+/// Skip-gram vectors on the unlabelled (with `with_unsup`) and training texts (no labels, no
+/// test texts), cached beside the tokenized corpus.
 fn skipgram(
     corpus: &TokenizedCorpus,
     num_words: usize,
     settings: &SkipGramConfig,
     key: &str,
+    with_unsup: bool,
 ) -> Result<AlignedVectors, XtaskError> {
-    if corpus.unsup.is_empty() {
+    if with_unsup && corpus.unsup.is_empty() {
         return Err(XtaskError::Usage(
             "skip-gram embeddings need the unlabelled reviews, which this corpus lacks".into(),
         ));

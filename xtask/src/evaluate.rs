@@ -1,44 +1,91 @@
-//! `cargo xtask evaluate`: re-evaluate a saved model on the whole test set.
+//! `cargo xtask evaluate`: re-evaluate a saved model on the whole test set of the data it was
+//! trained on (the run folder's `config.toml` names it; IMDB without one), or of another
+//! experiment config's data (`--config`).
 
+use std::path::Path;
 use std::time::Instant;
 
-use imdb_data::prepare;
+use imdb_data::{DataConfig, prepare};
 use imdb_report::tables::classification_report;
-use imdb_train::{Confusion, SavedModel, evaluate};
+use imdb_train::{Confusion, SavedModel, evaluate_at};
 
 use crate::cli::EvaluateArgs;
+use crate::config::{RunConfig, load_experiment};
 use crate::error::XtaskError;
 
 /// Runs the command.
 pub fn run(args: &EvaluateArgs) -> Result<(), XtaskError> {
+    let precision = crate::precision::from_env()?;
     let device = args.backend.device()?;
     let saved = SavedModel::load(&args.model, &device)?;
-    let (corpus, _) = crate::data::load(false)?;
-    let mut data_config = saved.manifest.data.clone();
+    let (mut data_config, seed) = match &args.config {
+        Some(path) => {
+            let run = &load_experiment(path)?.runs[0].config;
+            (run.data.clone(), run.seed)
+        }
+        None => run_data(&args.model)?,
+    };
     // The whole test set, whatever the run sampled; the split itself does not matter here.
     data_config.test_limit = None;
     data_config.train_limit = None;
-    let data = prepare(&corpus, &data_config, 0)?;
+    // Encoded as the model was trained, whatever the config says.
+    let pre = saved.manifest.preprocessing;
+    (data_config.num_words, data_config.maxlen) = (pre.num_words, pre.maxlen);
+    (data_config.padding, data_config.truncating) = (pre.padding, pre.truncating);
+    (data_config.lowercase, data_config.strip_html) =
+        (pre.tokenizer.lowercase, pre.tokenizer.strip_html);
+    let corpus = crate::data::load_data(&data_config, seed, false)?;
+    if corpus.classes != saved.classes() {
+        return Err(XtaskError::Usage(format!(
+            "the data's classes ({}) are not the model's ({}): evaluate on data with the same \
+             classes, or fix `classes` in the config",
+            corpus.classes.join(", "),
+            saved.classes().join(", ")
+        )));
+    }
+    // Every training text may serve as validation: only the test set is read.
+    data_config.val_size = data_config
+        .val_size
+        .min(corpus.train.len().saturating_sub(1))
+        .max(1);
+    let data = prepare(&corpus, &data_config, seed)?;
     let started = Instant::now();
-    let result = evaluate(&saved.model, &data.test, 512, true, &device);
+    let result = evaluate_at(&saved.model, &data.test, (512, true), precision, &device);
     let seconds = started.elapsed().as_secs_f64();
     let m = result.metrics;
     println!(
-        "Test results ({} reviews, {seconds:.2} s):",
+        "Test results ({} texts, {seconds:.2} s):",
         result.labels.len()
     );
     println!("- loss: {:.4}", m.loss);
     println!("- accuracy: {:.4}", m.accuracy);
     println!("- precision: {:.4}", m.precision);
     println!("- recall: {:.4}", m.recall);
+    println!("- f1: {:.4}", m.f1);
     println!("- auc: {:.4}", m.auc);
     println!("Classification report:");
     print!(
         "{}",
         classification_report(
             &Confusion::from_probabilities(&result.probabilities, &result.labels),
+            saved.classes(),
             4
         )
     );
     Ok(())
+}
+
+/// The data settings and seed of the run that saved the model in `dir`.
+fn run_data(dir: &Path) -> Result<(DataConfig, u64), XtaskError> {
+    let path = dir.join("config.toml");
+    if !path.is_file() {
+        return Ok((DataConfig::default(), 42));
+    }
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| XtaskError::io("cannot read", &path, e))?;
+    let run: RunConfig = toml::from_str(&text).map_err(|e| XtaskError::Config {
+        path: path.clone(),
+        message: format!("cannot read the run's settings: {e}"),
+    })?;
+    Ok((run.data, run.seed))
 }

@@ -6,20 +6,21 @@
 //! and, last, `metrics.json`. A run whose `metrics.json` exists with the same `config.toml` is
 //! skipped; an interrupted one resumes from its checkpoint.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use imdb_data::{TokenizedCorpus, TokenizedReview, prepare, write_atomic};
-use imdb_model::SentimentClassifier;
+use imdb_data::{SourceKind, TokenizedCorpus, TokenizedReview, prepare, write_atomic};
+use imdb_model::{InferencePrecision, SentimentClassifier};
 use imdb_report::{RunMetrics, RunReport, TestOutcome, read_metrics_json, write_metrics_json};
 use imdb_train::{
-    ConsoleProgress, EpochRecord, FitSpec, History, SavedModel, TrainObserver, evaluate,
+    ConsoleProgress, EpochRecord, FitSpec, History, SavedModel, TrainObserver, evaluate_at,
 };
 
 use crate::cli::ExperimentArgs;
-use crate::config::{Experiment, Run, check_against_corpus, load_experiment};
+use crate::config::{Experiment, Run, RunConfig, check_against_corpus, load_experiment};
 use crate::error::XtaskError;
 
 /// Console progress that also stops when Ctrl-C was pressed.
@@ -68,14 +69,26 @@ pub fn run(args: &ExperimentArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskErro
         .iter()
         .filter(|r| args.only.is_empty() || args.only.contains(&r.name))
         .collect();
+    let precision = crate::precision::from_env()?;
+    // IMDB's unlabelled reviews are loaded once for every IMDB run if one needs them; they
+    // change nothing for the others (the vocabulary comes from the training reviews).
     let needs_unsup = selected.iter().any(|r| {
-        r.config
-            .embeddings
-            .as_ref()
-            .is_some_and(|e| e.source == crate::embeddings::SKIPGRAM)
+        r.config.data.source == SourceKind::Imdb
+            && r.config
+                .embeddings
+                .as_ref()
+                .is_some_and(|e| e.source == crate::embeddings::SKIPGRAM)
     });
-    let (corpus, _) = crate::data::load(needs_unsup)?;
-    check_against_corpus(&experiment, corpus.train.len())?;
+    // Every run's data is loaded and checked before the first one trains.
+    let mut corpora: HashMap<String, TokenizedCorpus> = HashMap::new();
+    for run in &selected {
+        let key = data_key(&run.config);
+        if !corpora.contains_key(&key) {
+            let corpus = crate::data::load_data(&run.config.data, run.config.seed, needs_unsup)?;
+            corpora.insert(key.clone(), corpus);
+        }
+        check_against_corpus(&experiment, run, corpora[&key].train.len())?;
+    }
 
     let out = args.out.join(&experiment.name);
     std::fs::create_dir_all(&out).map_err(io("cannot create", &out))?;
@@ -85,7 +98,14 @@ pub fn run(args: &ExperimentArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskErro
 
     let started = Instant::now();
     for run in selected {
-        run_one(&experiment, run, args, &corpus, &out, stop.clone())?;
+        let corpus = &corpora[&data_key(&run.config)];
+        let context = RunContext {
+            experiment: &experiment,
+            args,
+            out: &out,
+            precision,
+        };
+        run_one(&context, run, corpus, stop.clone())?;
     }
     let page = write_summary(&experiment, &out)?;
     eprintln!(
@@ -113,14 +133,47 @@ fn resolved_toml(
     Ok((config, text))
 }
 
+/// What identifies a run's data: the same key, the same corpus (the seed matters only when it
+/// draws a held-out test share).
+fn data_key(config: &RunConfig) -> String {
+    let d = &config.data;
+    let seed = d.test_fraction.map(|_| config.seed);
+    serde_json::json!([
+        d.source,
+        d.train,
+        d.test,
+        d.test_fraction,
+        d.text_field,
+        d.label_field,
+        d.delimiter,
+        d.classes,
+        d.rating_bands,
+        d.tokenizer(),
+        seed,
+    ])
+    .to_string()
+}
+
+/// What every run of one experiment command shares.
+struct RunContext<'a> {
+    experiment: &'a Experiment,
+    args: &'a ExperimentArgs,
+    out: &'a Path,
+    precision: InferencePrecision,
+}
+
 fn run_one(
-    experiment: &Experiment,
+    context: &RunContext<'_>,
     run: &Run,
-    args: &ExperimentArgs,
     corpus: &TokenizedCorpus,
-    out: &Path,
     stop: Arc<AtomicBool>,
 ) -> Result<(), XtaskError> {
+    let RunContext {
+        experiment,
+        args,
+        out,
+        precision,
+    } = *context;
     let (config, toml_text) = resolved_toml(run, args)?;
     let dir = out.join(&run.name);
     let config_path = dir.join("config.toml");
@@ -152,7 +205,9 @@ fn run_one(
     let data = prepare(corpus, &config.data, config.seed)?;
     let embeddings = crate::embeddings::initial_embeddings(&config, corpus, &dir)?;
     let spec = FitSpec {
-        data: &data,
+        train_set: &data.train,
+        val_set: &data.val,
+        num_classes: data.classes.len(),
         num_words: config.data.num_words,
         model: &config.model,
         train: &config.train,
@@ -171,16 +226,21 @@ fn run_one(
     )?;
 
     let started = Instant::now();
-    let test = evaluate(
+    let test = evaluate_at(
         &outcome.model,
         &data.test,
-        config.train.eval_batch_size,
-        config.train.bucketing,
+        (config.train.eval_batch_size, config.train.bucketing),
+        precision,
         &device,
     );
     let predict_seconds = started.elapsed().as_secs_f64();
 
-    let saved = SavedModel::new(outcome.model.clone(), &config.data, &corpus.vocab);
+    let saved = SavedModel::new(
+        outcome.model.clone(),
+        config.data.preprocessing(),
+        &corpus.vocab,
+        &data.classes,
+    )?;
     saved.save(&dir)?;
     let history_json = serde_json::to_string_pretty(&outcome.history)
         .map_err(|e| XtaskError::io("cannot encode", dir.join("history.json"), e))?;
@@ -209,6 +269,7 @@ fn run_one(
             reviews: &reviews,
             probabilities: &test.probabilities,
             labels: &test.labels,
+            classes: &data.classes,
             vocab: &corpus.vocab,
             num_words: config.data.num_words,
         },
@@ -237,7 +298,7 @@ pub fn run_metrics(
     backend: &str,
     model: &SentimentClassifier,
     history: &History,
-    test: &imdb_train::BinaryMetrics,
+    test: &imdb_train::Metrics,
     predict_seconds: f64,
 ) -> RunMetrics {
     use burn::module::Module;
@@ -254,6 +315,7 @@ pub fn run_metrics(
         test_accuracy: test.accuracy,
         test_precision: test.precision,
         test_recall: test.recall,
+        test_f1: test.f1,
         test_auc: test.auc,
     }
 }

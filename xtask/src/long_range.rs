@@ -74,8 +74,13 @@ pub fn run(args: &LongRangeArgs) -> Result<(), XtaskError> {
     let mut norms_csv = String::from("architecture,model,steps_back,gradient_norm\n");
     let mut series = Vec::new();
     for ((architecture, name), (_, trained_model)) in ARCHITECTURES.iter().zip(&trained) {
-        let fresh =
-            SentimentClassifier::new(&task_model(*architecture), TASK_WORDS, args.seed, &device)?;
+        let fresh = SentimentClassifier::new(
+            &task_model(*architecture),
+            TASK_WORDS,
+            2,
+            args.seed,
+            &device,
+        )?;
         for (label, model) in [("initial", &fresh), ("trained", trained_model)] {
             let norms = input_gradient_norms(model, far, args.seed + 7, &device);
             for (k, n) in norms.iter().enumerate() {

@@ -16,6 +16,7 @@ mod error;
 mod evaluate;
 mod experiment;
 mod long_range;
+mod precision;
 mod predict;
 
 use std::process::ExitCode;
@@ -49,7 +50,6 @@ fn keep_freed_memory() {
 }
 
 use clap::Parser;
-use imdb_model::kernels::recurrent::InferencePrecision;
 
 use crate::cli::{BenchCommand, Cli, Command};
 use crate::error::XtaskError;
@@ -70,10 +70,8 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), XtaskError> {
-    // The kernels read this variable themselves; a value they cannot read is an error here.
-    if let Ok(value) = std::env::var(InferencePrecision::VARIABLE) {
-        InferencePrecision::parse(&value).map_err(XtaskError::Usage)?;
-    }
+    // A value of IMDB_F32_INFERENCE that cannot be read is an error before anything runs.
+    precision::from_env()?;
     match cli.command {
         Command::Experiment(args) => experiment::run(&args, interrupt_flag()),
         Command::Download(args) => download::run(&args),

@@ -1,4 +1,5 @@
-//! `cargo xtask predict`: classify reviews with a saved model.
+//! `cargo xtask predict`: classify texts with a saved model; prints each verdict's class name
+//! and probability (`--format json`: every class's probability too).
 
 use std::io::{BufRead, Write};
 
@@ -13,26 +14,37 @@ const BATCH: usize = 256;
 /// Runs the command.
 pub fn run(args: &PredictArgs) -> Result<(), XtaskError> {
     let device = args.backend.device()?;
-    let model = SavedModel::load(&args.model, &device)?;
+    let model =
+        SavedModel::load(&args.model, &device)?.with_precision(crate::precision::from_env()?);
     let texts: Vec<String> = if args.text.is_empty() {
         read_stdin_lines()?
     } else {
         args.text.clone()
     };
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let predictions = model.predict(&refs, BATCH);
+    let predictions = model.predict(&refs, BATCH)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for (text, p) in texts.iter().zip(&predictions) {
-        let label = if p.positive { "positive" } else { "negative" };
         let line = match args.format {
             Format::Json => {
-                serde_json::json!({"label": label, "probability": p.probability}).to_string()
+                let by_class: serde_json::Map<String, serde_json::Value> = model
+                    .classes()
+                    .iter()
+                    .zip(&p.probabilities)
+                    .map(|(class, &prob)| (class.clone(), serde_json::json!(prob)))
+                    .collect();
+                serde_json::json!({
+                    "label": p.label,
+                    "probability": p.probability,
+                    "probabilities": by_class,
+                })
+                .to_string()
             }
             Format::Text => {
                 let shown: String = text.chars().take(70).collect();
                 let more = if text.chars().count() > 70 { "…" } else { "" };
-                format!("{label}\t{:.4}\t{shown}{more}", p.probability)
+                format!("{}\t{:.4}\t{shown}{more}", p.label, p.probability)
             }
         };
         writeln!(out, "{line}")

@@ -39,7 +39,7 @@ fn main() {
         sha256,
     };
     let t = Instant::now();
-    let corpus = tokenize_extracted(&root, &located, false).expect("tokenize");
+    let corpus = tokenize_extracted(&root, &located, false, Default::default()).expect("tokenize");
     let tokenize_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let encoded: usize = corpus
@@ -57,6 +57,7 @@ fn main() {
         with_unsup: false,
         use_cache: true,
         show_progress: false,
+        tokenizer: Default::default(),
     };
     load_corpus(&options).expect("first load writes the cache");
     let t = Instant::now();

@@ -4,18 +4,19 @@
 //! Layout (little-endian): magic `IMDBTOK\0`, format version (u32), tokenizer version (u32),
 //! archive SHA-256 (64 ASCII bytes), unlabelled flag (u8), the vocabulary (u64 count, then each
 //! word as u32 length + UTF-8), the train, test and unlabelled splits (u64 count, then each
-//! review as u32 id, u8 rating, u8 sentiment, u32 length, length × u32 ranks), and finally the
-//! SHA-256 of everything before it. A file that fails any check is ignored and rebuilt.
+//! review as u32 id, u8 rating, u8 class (0 negative, 1 positive, 2 unlabelled), u32 length,
+//! length × u32 ranks), and finally the SHA-256 of everything before it. A file that fails any
+//! check is ignored and rebuilt. It holds the IMDB corpus tokenized with the default settings
+//! only: other sources and settings are tokenized at every load.
 
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
 use crate::atomic::write_atomic;
-use crate::corpus::Sentiment;
 use crate::error::{DataError, Result};
-use crate::tokenized::{TokenizedCorpus, TokenizedReview};
-use crate::tokenizer::TOKENIZER_VERSION;
+use crate::tokenized::{TokenizedCorpus, TokenizedReview, imdb_classes};
+use crate::tokenizer::{TOKENIZER_VERSION, TokenizerConfig};
 use crate::vocab::Vocabulary;
 
 const MAGIC: &[u8; 8] = b"IMDBTOK\0";
@@ -57,9 +58,8 @@ pub fn write_cache(path: &Path, corpus: &TokenizedCorpus) -> Result<()> {
         for review in split {
             buf.extend_from_slice(&review.id.to_le_bytes());
             buf.push(review.rating);
-            buf.push(match review.sentiment {
-                Some(Sentiment::Negative) => 0,
-                Some(Sentiment::Positive) => 1,
+            buf.push(match review.class {
+                Some(class) => class.min(1) as u8,
                 None => 2,
             });
             buf.extend_from_slice(&(review.ranks.len() as u32).to_le_bytes());
@@ -111,9 +111,8 @@ fn parse(bytes: &[u8], key: &CacheKey) -> Option<TokenizedCorpus> {
         for _ in 0..count {
             let id = r.u32()?;
             let rating = r.take(1)?[0];
-            let sentiment = match r.take(1)?[0] {
-                0 => Some(Sentiment::Negative),
-                1 => Some(Sentiment::Positive),
+            let class = match r.take(1)?[0] {
+                c @ (0 | 1) => Some(u32::from(c)),
                 2 => None,
                 _ => return None,
             };
@@ -126,7 +125,7 @@ fn parse(bytes: &[u8], key: &CacheKey) -> Option<TokenizedCorpus> {
             reviews.push(TokenizedReview {
                 id,
                 rating,
-                sentiment,
+                class,
                 ranks,
             });
         }
@@ -140,10 +139,12 @@ fn parse(bytes: &[u8], key: &CacheKey) -> Option<TokenizedCorpus> {
     let train = splits.pop()?;
     Some(TokenizedCorpus {
         vocab: Vocabulary::from_ranked_words(words),
+        classes: imdb_classes(),
         train,
         test,
         unsup,
         archive_sha256: key.archive_sha256.clone(),
+        tokenizer: TokenizerConfig::default(),
     })
 }
 
@@ -190,7 +191,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::corpus::RawReview;
+    use crate::corpus::{RawReview, Sentiment};
 
     fn corpus() -> TokenizedCorpus {
         let review = |id, s: Sentiment, text: &str| RawReview {

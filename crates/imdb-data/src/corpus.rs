@@ -42,7 +42,7 @@ pub enum Sentiment {
 
 impl Sentiment {
     /// The class index used by the model: 0 for negative, 1 for positive.
-    pub fn class(self) -> u8 {
+    pub fn class(self) -> u32 {
         match self {
             Sentiment::Negative => 0,
             Sentiment::Positive => 1,
@@ -50,7 +50,7 @@ impl Sentiment {
     }
 
     /// The sentiment of class index `class` (0 or 1); anything else is positive.
-    pub fn from_class(class: u8) -> Self {
+    pub fn from_class(class: u32) -> Self {
         if class == 0 {
             Sentiment::Negative
         } else {

@@ -88,6 +88,17 @@ pub enum DataError {
         path: PathBuf,
     },
 
+    /// A labelled source (CSV, JSON Lines, folders) cannot be used as it is.
+    #[error("{}: {problem}", location(.path, *.line))]
+    Source {
+        /// The file or folder.
+        path: PathBuf,
+        /// The line, where the problem is on one.
+        line: Option<usize>,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+
     /// A setting is outside what is allowed.
     #[error("invalid {setting}: {problem}")]
     InvalidSetting {
@@ -103,6 +114,14 @@ pub enum DataError {
          folder"
     )]
     NoDataDir,
+}
+
+/// `path` or `path:line`.
+fn location(path: &std::path::Path, line: Option<usize>) -> String {
+    match line {
+        Some(line) => format!("{}:{line}", path.display()),
+        None => path.display().to_string(),
+    }
 }
 
 impl DataError {

@@ -9,7 +9,8 @@ use crate::error::{DataError, Result};
 use crate::fetch::{
     ArchiveSource, LocatedArchive, OFFICIAL_SHA256, default_data_dir, locate_archive,
 };
-use crate::tokenized::TokenizedCorpus;
+use crate::tokenized::{TokenizedCorpus, imdb_classes};
+use crate::tokenizer::TokenizerConfig;
 
 /// Reviews per class and labelled split in the official corpus.
 pub const OFFICIAL_REVIEWS_PER_CLASS: usize = 12_500;
@@ -27,6 +28,8 @@ pub struct LoadOptions {
     pub use_cache: bool,
     /// Show a progress bar while downloading.
     pub show_progress: bool,
+    /// How reviews are split into words; only the default settings are cached.
+    pub tokenizer: TokenizerConfig,
 }
 
 impl LoadOptions {
@@ -39,6 +42,7 @@ impl LoadOptions {
             with_unsup: false,
             use_cache: true,
             show_progress: true,
+            tokenizer: TokenizerConfig::default(),
         })
     }
 }
@@ -89,7 +93,9 @@ pub fn load_corpus(options: &LoadOptions) -> Result<(TokenizedCorpus, LoadReport
         tokenize_time: Duration::ZERO,
     };
 
-    if options.use_cache {
+    // The cache holds the default tokenization only.
+    let use_cache = options.use_cache && options.tokenizer == TokenizerConfig::default();
+    if use_cache {
         let start = Instant::now();
         if let Some(corpus) = read_cache(&report.cache_path, &key) {
             report.from_cache = true;
@@ -102,19 +108,24 @@ pub fn load_corpus(options: &LoadOptions) -> Result<(TokenizedCorpus, LoadReport
     // rather than write 100,000 files first.
     let start = Instant::now();
     let corpus = if report.corpus_root.is_dir() {
-        tokenize_extracted(&report.corpus_root, &report.archive, options.with_unsup)?
+        tokenize_extracted(
+            &report.corpus_root,
+            &report.archive,
+            options.with_unsup,
+            options.tokenizer,
+        )?
     } else {
         let reviews = read_archive(&report.archive.path, options.with_unsup)?;
         check_official_counts(&report.archive, &reviews.train, &reviews.test)?;
-        TokenizedCorpus::build(
-            &reviews.train,
-            &reviews.test,
-            &reviews.unsup,
+        TokenizedCorpus::build_with(
+            (&reviews.train, &reviews.test, &reviews.unsup),
+            imdb_classes(),
             report.archive.sha256.clone(),
+            options.tokenizer,
         )
     };
     report.tokenize_time = start.elapsed();
-    if options.use_cache {
+    if use_cache {
         write_cache(&report.cache_path, &corpus)?;
     }
     Ok((corpus, report))
@@ -132,12 +143,13 @@ pub fn fetch_and_extract(options: &LoadOptions) -> Result<(LocatedArchive, PathB
     Ok((archive, root))
 }
 
-/// Reads and tokenizes an extracted corpus, checking its layout, and for the official archive
-/// its counts.
+/// Reads and tokenizes an extracted corpus with `tokenizer`, checking its layout, and for the
+/// official archive its counts.
 pub fn tokenize_extracted(
     root: &Path,
     archive: &LocatedArchive,
     with_unsup: bool,
+    tokenizer: TokenizerConfig,
 ) -> Result<TokenizedCorpus> {
     check_layout(root)?;
     let train = read_split(root, Split::Train)?;
@@ -148,11 +160,11 @@ pub fn tokenize_extracted(
         Vec::new()
     };
     check_official_counts(archive, &train, &test)?;
-    Ok(TokenizedCorpus::build(
-        &train,
-        &test,
-        &unsup,
+    Ok(TokenizedCorpus::build_with(
+        (&train, &test, &unsup),
+        imdb_classes(),
         archive.sha256.clone(),
+        tokenizer,
     ))
 }
 

@@ -1,18 +1,49 @@
 //! From a tokenized corpus to the notebook's arrays (§3): encode with `num_words`, pad or
 //! truncate to `maxlen`, split off the validation set.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
 use crate::sequence::{PaddedSequences, Padding, Truncating, check_maxlen, pad_sequences};
+use crate::source::SourceKind;
 use crate::split::{shuffled_indices, train_val_indices};
 use crate::tokenized::{TokenizedCorpus, TokenizedReview};
+use crate::tokenizer::TokenizerConfig;
 use crate::vocab::Vocabulary;
 
-/// The preprocessing settings of the notebook, with its values as defaults.
+/// Where the labelled texts come from, how they are tokenized and encoded, and how they are
+/// split: the `[data]` table of an experiment config. The defaults are the notebook's IMDB
+/// settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
+    /// The kind of source: `imdb` (the default), `csv`, `jsonl` or `folders`.
+    pub source: SourceKind,
+    /// The training file (CSV, JSON Lines) or folder (one subfolder per class); not for IMDB.
+    pub train: Option<PathBuf>,
+    /// The test file or folder; without it, `test_fraction` of `train` is held out.
+    pub test: Option<PathBuf>,
+    /// Share of `train` held out (seeded) as the test set when there is no `test`.
+    pub test_fraction: Option<f64>,
+    /// The column (CSV) or key (JSON Lines) of the text.
+    pub text_field: String,
+    /// The column or key of the label (a string, or an integer read as its decimal text).
+    pub label_field: String,
+    /// CSV field separator; by default a tab for `.tsv` and `.tab` files, a comma otherwise.
+    pub delimiter: Option<char>,
+    /// The class list and its order (class ids follow it); by default the sorted distinct
+    /// labels of the training data (numerically when every label is an integer).
+    pub classes: Option<Vec<String>>,
+    /// IMDB only: classes by star rating instead of negative/positive, one `[low, high]`
+    /// band of ratings (1–10) per class, e.g. `[[1, 2], [3, 4], [7, 8], [9, 10]]`.
+    pub rating_bands: Option<Vec<[u8; 2]>>,
+    /// Lowercase words.
+    pub lowercase: bool,
+    /// Drop every HTML tag instead of reading its letters as words (`<br>` is always a line
+    /// break).
+    pub strip_html: bool,
     /// Vocabulary size including the 4 reserved ids (`NUM_WORDS = 20000`).
     pub num_words: usize,
     /// Sequence length after padding and truncation (`MAXLEN = 200`).
@@ -31,7 +62,19 @@ pub struct DataConfig {
 
 impl Default for DataConfig {
     fn default() -> Self {
+        let tokenizer = TokenizerConfig::default();
         Self {
+            source: SourceKind::Imdb,
+            train: None,
+            test: None,
+            test_fraction: None,
+            text_field: "text".to_string(),
+            label_field: "label".to_string(),
+            delimiter: None,
+            classes: None,
+            rating_bands: None,
+            lowercase: tokenizer.lowercase,
+            strip_html: tokenizer.strip_html,
             num_words: 20_000,
             maxlen: 200,
             padding: Padding::Post,
@@ -44,10 +87,30 @@ impl Default for DataConfig {
 }
 
 impl DataConfig {
+    /// The tokenizer settings.
+    pub fn tokenizer(&self) -> TokenizerConfig {
+        TokenizerConfig {
+            lowercase: self.lowercase,
+            strip_html: self.strip_html,
+        }
+    }
+
+    /// What a saved model needs to encode new text as this config encoded its training data.
+    pub fn preprocessing(&self) -> Preprocessing {
+        Preprocessing {
+            num_words: self.num_words,
+            maxlen: self.maxlen,
+            padding: self.padding,
+            truncating: self.truncating,
+            tokenizer: self.tokenizer(),
+        }
+    }
+
     /// Checks every setting that can be checked without the corpus.
     pub fn validate(&self) -> Result<()> {
         Vocabulary::check_num_words(self.num_words)?;
         check_maxlen(self.maxlen)?;
+        self.validate_source()?;
         if self.val_size == 0 {
             return Err(DataError::InvalidSetting {
                 setting: "val_size",
@@ -69,15 +132,143 @@ impl DataConfig {
         }
         Ok(())
     }
+
+    fn validate_source(&self) -> Result<()> {
+        let invalid = |setting: &'static str, problem: String| {
+            Err(DataError::InvalidSetting { setting, problem })
+        };
+        let source = self.source.name();
+        if self.source == SourceKind::Imdb {
+            let files_only = [
+                ("train", self.train.is_some()),
+                ("test", self.test.is_some()),
+                ("test_fraction", self.test_fraction.is_some()),
+                ("delimiter", self.delimiter.is_some()),
+                ("classes", self.classes.is_some()),
+            ];
+            for (setting, given) in files_only {
+                if given {
+                    return invalid(
+                        setting,
+                        "applies to source = \"csv\", \"jsonl\" or \"folders\"; the IMDB corpus \
+                         has its own split and classes (for rating classes use rating_bands)"
+                            .to_string(),
+                    );
+                }
+            }
+        } else {
+            if self.train.is_none() {
+                return invalid(
+                    "train",
+                    format!("source = {source:?} needs train = \"PATH\" (a file or folder)"),
+                );
+            }
+            if self.rating_bands.is_some() {
+                return invalid(
+                    "rating_bands",
+                    "applies to source = \"imdb\" only".to_string(),
+                );
+            }
+            if self.source != SourceKind::Csv && self.delimiter.is_some() {
+                return invalid("delimiter", "applies to source = \"csv\" only".to_string());
+            }
+            match (self.test.is_some(), self.test_fraction) {
+                (true, Some(_)) => {
+                    return invalid(
+                        "test_fraction",
+                        "cannot go with test: give a test file, or a share of train to hold \
+                         out, not both"
+                            .to_string(),
+                    );
+                }
+                (false, None) => {
+                    return invalid(
+                        "test",
+                        "missing: give test = \"PATH\", or test_fraction = 0.2 to hold out a \
+                         share of train"
+                            .to_string(),
+                    );
+                }
+                (_, Some(f)) if !(f > 0.0 && f < 1.0) => {
+                    return invalid(
+                        "test_fraction",
+                        format!("{f} is not a share: use a value between 0 and 1, e.g. 0.2"),
+                    );
+                }
+                _ => {}
+            }
+        }
+        if let Some(classes) = &self.classes {
+            if classes.len() < 2 {
+                return invalid(
+                    "classes",
+                    format!(
+                        "{} class(es) given: a classifier needs at least two",
+                        classes.len()
+                    ),
+                );
+            }
+            let mut seen = std::collections::HashSet::new();
+            if let Some(dup) = classes.iter().find(|c| !seen.insert(c.as_str())) {
+                return invalid("classes", format!("{dup:?} is listed twice"));
+            }
+        }
+        if let Some(bands) = &self.rating_bands {
+            crate::labelled::check_rating_bands(bands)?;
+        }
+        for (setting, field) in [
+            ("text_field", &self.text_field),
+            ("label_field", &self.label_field),
+        ] {
+            if field.is_empty() {
+                return invalid(setting, "must name a column or key".to_string());
+            }
+        }
+        Ok(())
+    }
 }
 
-/// Reviews ready for a model: padded ids, labels, and where each came from.
+/// What a trained model needs to encode new text exactly as its training data was: the
+/// tokenizer settings, `num_words`, `maxlen`, padding and truncating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preprocessing {
+    /// Vocabulary size including the reserved ids.
+    pub num_words: usize,
+    /// Sequence length after padding and truncation.
+    pub maxlen: usize,
+    /// Where short texts are padded.
+    pub padding: Padding,
+    /// Which end of long texts is cut.
+    pub truncating: Truncating,
+    /// How texts are split into words.
+    pub tokenizer: TokenizerConfig,
+}
+
+impl Preprocessing {
+    /// Checks the settings (as [`DataConfig::validate`] does for them).
+    pub fn validate(&self) -> Result<()> {
+        Vocabulary::check_num_words(self.num_words)?;
+        check_maxlen(self.maxlen)
+    }
+
+    /// Tokenizes, encodes and pads `texts` with `vocab`: one row per text, never fewer.
+    pub fn encode(&self, vocab: &Vocabulary, texts: &[&str]) -> Result<PaddedSequences> {
+        let encoded: Vec<Vec<u32>> = texts
+            .iter()
+            .map(|t| vocab.encode_text_with(t, self.num_words, self.tokenizer))
+            .collect();
+        pad_sequences(&encoded, self.maxlen, self.padding, self.truncating)
+    }
+}
+
+/// Texts ready for a model: padded ids, class ids, and where each came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EncodedSet {
     /// Padded or truncated id sequences with their true lengths.
     pub sequences: PaddedSequences,
-    /// Class of each row: 0 negative, 1 positive.
-    pub labels: Vec<u8>,
+    /// Class id of each row (IMDB: 0 negative, 1 positive).
+    pub labels: Vec<u32>,
     /// Index of each row's review in its corpus split (`corpus.train` or `corpus.test`).
     pub source: Vec<usize>,
 }
@@ -111,9 +302,11 @@ impl EncodedSet {
     }
 }
 
-/// Train, validation and test sets as the notebook builds them.
+/// Train, validation and test sets as the notebook builds them, with the class names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PreparedData {
+    /// Class names by class id.
+    pub classes: Vec<String>,
     /// Training reviews (20,000 with the defaults).
     pub train: EncodedSet,
     /// Validation reviews (5,000).
@@ -139,6 +332,7 @@ pub fn prepare(corpus: &TokenizedCorpus, config: &DataConfig, seed: u64) -> Resu
         _ => (0..corpus.test.len()).collect(),
     };
     Ok(PreparedData {
+        classes: corpus.classes.clone(),
         train: EncodedSet::encode(&corpus.train, train_idx, config)?,
         val: EncodedSet::encode(&corpus.train, val_idx, config)?,
         test: EncodedSet::encode(&corpus.test, test_idx, config)?,

@@ -2,32 +2,43 @@
 
 use serde::{Deserialize, Serialize};
 
-/// How many reviews of each class a split holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// How many texts of each class a split holds.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ClassCounts {
-    /// Class 0.
-    pub negative: usize,
-    /// Class 1.
-    pub positive: usize,
+    /// Class names, by class id.
+    pub names: Vec<String>,
+    /// Texts of each class, by class id.
+    pub counts: Vec<usize>,
 }
 
 impl ClassCounts {
-    /// Counts class labels (0 negative, anything else positive).
-    pub fn from_labels(labels: impl IntoIterator<Item = u8>) -> Self {
-        let mut counts = Self::default();
+    /// Counts class ids against the class names `names`; an id beyond them is not counted.
+    pub fn from_labels(names: &[String], labels: impl IntoIterator<Item = u32>) -> Self {
+        let mut counts = vec![0; names.len()];
         for label in labels {
-            if label == 0 {
-                counts.negative += 1;
-            } else {
-                counts.positive += 1;
+            if let Some(c) = counts.get_mut(label as usize) {
+                *c += 1;
             }
         }
-        counts
+        Self {
+            names: names.to_vec(),
+            counts,
+        }
     }
 
-    /// All reviews.
+    /// All texts.
     pub fn total(&self) -> usize {
-        self.negative + self.positive
+        self.counts.iter().sum()
+    }
+
+    /// `name: count` for each class, e.g. `negative: 12500, positive: 12500`.
+    pub fn describe(&self) -> String {
+        self.names
+            .iter()
+            .zip(&self.counts)
+            .map(|(name, count)| format!("{name}: {count}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -106,8 +117,10 @@ mod tests {
 
     #[test]
     fn class_counts_and_share() {
-        let c = ClassCounts::from_labels([0, 1, 1, 0, 1]);
-        assert_eq!((c.negative, c.positive, c.total()), (2, 3, 5));
+        let names = ["neg".to_string(), "pos".to_string(), "mixed".to_string()];
+        let c = ClassCounts::from_labels(&names, [0, 1, 1, 0, 1, 2, 7]);
+        assert_eq!((c.counts.as_slice(), c.total()), ([2, 3, 1].as_slice(), 6));
+        assert_eq!(c.describe(), "neg: 2, pos: 3, mixed: 1");
         assert_eq!(LengthStats::share_longer_than(&[1, 5, 10, 20], 5), 0.5);
     }
 }

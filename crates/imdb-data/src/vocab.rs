@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
-use crate::tokenizer::for_each_token;
+use crate::tokenizer::{TokenizerConfig, for_each_token, for_each_token_with};
 
 /// Id of padding.
 pub const PAD_ID: u32 = 0;
@@ -91,8 +91,15 @@ impl Vocabulary {
 
     /// The ranks of the words of `text`, [`UNRANKED`] for unknown words.
     pub fn ranks_of_text(&self, text: &str) -> Vec<u32> {
+        self.ranks_of_text_with(text, TokenizerConfig::default())
+    }
+
+    /// [`ranks_of_text`](Self::ranks_of_text) with the given tokenizer settings.
+    pub fn ranks_of_text_with(&self, text: &str, tokenizer: TokenizerConfig) -> Vec<u32> {
         let mut ranks = Vec::new();
-        for_each_token(text, |w| ranks.push(self.rank(w).unwrap_or(UNRANKED)));
+        for_each_token_with(text, tokenizer, |w| {
+            ranks.push(self.rank(w).unwrap_or(UNRANKED))
+        });
         ranks
     }
 
@@ -108,6 +115,16 @@ impl Vocabulary {
     /// Encodes new text (it need not come from the corpus) as Keras ids.
     pub fn encode_text(&self, text: &str, num_words: usize) -> Vec<u32> {
         Self::encode_ranks(&self.ranks_of_text(text), num_words)
+    }
+
+    /// [`encode_text`](Self::encode_text) with the given tokenizer settings.
+    pub fn encode_text_with(
+        &self,
+        text: &str,
+        num_words: usize,
+        tokenizer: TokenizerConfig,
+    ) -> Vec<u32> {
+        Self::encode_ranks(&self.ranks_of_text_with(text, tokenizer), num_words)
     }
 
     /// The word or marker for one id: `<PAD>`, `<START>`, `<UNK>`, `<UNUSED>`, the word, or `?`

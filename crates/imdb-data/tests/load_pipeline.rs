@@ -10,6 +10,7 @@ fn options(dir: &std::path::Path, with_unsup: bool) -> LoadOptions {
         with_unsup,
         use_cache: true,
         show_progress: false,
+        tokenizer: Default::default(),
     }
 }
 
@@ -31,10 +32,7 @@ fn load_then_reload_from_cache() {
     );
     assert_eq!(report.archive.sha256.len(), 64);
     let stats = first.stats();
-    assert_eq!(
-        (stats.train_classes.negative, stats.train_classes.positive),
-        (30, 30)
-    );
+    assert_eq!(stats.train_classes.counts, [30, 30]);
     assert!(stats.train_lengths.unwrap().min >= spec.min_words);
     // `<br />` never becomes a word.
     assert!(first.vocab.rank("br").is_none());

@@ -3,13 +3,13 @@
 
 use std::time::Instant;
 
-use imdb_data::SeededRng;
 use imdb_model::kernels::amx::{self, SplitLhs, SplitRhs};
 use imdb_model::kernels::gemm::{Layout, matmul};
 use imdb_model::kernels::recurrent::{
-    CellKind, Pass, RecurrentDims, RecurrentInputs, RecurrentWeights, recurrent_backward,
-    recurrent_forward,
+    CellKind, InferencePrecision, Pass, RecurrentDims, RecurrentInputs, RecurrentWeights,
+    recurrent_backward, recurrent_forward,
 };
+use imdb_rng::SeededRng;
 
 fn main() {
     let dims = RecurrentDims {
@@ -65,7 +65,13 @@ fn main() {
         );
         let b = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let _ = recurrent_forward(CellKind::Lstm, dims, weights, inputs, Pass::inference());
+        let _ = recurrent_forward(
+            CellKind::Lstm,
+            dims,
+            weights,
+            inputs,
+            Pass::Inference(InferencePrecision::Fast),
+        );
         let n = t.elapsed().as_secs_f64();
         assert!(grads.dw_hh.iter().all(|v| v.is_finite()));
         if i >= 2 {

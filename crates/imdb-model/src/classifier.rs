@@ -1,4 +1,7 @@
-//! The sentiment classifier: `Embedding → recurrent layers → Dense(1)`.
+//! The text classifier: `Embedding → recurrent layers (or a Transformer) → Dense`.
+//!
+//! Two classes have one output (a logit, `sigmoid` gives the probability of class 1, the
+//! notebook's `Dense(1, sigmoid)`); more classes have one output per class (`softmax`).
 
 use burn::module::{Module, Param};
 use burn::nn::transformer::{
@@ -6,13 +9,13 @@ use burn::nn::transformer::{
 };
 use burn::tensor::module::embedding;
 use burn::tensor::{Device, Int, Tensor, TensorData, s};
-use imdb_data::SeededRng;
+use imdb_rng::SeededRng;
 
 use crate::config::{ModelConfig, Pooling, Readout};
 use crate::error::ModelError;
 use crate::init::{glorot_uniform, param1, param2, uniform};
 use crate::ops::{fused_embedding, has_fused_kernels};
-use crate::recurrent::{Implementation, RecurrentLayer};
+use crate::recurrent::{Implementation, InferencePrecision, RecurrentLayer};
 use crate::summary::{LayerSummary, ModelSummary};
 
 /// One batch of encoded reviews.
@@ -53,8 +56,9 @@ impl ModelInput {
     }
 }
 
-/// `Embedding → (Bi)RNN/GRU/LSTM layers → Dense(1)`; outputs one logit per review
-/// (`sigmoid(logit)` is the probability of a positive review).
+/// `Embedding → (Bi)RNN/GRU/LSTM layers or a Transformer → Dense`: for two classes one logit
+/// per text (`sigmoid(logit)` is the probability of class 1, the notebook's positive review),
+/// for `n > 2` classes `n` logits (`softmax` gives the class probabilities).
 #[derive(Module, Debug)]
 pub struct SentimentClassifier {
     /// Word vectors, `[num_words, embed_dim]`.
@@ -64,9 +68,9 @@ pub struct SentimentClassifier {
     pub encoder: Vec<RecurrentLayer>,
     /// The Transformer encoder, for that architecture.
     pub transformer: Option<TransformerEncoder>,
-    /// Output weights, `[features, 1]`.
+    /// Output weights, `[features, outputs]` (see [`SentimentClassifier::outputs`]).
     pub dense_weight: Param<Tensor<2>>,
-    /// Output bias, `[1]`.
+    /// Output bias, `[outputs]`.
     pub dense_bias: Param<Tensor<1>>,
     /// The settings the model was built with.
     #[module(skip)]
@@ -74,10 +78,12 @@ pub struct SentimentClassifier {
 }
 
 impl SentimentClassifier {
-    /// A new model with Keras' initialization, fully determined by `seed`.
+    /// A new model for `num_classes` classes (at least 2) over `num_words` token ids, with
+    /// Keras' initialization, fully determined by `seed`.
     pub fn new(
         config: &ModelConfig,
         num_words: usize,
+        num_classes: usize,
         seed: u64,
         device: &Device,
     ) -> Result<Self, ModelError> {
@@ -88,6 +94,16 @@ impl SentimentClassifier {
                 problem: "the vocabulary is empty".to_string(),
             });
         }
+        if num_classes < 2 {
+            return Err(ModelError::InvalidConfig {
+                key: "num_classes",
+                problem: format!(
+                    "{num_classes} class(es): a classifier needs at least 2, so the data must \
+                     hold at least two distinct labels"
+                ),
+            });
+        }
+        let outputs = outputs_for(num_classes);
         let mut rng = SeededRng::new(seed);
         let e = config.embed_dim;
         let embedding = param2(
@@ -116,7 +132,8 @@ impl SentimentClassifier {
                 }
             }
             None => {
-                // Burn initializes these weights from the device's generator.
+                // Burn initializes these weights from the device's generator: seeded here from
+                // the model's seed, so they depend on nothing else.
                 device.seed(seed);
                 transformer = Some(
                     TransformerEncoderConfig::new(e, config.ff_dim, config.heads, config.layers)
@@ -130,8 +147,12 @@ impl SentimentClassifier {
             embedding,
             encoder,
             transformer,
-            dense_weight: param2(glorot_uniform(&mut rng, input, 1), [input, 1], device),
-            dense_bias: param1(vec![0.0], device),
+            dense_weight: param2(
+                glorot_uniform(&mut rng, input, outputs),
+                [input, outputs],
+                device,
+            ),
+            dense_bias: param1(vec![0.0; outputs], device),
             config: config.clone(),
         })
     }
@@ -169,24 +190,40 @@ impl SentimentClassifier {
         self.embedding.dims()[0]
     }
 
+    /// Output units: 1 for two classes (a logit), else one per class.
+    pub fn outputs(&self) -> usize {
+        self.dense_bias.dims()[0]
+    }
+
+    /// Number of classes the model tells apart.
+    pub fn num_classes(&self) -> usize {
+        match self.outputs() {
+            1 => 2,
+            n => n,
+        }
+    }
+
     fn directions(&self) -> usize {
         if self.config.bidirectional { 2 } else { 1 }
     }
 
-    /// Logits `[batch]` for a batch. With `dropout_seed` the model is in training mode and the
-    /// seed fixes every dropout mask; without it, dropout is off.
-    pub fn forward(&self, input: ModelInput, dropout_seed: Option<u64>) -> Tensor<1> {
-        self.run(input, dropout_seed, None)
+    /// Logits `[batch, outputs]` for a batch (see [`outputs`](Self::outputs)). With
+    /// `dropout_seed` the model is in training mode and the seed fixes every dropout mask (the
+    /// Transformer's too); without it, dropout is off.
+    pub fn forward(&self, input: ModelInput, dropout_seed: Option<u64>) -> Tensor<2> {
+        self.run(input, dropout_seed, None, InferencePrecision::Fast)
     }
 
     /// [`forward`](Self::forward), optionally with the first layer's input projections looked
-    /// up per word (`tables`, one per direction) instead of computed per token.
+    /// up per word (`tables`, one per direction) instead of computed per token, and with the
+    /// fused kernels computing at `precision` where nothing is differentiated.
     fn run(
         &self,
         input: ModelInput,
         dropout_seed: Option<u64>,
         tables: Option<&[Tensor<2>]>,
-    ) -> Tensor<1> {
+        precision: InferencePrecision,
+    ) -> Tensor<2> {
         let device = input.tokens.device();
         let [batch, steps] = input.tokens.dims();
         let mut rng = dropout_seed.map(SeededRng::new);
@@ -198,9 +235,7 @@ impl SentimentClassifier {
         let tokens = input.tokens;
         if let Some(transformer) = &self.transformer {
             let features = self.transformer_features(transformer, tokens, step_mask, rng.as_mut());
-            let logits =
-                features.matmul(self.dense_weight.val()) + self.dense_bias.val().unsqueeze();
-            return logits.reshape([batch]);
+            return features.matmul(self.dense_weight.val()) + self.dense_bias.val().unsqueeze();
         }
         // In training on the CPU backends, the lookup and the first layer's input-dropout mask
         // are one op whose backward runs on every core; it runs below, once the mask is drawn.
@@ -265,6 +300,7 @@ impl SentimentClassifier {
                             tokens.clone(),
                             step_mask.clone(),
                             final_only,
+                            precision,
                         );
                     }
                     let rec_mask = match rng.as_mut() {
@@ -289,10 +325,17 @@ impl SentimentClassifier {
                             step_mask.clone(),
                             rec_mask,
                             implementation,
+                            precision,
                         );
                         return last.unsqueeze_dim(1);
                     }
-                    layer.forward(seq.clone(), step_mask.clone(), rec_mask, implementation)
+                    layer.forward(
+                        seq.clone(),
+                        step_mask.clone(),
+                        rec_mask,
+                        implementation,
+                        precision,
+                    )
                 })
                 .collect();
             if final_only {
@@ -315,8 +358,7 @@ impl SentimentClassifier {
             Readout::Last => Tensor::cat(finals, 1),
             readout => pool_steps(seq, &step_mask, readout),
         };
-        let logits = features.matmul(self.dense_weight.val()) + self.dense_bias.val().unsqueeze();
-        logits.reshape([batch])
+        features.matmul(self.dense_weight.val()) + self.dense_bias.val().unsqueeze()
     }
 
     /// The Transformer's pooled review vectors, `[batch, embed_dim]`.
@@ -335,11 +377,15 @@ impl SentimentClassifier {
             &device,
         );
         let mut x = embedding(self.embedding.val(), tokens) + positions;
-        if let Some(rng) = rng
-            && self.config.spatial_dropout > 0.0
-        {
-            let mask = dropout_mask(rng, batch, e, self.config.spatial_dropout);
-            x = x * Tensor::<3>::from_data(TensorData::new(mask, [batch, 1, e]), &device);
+        if let Some(rng) = rng {
+            if self.config.spatial_dropout > 0.0 {
+                let mask = dropout_mask(rng, batch, e, self.config.spatial_dropout);
+                x = x * Tensor::<3>::from_data(TensorData::new(mask, [batch, 1, e]), &device);
+            }
+            // Burn's encoder draws its dropout masks from the device's generator: seeded from
+            // this batch's dropout seed, they depend on that seed alone (and a resumed run
+            // draws the same masks as an uninterrupted one).
+            device.seed(rng.next_u64());
         }
         let padding = step_mask.clone().equal_elem(0.0);
         let out = transformer.forward(TransformerEncoderInput::new(x).mask_pad(padding));
@@ -349,14 +395,16 @@ impl SentimentClassifier {
         }
     }
 
-    /// Probabilities of the positive class, `[batch]`, dropout off.
-    pub fn predict_proba(&self, input: ModelInput) -> Tensor<1> {
-        burn::tensor::activation::sigmoid(self.forward(input, None))
+    /// Class probabilities, `[batch, num_classes]`, dropout off: `[1 - p, p]` with the
+    /// sigmoid's `p` for two classes, the softmax for more.
+    pub fn predict_proba(&self, input: ModelInput) -> Tensor<2> {
+        probabilities(self.forward(input, None))
     }
 
-    /// A view for classifying many batches. When the first layer is fused, its input
-    /// projection `embedding · w_ih + bias` is computed once per word of the vocabulary, and
-    /// each batch only looks rows up: two thirds of the arithmetic of inference disappear.
+    /// A view for classifying many batches, with the fast inference precision (see
+    /// [`Predictor::with_precision`]). When the first layer is fused, its input projection
+    /// `embedding · w_ih + bias` is computed once per word of the vocabulary, and each batch
+    /// only looks rows up: two thirds of the arithmetic of inference disappear.
     pub fn predictor(&self) -> Predictor<'_> {
         let fused = self.config.implementation == Implementation::Fused
             && self.transformer.is_none()
@@ -370,6 +418,7 @@ impl SentimentClassifier {
         Predictor {
             model: self,
             tables,
+            precision: InferencePrecision::Fast,
         }
     }
 
@@ -460,8 +509,8 @@ impl SentimentClassifier {
         rows.push(LayerSummary {
             name: "dense".into(),
             kind: "Dense".into(),
-            output_shape: "(None, 1)".into(),
-            params: input + 1,
+            output_shape: format!("(None, {})", self.outputs()),
+            params: (input + 1) * self.outputs(),
         });
         ModelSummary::new(rows, self.num_params())
     }
@@ -495,13 +544,47 @@ fn pool_steps(seq: Tensor<3>, step_mask: &Tensor<2>, readout: Readout) -> Tensor
 pub struct Predictor<'a> {
     model: &'a SentimentClassifier,
     tables: Option<Vec<Tensor<2>>>,
+    precision: InferencePrecision,
 }
 
 impl Predictor<'_> {
-    /// Logits `[batch]`, dropout off; the same numbers as
-    /// [`SentimentClassifier::forward`] up to rounding.
-    pub fn logits(&self, input: ModelInput) -> Tensor<1> {
-        self.model.run(input, None, self.tables.as_deref())
+    /// The same predictor computing at `precision`: [`InferencePrecision::Fast`] (the default)
+    /// is within about 1e-5 of the training pass, [`InferencePrecision::F32`] is exactly its
+    /// arithmetic.
+    pub fn with_precision(mut self, precision: InferencePrecision) -> Self {
+        self.precision = precision;
+        self
+    }
+
+    /// Logits `[batch, outputs]`, dropout off; the same numbers as
+    /// [`SentimentClassifier::forward`] up to rounding (exactly, with
+    /// [`InferencePrecision::F32`]).
+    pub fn logits(&self, input: ModelInput) -> Tensor<2> {
+        self.model
+            .run(input, None, self.tables.as_deref(), self.precision)
+    }
+
+    /// Class probabilities, `[batch, num_classes]` (see
+    /// [`SentimentClassifier::predict_proba`]).
+    pub fn probabilities(&self, input: ModelInput) -> Tensor<2> {
+        probabilities(self.logits(input))
+    }
+}
+
+/// Output units for `num_classes` classes: one logit for two, else one per class.
+pub fn outputs_for(num_classes: usize) -> usize {
+    if num_classes == 2 { 1 } else { num_classes }
+}
+
+/// Class probabilities from logits `[batch, outputs]`: `[1 - σ(x), σ(x)]` for one output,
+/// the softmax over the outputs otherwise.
+pub fn probabilities(logits: Tensor<2>) -> Tensor<2> {
+    let [_, outputs] = logits.dims();
+    if outputs == 1 {
+        let p = burn::tensor::activation::sigmoid(logits);
+        Tensor::cat(vec![p.clone().neg() + 1.0, p], 1)
+    } else {
+        burn::tensor::activation::softmax(logits, 1)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use burn::module::Param;
 use burn::tensor::{Device, Tensor, TensorData};
-use imdb_data::SeededRng;
+use imdb_rng::SeededRng;
 
 /// A standard normal draw (Box–Muller).
 pub fn normal(rng: &mut SeededRng) -> f32 {

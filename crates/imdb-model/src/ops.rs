@@ -27,8 +27,8 @@ use burn::tensor::{Device, Int, Tensor, TensorData, try_read_sync};
 use crate::kernels::adam::{AdamStep, adam_update};
 use crate::kernels::embedding::{EmbeddingDims, embedding_backward, embedding_forward};
 use crate::kernels::recurrent::{
-    CellKind, Pass, RecurrentDims, RecurrentInputs, RecurrentTape, RecurrentWeights,
-    recurrent_backward, recurrent_forward,
+    CellKind, InferencePrecision, Pass, RecurrentDims, RecurrentInputs, RecurrentTape,
+    RecurrentWeights, recurrent_backward, recurrent_forward,
 };
 
 /// Backends that run the fused recurrent kernels.
@@ -46,6 +46,7 @@ pub trait FusedRecurrentBackend: Backend {
     /// - `final_only`: return (and differentiate) only the state after the last step
     ///   processed
     /// - `cell`: LSTM, GRU or vanilla RNN
+    /// - `precision`: how a pass without a tape (inference) computes; a tracked pass is f32
     ///
     /// ## Returns
     /// `[batch, steps, hidden]`, or `[batch, 1, hidden]` with `final_only`
@@ -60,6 +61,7 @@ pub trait FusedRecurrentBackend: Backend {
         reverse: bool,
         final_only: bool,
         cell: CellKind,
+        precision: InferencePrecision,
     ) -> FloatTensor<Self>;
 }
 
@@ -153,6 +155,7 @@ struct RecurrentCall {
     recurrent_mask: HostBuf,
     reverse: bool,
     final_only: bool,
+    precision: InferencePrecision,
 }
 
 /// The tensors of one call.
@@ -170,6 +173,7 @@ impl RecurrentCall {
         t: CallTensors<B>,
         (reverse, final_only): (bool, bool),
         cell: CellKind,
+        precision: InferencePrecision,
     ) -> Self {
         let shape = t.x.shape();
         let dims = RecurrentDims {
@@ -189,6 +193,7 @@ impl RecurrentCall {
             recurrent_mask: B::host_buf(t.recurrent_mask),
             reverse,
             final_only,
+            precision,
         }
     }
 
@@ -224,7 +229,7 @@ impl RecurrentCall {
             self.dims,
             self.weights(),
             self.inputs(),
-            Pass::inference(),
+            Pass::Inference(self.precision),
         );
         to_backend::<B>(out, &self.output_shape(), device)
     }
@@ -235,9 +240,10 @@ fn inference<B: HostTensors>(
     t: CallTensors<B>,
     reverse_and_final_only: (bool, bool),
     cell: CellKind,
+    precision: InferencePrecision,
 ) -> FloatTensor<B> {
     let device = t.x.device();
-    RecurrentCall::read::<B>(t, reverse_and_final_only, cell).infer::<B>(&device)
+    RecurrentCall::read::<B>(t, reverse_and_final_only, cell, precision).infer::<B>(&device)
 }
 
 macro_rules! cpu_recurrent_backend {
@@ -253,6 +259,7 @@ macro_rules! cpu_recurrent_backend {
                 reverse: bool,
                 final_only: bool,
                 cell: CellKind,
+                precision: InferencePrecision,
             ) -> FloatTensor<Self> {
                 let t = CallTensors {
                     x,
@@ -262,7 +269,7 @@ macro_rules! cpu_recurrent_backend {
                     step_mask,
                     recurrent_mask,
                 };
-                inference::<Self>(t, (reverse, final_only), cell)
+                inference::<Self>(t, (reverse, final_only), cell, precision)
             }
         }
     };
@@ -335,7 +342,8 @@ fn tracked<B: HostTensors>(
     cell: CellKind,
 ) -> (Arc<RecurrentSaved<B::Device>>, FloatTensor<B>) {
     let device = t.x.device();
-    let call = RecurrentCall::read::<B>(t, reverse_and_final_only, cell);
+    // A tracked pass keeps its tape and computes in f32: no inference precision applies.
+    let call = RecurrentCall::read::<B>(t, reverse_and_final_only, cell, InferencePrecision::F32);
     let (out, tape) = recurrent_forward(
         call.cell,
         call.dims,
@@ -363,6 +371,7 @@ impl<B: HostTensors, C: CheckpointStrategy> FusedRecurrentBackend for Autodiff<B
         reverse: bool,
         final_only: bool,
         cell: CellKind,
+        precision: InferencePrecision,
     ) -> FloatTensor<Self> {
         let prep = RecurrentBackward
             .prepare::<C>([x.node(), w_ih.node(), w_hh.node(), bias.node()])
@@ -382,7 +391,9 @@ impl<B: HostTensors, C: CheckpointStrategy> FusedRecurrentBackend for Autodiff<B
                 let (saved, output) = tracked::<B>(t, (reverse, final_only), cell);
                 prep.finish(saved, output)
             }
-            OpsKind::UnTracked(prep) => prep.finish(inference::<B>(t, (reverse, final_only), cell)),
+            OpsKind::UnTracked(prep) => {
+                prep.finish(inference::<B>(t, (reverse, final_only), cell, precision))
+            }
         }
     }
 }
@@ -407,6 +418,7 @@ pub fn fused_recurrent(
     recurrent_mask: Tensor<2>,
     (reverse, final_only): (bool, bool),
     cell: CellKind,
+    precision: InferencePrecision,
 ) -> Tensor<3> {
     Tensor::from_dispatch(<Dispatch as FusedRecurrentBackend>::fused_recurrent(
         x.into_dispatch(),
@@ -418,6 +430,7 @@ pub fn fused_recurrent(
         reverse,
         final_only,
         cell,
+        precision,
     ))
 }
 
@@ -443,6 +456,7 @@ pub trait FusedLookupBackend: Backend {
         reverse: bool,
         final_only: bool,
         cell: CellKind,
+        precision: InferencePrecision,
     ) -> FloatTensor<Self>;
 }
 
@@ -463,6 +477,7 @@ fn lookup<B: HostTensors>(
     (w_hh, bias, step_mask): (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>),
     (reverse, final_only): (bool, bool),
     cell: CellKind,
+    precision: InferencePrecision,
 ) -> FloatTensor<B> {
     let device = table.device();
     let [batch, steps] = [tokens.shape()[0], tokens.shape()[1]];
@@ -494,7 +509,7 @@ fn lookup<B: HostTensors>(
         ids: Some(&ids),
         final_only,
     };
-    let (out, _) = recurrent_forward(cell, dims, weights, inputs, Pass::inference());
+    let (out, _) = recurrent_forward(cell, dims, weights, inputs, Pass::Inference(precision));
     let out_steps = if final_only { 1 } else { steps };
     to_backend::<B>(out, &[batch, out_steps, hidden], &device)
 }
@@ -511,12 +526,14 @@ macro_rules! cpu_lookup_backend {
                 reverse: bool,
                 final_only: bool,
                 cell: CellKind,
+                precision: InferencePrecision,
             ) -> FloatTensor<Self> {
                 lookup::<Self>(
                     (table, tokens),
                     (w_hh, bias, step_mask),
                     (reverse, final_only),
                     cell,
+                    precision,
                 )
             }
         }
@@ -536,6 +553,7 @@ pub fn fused_recurrent_lookup(
     step_mask: Tensor<2>,
     (reverse, final_only): (bool, bool),
     cell: CellKind,
+    precision: InferencePrecision,
 ) -> Tensor<3> {
     let autodiff = step_mask.is_autodiff();
     let out: Tensor<3> =
@@ -548,6 +566,7 @@ pub fn fused_recurrent_lookup(
             reverse,
             final_only,
             cell,
+            precision,
         ));
     // Later layers and the output layer may be on an autodiff device.
     if autodiff { out.autodiff() } else { out }

@@ -4,13 +4,13 @@
 use burn::module::{Module, Param};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Int, Tensor, s};
-use imdb_data::SeededRng;
+use imdb_rng::SeededRng;
 use serde::{Deserialize, Serialize};
 
 use crate::init::{glorot_uniform, orthogonal, param1, param2};
 use crate::ops::{fused_recurrent, fused_recurrent_lookup, has_fused_kernels};
 
-pub use crate::kernels::recurrent::CellKind;
+pub use crate::kernels::recurrent::{CellKind, InferencePrecision};
 
 /// How a layer's forward pass is computed. All give the same numbers (up to rounding).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -81,6 +81,8 @@ impl RecurrentLayer {
     ///   unchanged through padding)
     /// - `recurrent_mask`: `[batch, hidden]` multiplier of the previous hidden state
     ///   (recurrent dropout), or `None`
+    /// - `implementation`: how the layer is computed
+    /// - `precision`: how the fused kernel computes when nothing is differentiated
     ///
     /// ## Returns
     /// The hidden state after every step, `[batch, steps, hidden]`; the final state is at
@@ -91,9 +93,10 @@ impl RecurrentLayer {
         step_mask: Tensor<2>,
         recurrent_mask: Option<Tensor<2>>,
         implementation: Implementation,
+        precision: InferencePrecision,
     ) -> Tensor<3> {
         if implementation == Implementation::Fused && has_fused_kernels(&x.device()) {
-            return self.forward_fused(x, step_mask, recurrent_mask, false);
+            return self.forward_fused(x, step_mask, recurrent_mask, false, precision);
         }
         if implementation == Implementation::Burn && self.cell == CellKind::Lstm {
             return self.forward_burn(x);
@@ -112,14 +115,21 @@ impl RecurrentLayer {
         step_mask: Tensor<2>,
         recurrent_mask: Option<Tensor<2>>,
         implementation: Implementation,
+        precision: InferencePrecision,
     ) -> Tensor<2> {
         let [batch, steps, _] = x.dims();
         let hidden = self.hidden;
         if implementation == Implementation::Fused && has_fused_kernels(&x.device()) {
-            let last = self.forward_fused(x, step_mask, recurrent_mask, true);
+            let last = self.forward_fused(x, step_mask, recurrent_mask, true, precision);
             return last.reshape([batch, hidden]);
         }
-        let out = self.forward(x, step_mask.clone(), recurrent_mask, implementation);
+        let out = self.forward(
+            x,
+            step_mask.clone(),
+            recurrent_mask,
+            implementation,
+            precision,
+        );
         if implementation == Implementation::Burn && !self.reverse {
             // 1 at the last real step of each row: mask[t] - mask[t+1].
             let next = Tensor::cat(
@@ -143,6 +153,7 @@ impl RecurrentLayer {
         step_mask: Tensor<2>,
         recurrent_mask: Option<Tensor<2>>,
         final_only: bool,
+        precision: InferencePrecision,
     ) -> Tensor<3> {
         let [batch, _, _] = x.dims();
         let mask =
@@ -156,6 +167,7 @@ impl RecurrentLayer {
             mask,
             (self.reverse, final_only),
             self.cell,
+            precision,
         )
     }
 
@@ -169,6 +181,7 @@ impl RecurrentLayer {
         tokens: Tensor<2, Int>,
         step_mask: Tensor<2>,
         final_only: bool,
+        precision: InferencePrecision,
     ) -> Tensor<3> {
         fused_recurrent_lookup(
             table,
@@ -177,6 +190,7 @@ impl RecurrentLayer {
             step_mask,
             (self.reverse, final_only),
             self.cell,
+            precision,
         )
     }
 

@@ -5,11 +5,11 @@
 #![allow(deprecated)]
 
 use burn::tensor::{Device, Tensor, TensorData};
-use imdb_data::SeededRng;
 use imdb_model::{
-    Architecture, CellKind, Implementation, ModelConfig, ModelInput, Readout, RecurrentLayer,
-    SentimentClassifier,
+    Architecture, CellKind, Implementation, InferencePrecision, ModelConfig, ModelInput, Readout,
+    RecurrentLayer, SentimentClassifier,
 };
+use imdb_rng::SeededRng;
 
 fn devices() -> Vec<(&'static str, Device)> {
     vec![("flex", Device::flex()), ("ndarray", Device::ndarray())]
@@ -48,7 +48,7 @@ fn mask(lengths: &[usize], steps: usize, device: &Device) -> Tensor<2> {
 #[test]
 fn notebook_model_has_2_609_473_parameters() {
     let model =
-        SentimentClassifier::new(&ModelConfig::default(), 20_000, 1, &Device::flex()).unwrap();
+        SentimentClassifier::new(&ModelConfig::default(), 20_000, 2, 1, &Device::flex()).unwrap();
     let summary = model.summary(200);
     assert_eq!(summary.total_params, 2_609_473);
     assert_eq!(summary.rows_total(), 2_609_473);
@@ -81,7 +81,7 @@ fn summary_counts_match_the_module_for_every_shape() {
             embed_dim: 6,
             ..ModelConfig::default()
         };
-        let model = SentimentClassifier::new(&config, 50, 1, &Device::flex()).unwrap();
+        let model = SentimentClassifier::new(&config, 50, 2, 1, &Device::flex()).unwrap();
         let summary = model.summary(10);
         assert_eq!(summary.rows_total(), summary.total_params, "{arch:?}");
     }
@@ -94,10 +94,27 @@ fn fused_composed_and_burn_lstm_agree_without_padding() {
         let layer = RecurrentLayer::init(CellKind::Lstm, 5, 4, false, &mut rng, &device);
         let x = random_input(3, 7, 5, &device);
         let ones = Tensor::ones([3, 7], &device);
-        let fused = values(layer.forward(x.clone(), ones.clone(), None, Implementation::Fused));
-        let composed =
-            values(layer.forward(x.clone(), ones.clone(), None, Implementation::Composed));
-        let stock = values(layer.forward(x, ones, None, Implementation::Burn));
+        let fused = values(layer.forward(
+            x.clone(),
+            ones.clone(),
+            None,
+            Implementation::Fused,
+            InferencePrecision::Fast,
+        ));
+        let composed = values(layer.forward(
+            x.clone(),
+            ones.clone(),
+            None,
+            Implementation::Composed,
+            InferencePrecision::Fast,
+        ));
+        let stock = values(layer.forward(
+            x,
+            ones,
+            None,
+            Implementation::Burn,
+            InferencePrecision::Fast,
+        ));
         assert_close(
             &fused,
             &composed,
@@ -131,8 +148,15 @@ fn fused_and_composed_agree_with_masks_dropout_and_reverse() {
                 m.clone(),
                 Some(rec.clone()),
                 Implementation::Fused,
+                InferencePrecision::Fast,
             ));
-            let composed = values(layer.forward(x, m, Some(rec), Implementation::Composed));
+            let composed = values(layer.forward(
+                x,
+                m,
+                Some(rec),
+                Implementation::Composed,
+                InferencePrecision::Fast,
+            ));
             assert_close(
                 &fused,
                 &composed,
@@ -179,7 +203,7 @@ fn fused_gradients_equal_composed_gradients() {
                 implementation,
                 ..config.clone()
             };
-            let model = SentimentClassifier::new(&config, 12, 9, &device).unwrap();
+            let model = SentimentClassifier::new(&config, 12, 2, 9, &device).unwrap();
             let logits = model.forward(toy_input(&device), Some(77));
             let grads = logits.sum().backward();
             let g = |p: &burn::module::Param<Tensor<2>>| -> Vec<f32> {
@@ -218,7 +242,7 @@ fn masking_makes_padding_irrelevant_and_its_absence_does_not() {
     let pre = ModelInput::from_padded(&[0, 0, 0, 0, 1, 5, 9, 7], &[4], 8, true, &device);
     let bare = ModelInput::from_padded(&review, &[4], 4, false, &device);
     let logit = |config: &ModelConfig, input: ModelInput| -> f32 {
-        let model = SentimentClassifier::new(config, 12, 4, &device).unwrap();
+        let model = SentimentClassifier::new(config, 12, 2, 4, &device).unwrap();
         model
             .forward(input, None)
             .into_data()
@@ -260,7 +284,7 @@ fn pooled_readouts_equal_the_final_state_for_one_token_and_differ_for_more() {
         };
         let len = ids.iter().filter(|&&id| id != 0).count();
         let input = ModelInput::from_padded(ids, &[len], steps, false, &device);
-        let model = SentimentClassifier::new(&config, 12, 4, &device).unwrap();
+        let model = SentimentClassifier::new(&config, 12, 2, 4, &device).unwrap();
         model
             .forward(input, None)
             .into_data()
@@ -298,6 +322,7 @@ fn dropout_is_seeded_and_off_in_evaluation() {
             ..ModelConfig::default()
         },
         12,
+        2,
         4,
         &device,
     )
@@ -327,7 +352,7 @@ fn gru_and_rnn_run_and_learn_something_different() {
             layers: 2,
             ..ModelConfig::default()
         };
-        let model = SentimentClassifier::new(&config, 12, 4, &device).unwrap();
+        let model = SentimentClassifier::new(&config, 12, 2, 4, &device).unwrap();
         let out = model
             .forward(toy_input(&device), Some(3))
             .into_data()
@@ -345,7 +370,7 @@ fn bad_settings_are_refused() {
         dropout: 1.0,
         ..ModelConfig::default()
     };
-    let err = SentimentClassifier::new(&bad, 10, 1, &device)
+    let err = SentimentClassifier::new(&bad, 10, 2, 1, &device)
         .unwrap_err()
         .to_string();
     assert!(err.contains("dropout") && err.contains("[0, 1)"), "{err}");
@@ -354,7 +379,7 @@ fn bad_settings_are_refused() {
         ..ModelConfig::default()
     };
     assert!(
-        SentimentClassifier::new(&bad, 10, 1, &device)
+        SentimentClassifier::new(&bad, 10, 2, 1, &device)
             .unwrap_err()
             .to_string()
             .contains("units")
@@ -382,7 +407,7 @@ fn predictor_tables_give_the_same_logits() {
                 layers: 2,
                 ..ModelConfig::default()
             };
-            let model = SentimentClassifier::new(&config, 12, 4, &device).unwrap();
+            let model = SentimentClassifier::new(&config, 12, 2, 4, &device).unwrap();
             let direct = model
                 .forward(toy_input(&device), None)
                 .into_data()
@@ -415,7 +440,7 @@ fn transformer_ignores_trailing_padding_and_counts_its_parameters() {
         layers: 2,
         ..ModelConfig::default()
     };
-    let model = SentimentClassifier::new(&config, 12, 4, &device).unwrap();
+    let model = SentimentClassifier::new(&config, 12, 2, 4, &device).unwrap();
     let summary = model.summary(8);
     assert_eq!(summary.rows_total(), summary.total_params);
     assert!(summary.to_string().contains("TransformerEncoder"));
@@ -445,7 +470,7 @@ fn transformer_ignores_trailing_padding_and_counts_its_parameters() {
         pooling: imdb_model::config::Pooling::First,
         ..config.clone()
     };
-    let model = SentimentClassifier::new(&first, 12, 4, &device).unwrap();
+    let model = SentimentClassifier::new(&first, 12, 2, 4, &device).unwrap();
     assert!(
         model
             .forward(toy_input(&device), None)

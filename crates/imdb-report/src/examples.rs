@@ -2,37 +2,40 @@
 //! confident mistakes in each direction, and accuracy by review length.
 
 use imdb_data::{SeededRng, TokenizedReview, Vocabulary};
+use imdb_train::ClassProbabilities;
 use serde::{Deserialize, Serialize};
 
-/// Words of a review shown in examples (the notebook shows 120).
+/// Words of a text shown in examples (the notebook shows 120).
 pub const SHOWN_TOKENS: usize = 120;
 
-/// One test review with the model's verdict.
+/// One test text with the model's verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Example {
     /// Row in the test set (and in `predictions.csv`).
     pub index: usize,
-    /// True class.
-    pub label: u8,
-    /// Predicted class.
-    pub predicted: u8,
-    /// Probability of the positive class.
+    /// True class name.
+    pub label: String,
+    /// Predicted class name.
+    pub predicted: String,
+    /// Probability of the predicted class.
     pub probability: f32,
-    /// Length of the review in words.
+    /// Length of the text in words.
     pub words: usize,
     /// The first words, decoded as the model sees them (`<UNK>` beyond the vocabulary).
     pub text: String,
 }
 
-/// Inputs of the analysis: the test reviews as tokenized, and the model's outputs.
+/// Inputs of the analysis: the test texts as tokenized, and the model's outputs.
 #[derive(Debug, Clone, Copy)]
 pub struct TestOutcome<'a> {
-    /// Each test row's review (`corpus.test[set.source[i]]`).
+    /// Each test row's text (`corpus.test[set.source[i]]`).
     pub reviews: &'a [&'a TokenizedReview],
-    /// Probability per test row.
-    pub probabilities: &'a [f32],
-    /// True class per test row.
-    pub labels: &'a [u8],
+    /// Class probabilities per test row.
+    pub probabilities: &'a ClassProbabilities,
+    /// True class id per test row.
+    pub labels: &'a [u32],
+    /// Class names by class id.
+    pub classes: &'a [String],
     /// The vocabulary, to decode.
     pub vocab: &'a Vocabulary,
     /// The model's vocabulary size.
@@ -40,20 +43,32 @@ pub struct TestOutcome<'a> {
 }
 
 impl TestOutcome<'_> {
+    /// The name of class `class`.
+    fn class_name(&self, class: u32) -> String {
+        self.classes
+            .get(class as usize)
+            .cloned()
+            .unwrap_or_else(|| class.to_string())
+    }
+
     /// The example for test row `index`.
     pub fn example(&self, index: usize) -> Example {
         let review = self.reviews[index];
         let ids = Vocabulary::encode_ranks(&review.ranks, self.num_words);
         let shown = &ids[..ids.len().min(SHOWN_TOKENS + 1)];
-        let probability = self.probabilities[index];
         Example {
             index,
-            label: self.labels[index],
-            predicted: u8::from(probability >= 0.5),
-            probability,
+            label: self.class_name(self.labels[index]),
+            predicted: self.class_name(self.probabilities.predicted(index)),
+            probability: self.probabilities.confidence(index),
             words: review.ranks.len(),
             text: self.vocab.decode(shown),
         }
+    }
+
+    /// True if row `i` is classified correctly.
+    fn correct(&self, i: usize) -> bool {
+        self.probabilities.predicted(i) == self.labels[i]
     }
 
     /// `n` test rows drawn without replacement with `seed` (the notebook's
@@ -65,21 +80,23 @@ impl TestOutcome<'_> {
         rows.into_iter().map(|i| self.example(i)).collect()
     }
 
-    /// The `n` false positives with the highest probability and the `n` false negatives with
-    /// the lowest: the model's most confident mistakes.
-    pub fn confident_mistakes(&self, n: usize) -> (Vec<Example>, Vec<Example>) {
-        let mut fp: Vec<usize> = (0..self.labels.len())
-            .filter(|&i| self.labels[i] == 0 && self.probabilities[i] >= 0.5)
-            .collect();
-        let mut fneg: Vec<usize> = (0..self.labels.len())
-            .filter(|&i| self.labels[i] == 1 && self.probabilities[i] < 0.5)
-            .collect();
-        fp.sort_by(|&a, &b| self.probabilities[b].total_cmp(&self.probabilities[a]));
-        fneg.sort_by(|&a, &b| self.probabilities[a].total_cmp(&self.probabilities[b]));
-        (
-            fp.into_iter().take(n).map(|i| self.example(i)).collect(),
-            fneg.into_iter().take(n).map(|i| self.example(i)).collect(),
-        )
+    /// For each true class, by class id, the `n` misclassified texts of that class whose wrong
+    /// verdict was the most confident. With two classes these are the most confident false
+    /// positives (true class 0), then false negatives (true class 1).
+    pub fn confident_mistakes(&self, n: usize) -> Vec<Vec<Example>> {
+        (0..self.classes.len() as u32)
+            .map(|class| {
+                let mut rows: Vec<usize> = (0..self.labels.len())
+                    .filter(|&i| self.labels[i] == class && !self.correct(i))
+                    .collect();
+                rows.sort_by(|&a, &b| {
+                    self.probabilities
+                        .confidence(b)
+                        .total_cmp(&self.probabilities.confidence(a))
+                });
+                rows.into_iter().take(n).map(|i| self.example(i)).collect()
+            })
+            .collect()
     }
 
     /// Accuracy within review-length buckets (in words, before truncation).
@@ -110,7 +127,7 @@ impl TestOutcome<'_> {
                 .find(|b| words >= b.low && b.high.is_none_or(|h| words < h))
             {
                 b.count += 1;
-                b.correct += usize::from((self.probabilities[i] >= 0.5) == (self.labels[i] == 1));
+                b.correct += usize::from(self.correct(i));
             }
         }
         for b in &mut buckets {
@@ -156,13 +173,12 @@ impl LengthBucket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use imdb_data::Sentiment;
 
     fn review(len: usize) -> TokenizedReview {
         TokenizedReview {
             id: 0,
             rating: 8,
-            sentiment: Some(Sentiment::Positive),
+            class: Some(1),
             ranks: (0..len as u32).map(|i| i % 3).collect(),
         }
     }
@@ -178,18 +194,31 @@ mod tests {
             review(2000),
         ];
         let refs: Vec<&TokenizedReview> = reviews.iter().collect();
-        let probabilities = [0.9, 0.2, 0.7, 0.6, 0.1];
+        let positive = [0.9f32, 0.2, 0.7, 0.6, 0.1];
+        let probabilities = ClassProbabilities {
+            num_classes: 2,
+            values: positive.iter().flat_map(|&p| [1.0 - p, p]).collect(),
+        };
         let labels = [0, 1, 1, 0, 1];
+        let classes = ["negative".to_string(), "positive".to_string()];
         let outcome = TestOutcome {
             reviews: &refs,
             probabilities: &probabilities,
             labels: &labels,
+            classes: &classes,
             vocab: &vocab,
             num_words: 100,
         };
-        let (fp, fneg) = outcome.confident_mistakes(5);
+        let mistakes = outcome.confident_mistakes(5);
+        let (fp, fneg) = (&mistakes[0], &mistakes[1]);
         assert_eq!(fp.iter().map(|e| e.index).collect::<Vec<_>>(), [0, 3]);
         assert_eq!(fneg.iter().map(|e| e.index).collect::<Vec<_>>(), [4, 1]);
+        assert_eq!(
+            (fp[0].label.as_str(), fp[0].predicted.as_str()),
+            ("negative", "positive")
+        );
+        assert_eq!(fp[0].probability, 0.9);
+        assert!((fneg[0].probability - 0.9).abs() < 1e-6);
         assert!(fp[0].text.starts_with("<START> good bad film"));
         assert_eq!(fp[0].text.split(' ').count(), 51);
         assert_eq!(outcome.example(4).text.split(' ').count(), SHOWN_TOKENS + 1);

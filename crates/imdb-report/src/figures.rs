@@ -269,35 +269,34 @@ impl Plot for ClassDistribution {
         let areas = root.split_evenly((1, 2));
         let y_max = self
             .train
-            .negative
-            .max(self.train.positive)
-            .max(self.test.negative)
-            .max(self.test.positive) as f64
+            .counts
+            .iter()
+            .chain(&self.test.counts)
+            .copied()
+            .max()
+            .unwrap_or(0) as f64
             * 1.15
             + 1.0;
         for (area, (name, counts)) in areas
             .iter()
-            .zip([("train", self.train), ("test", self.test)])
+            .zip([("train", &self.train), ("test", &self.test)])
         {
-            let bars = vec![
-                (
-                    "negative (0)".to_string(),
-                    counts.negative as f64,
-                    counts.negative.to_string(),
-                ),
-                (
-                    "positive (1)".to_string(),
-                    counts.positive as f64,
-                    counts.positive.to_string(),
-                ),
-            ];
+            let bars: Vec<(String, f64, String)> = counts
+                .names
+                .iter()
+                .zip(&counts.counts)
+                .enumerate()
+                .map(|(k, (class, &count))| {
+                    (format!("{class} ({k})"), count as f64, count.to_string())
+                })
+                .collect();
             bar_chart(
                 area,
                 &format!("Class distribution ({name})"),
-                "Reviews",
+                "Texts",
                 &bars,
                 y_max,
-                &[TRAIN, VALID],
+                &PALETTE,
             )?;
         }
         Ok(())
@@ -400,7 +399,7 @@ impl CurveMetric {
         }
     }
 
-    fn of(self, m: &imdb_train::BinaryMetrics) -> f64 {
+    fn of(self, m: &imdb_train::Metrics) -> f64 {
         match self {
             CurveMetric::Loss => m.loss,
             CurveMetric::Accuracy => m.accuracy,
@@ -501,11 +500,14 @@ impl Plot for TrainingCurve {
     }
 }
 
-/// The test confusion matrix as an annotated heatmap (notebook §6).
+/// The test confusion matrix as an annotated heatmap (notebook §6), true classes as rows
+/// (the first at the top, as in seaborn), predicted classes as columns.
 #[derive(Debug, Clone)]
 pub struct ConfusionHeatmap {
     /// The counts.
     pub confusion: Confusion,
+    /// Class names by class id.
+    pub classes: Vec<String>,
 }
 
 impl Plot for ConfusionHeatmap {
@@ -514,43 +516,47 @@ impl Plot for ConfusionHeatmap {
     }
 
     fn size(&self) -> (u32, u32) {
-        (620, 540)
+        let n = self.confusion.num_classes().max(2) as u32;
+        (420 + 100 * n, 340 + 100 * n)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let c = &self.confusion;
-        // cells[true][predicted]
-        let cells = [
-            [c.true_negatives, c.false_positives],
-            [c.false_negatives, c.true_positives],
-        ];
+        let cells = &self.confusion.counts;
+        let n = cells.len().max(1);
+        let nf = n as f64;
         let max = cells.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
+        let names: Vec<String> = (0..n)
+            .map(|k| match self.classes.get(k) {
+                Some(name) => format!("{name} ({k})"),
+                None => k.to_string(),
+            })
+            .collect();
+        let longest = names.iter().map(|s| s.chars().count()).max().unwrap_or(0) as u32;
         let mut chart = ChartBuilder::on(root)
             .caption("Confusion matrix (test)", (FONT, 24, FontStyle::Bold))
             .margin(12)
             .x_label_area_size(60)
-            .y_label_area_size(120)
-            .build_cartesian_2d(0.0..2.0, 0.0..2.0)
+            .y_label_area_size((longest * 9 + 40).max(120))
+            .build_cartesian_2d(0.0..nf, 0.0..nf)
             .map_err(e)?;
-        // Class names at the cell centres; the true class 0 is the top row, as in seaborn.
-        let name = |v: f64, top_is_zero: bool| -> String {
-            let class = match ((v - 0.5).abs() < 1e-9, (v - 1.5).abs() < 1e-9) {
-                (true, _) => 0,
-                (_, true) => 1,
-                _ => return String::new(),
-            };
-            let class = if top_is_zero { 1 - class } else { class };
-            if class == 0 {
-                "negative (0)".into()
-            } else {
-                "positive (1)".into()
+        // Class names at the cell centres; the true class 0 is the top row.
+        let name = |v: f64, from_top: bool| -> String {
+            let k = (v - 0.5).round();
+            if (v - 0.5 - k).abs() > 1e-9 || k < 0.0 || k >= nf {
+                return String::new();
             }
+            let k = if from_top {
+                n - 1 - k as usize
+            } else {
+                k as usize
+            };
+            names[k].clone()
         };
         chart
             .configure_mesh()
             .disable_mesh()
-            .x_labels(5)
-            .y_labels(5)
+            .x_labels(2 * n + 1)
+            .y_labels(2 * n + 1)
             .x_desc("Predicted")
             .y_desc("True")
             .x_label_formatter(&|v| name(*v, false))
@@ -559,13 +565,14 @@ impl Plot for ConfusionHeatmap {
             .axis_desc_style((FONT, 18))
             .draw()
             .map_err(e)?;
+        let font_size = if n <= 3 { 30 } else { 22 };
         for (t, row) in cells.iter().enumerate() {
             for (p, &count) in row.iter().enumerate() {
                 let level = count as f64 / max;
                 // White to matplotlib's dark blue ("Blues").
                 let mix = |lo: f64, hi: f64| (lo + (hi - lo) * level) as u8;
                 let color = RGBColor(mix(247.0, 8.0), mix(251.0, 48.0), mix(255.0, 107.0));
-                let (x, y) = (p as f64, 1.0 - t as f64);
+                let (x, y) = (p as f64, nf - 1.0 - t as f64);
                 chart
                     .draw_series(std::iter::once(Rectangle::new(
                         [(x, y), (x + 1.0, y + 1.0)],
@@ -577,7 +584,7 @@ impl Plot for ConfusionHeatmap {
                     .draw_series(std::iter::once(Text::new(
                         count.to_string(),
                         (x + 0.5, y + 0.5),
-                        (FONT, 30).into_font().color(&text_color).pos(
+                        (FONT, font_size).into_font().color(&text_color).pos(
                             plotters::style::text_anchor::Pos::new(
                                 plotters::style::text_anchor::HPos::Center,
                                 plotters::style::text_anchor::VPos::Center,
@@ -591,13 +598,23 @@ impl Plot for ConfusionHeatmap {
     }
 }
 
-/// The test ROC curve with its AUC and the chance diagonal (notebook §6).
+/// One ROC curve of a [`RocFigure`].
 #[derive(Debug, Clone)]
-pub struct RocFigure {
+pub struct RocSeries {
+    /// What the curve is of, e.g. `positive` (one-vs-rest for n classes).
+    pub label: String,
     /// Points from (0, 0) to (1, 1).
     pub points: Vec<RocPoint>,
     /// Area under the curve.
     pub auc: f64,
+}
+
+/// The test ROC curves with their AUCs and the chance diagonal (notebook §6): one curve for
+/// two classes, one per class (one-vs-rest) for more.
+#[derive(Debug, Clone)]
+pub struct RocFigure {
+    /// The curves.
+    pub curves: Vec<RocSeries>,
 }
 
 impl Plot for RocFigure {
@@ -610,8 +627,13 @@ impl Plot for RocFigure {
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let title = if self.curves.len() > 1 {
+            "ROC curves, one-vs-rest (test)"
+        } else {
+            "ROC curve (test)"
+        };
         let mut chart = ChartBuilder::on(root)
-            .caption("ROC curve (test)", (FONT, 24, FontStyle::Bold))
+            .caption(title, (FONT, 24, FontStyle::Bold))
             .margin(12)
             .x_label_area_size(50)
             .y_label_area_size(60)
@@ -626,14 +648,25 @@ impl Plot for RocFigure {
             .light_line_style(BLACK.mix(0.06))
             .draw()
             .map_err(e)?;
-        chart
-            .draw_series(LineSeries::new(
-                self.points.iter().map(|p| (p.fpr, p.tpr)),
-                TRAIN.stroke_width(2),
-            ))
-            .map_err(e)?
-            .label(format!("AUC = {:.4}", self.auc))
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], TRAIN.stroke_width(2)));
+        let single = self.curves.len() == 1;
+        for (i, curve) in self.curves.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            let label = if single {
+                format!("AUC = {:.4}", curve.auc)
+            } else {
+                format!("{} (AUC {:.4})", curve.label, curve.auc)
+            };
+            chart
+                .draw_series(LineSeries::new(
+                    curve.points.iter().map(|p| (p.fpr, p.tpr)),
+                    color.stroke_width(2),
+                ))
+                .map_err(e)?
+                .label(label)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+        }
         chart
             .draw_series(DashedLineSeries::new(
                 vec![(0.0, 0.0), (1.0, 1.0)],

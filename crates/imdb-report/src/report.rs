@@ -4,13 +4,14 @@ use std::path::{Path, PathBuf};
 
 use imdb_data::{CorpusStats, write_atomic};
 use imdb_model::ModelSummary;
-use imdb_train::{Confusion, History, roc_curve};
+use imdb_train::{Confusion, History, is_class, roc_auc, roc_curve};
 
 use crate::error::ReportError;
 use crate::examples::{Example, LENGTH_EDGES, LengthBucket, TestOutcome};
 use crate::figures::{
     ClassDistribution, ConfusionHeatmap, CurveMetric, LengthAccuracy, LengthHistogram,
-    RenderedFigure, RocFigure, RunComparison, TrainingCurve, ValidationOverlay, write_figure,
+    RenderedFigure, RocFigure, RocSeries, RunComparison, TrainingCurve, ValidationOverlay,
+    write_figure,
 };
 use crate::html::{escape, figure_img, page, table};
 use crate::tables::{
@@ -65,13 +66,18 @@ pub fn write_run_report(dir: &Path, report: &RunReport<'_>) -> Result<PathBuf, R
         &dir.join("predictions.csv"),
         test.probabilities,
         test.labels,
+        test.classes,
     )?;
     let confusion = Confusion::from_probabilities(test.probabilities, test.labels);
-    write_classification_report(&dir.join("classification_report.txt"), &confusion)?;
+    write_classification_report(
+        &dir.join("classification_report.txt"),
+        &confusion,
+        test.classes,
+    )?;
 
     let figures = run_figures(dir, report, &confusion)?;
     let sample = test.random_sample(SAMPLE_SIZE, report.seed);
-    let (false_positives, false_negatives) = test.confident_mistakes(MISTAKES_SHOWN);
+    let mistakes = test.confident_mistakes(MISTAKES_SHOWN);
     let buckets = test.accuracy_by_length(&LENGTH_EDGES);
     let length_figure = write_figure(
         &LengthAccuracy {
@@ -80,10 +86,15 @@ pub fn write_run_report(dir: &Path, report: &RunReport<'_>) -> Result<PathBuf, R
         },
         dir,
     )?;
+    let by_class: serde_json::Map<String, serde_json::Value> = test
+        .classes
+        .iter()
+        .cloned()
+        .zip(mistakes.iter().map(|m| serde_json::json!(m)))
+        .collect();
     let analysis = serde_json::json!({
         "random_sample": sample,
-        "false_positives": false_positives,
-        "false_negatives": false_negatives,
+        "confident_mistakes_by_true_class": by_class,
         "accuracy_by_length": buckets,
     });
     write_atomic(
@@ -99,7 +110,7 @@ pub fn write_run_report(dir: &Path, report: &RunReport<'_>) -> Result<PathBuf, R
         &figures,
         &length_figure,
         &sample,
-        (&false_positives, &false_negatives),
+        &mistakes,
         &buckets,
     );
     let path = dir.join("report.html");
@@ -113,17 +124,16 @@ fn run_figures(
     confusion: &Confusion,
 ) -> Result<Vec<(RenderedFigure, String)>, ReportError> {
     let test = &report.test;
-    let auc = imdb_train::roc_auc(test.probabilities, test.labels);
     let mut figures = vec![
         (
             write_figure(
                 &ClassDistribution {
-                    train: report.corpus.train_classes,
-                    test: report.corpus.test_classes,
+                    train: report.corpus.train_classes.clone(),
+                    test: report.corpus.test_classes.clone(),
                 },
                 dir,
             )?,
-            "Class distribution of the training and test reviews".to_string(),
+            "Class distribution of the training and test texts".to_string(),
         ),
         (
             write_figure(
@@ -134,7 +144,7 @@ fn run_figures(
                 },
                 dir,
             )?,
-            format!("Review lengths with maxlen = {}", report.maxlen),
+            format!("Text lengths with maxlen = {}", report.maxlen),
         ),
     ];
     for metric in [CurveMetric::Loss, CurveMetric::Accuracy, CurveMetric::Auc] {
@@ -152,23 +162,45 @@ fn run_figures(
     figures.push((
         write_figure(
             &ConfusionHeatmap {
-                confusion: *confusion,
+                confusion: confusion.clone(),
+                classes: test.classes.to_vec(),
             },
             dir,
         )?,
         "Confusion matrix on the test set".to_string(),
     ));
-    figures.push((
-        write_figure(
-            &RocFigure {
-                points: roc_curve(test.probabilities, test.labels),
-                auc,
-            },
-            dir,
-        )?,
-        format!("ROC curve on the test set (AUC {auc:.4})"),
-    ));
+    let curves = roc_series(test);
+    let caption = match curves.as_slice() {
+        [one] => format!("ROC curve on the test set (AUC {:.4})", one.auc),
+        _ => format!(
+            "ROC curves on the test set, each class against the rest (macro AUC {:.4})",
+            report.metrics.test_auc
+        ),
+    };
+    figures.push((write_figure(&RocFigure { curves }, dir)?, caption));
     Ok(figures)
+}
+
+/// The ROC curve of class 1 for two classes; of each class against the rest for more.
+fn roc_series(test: &TestOutcome<'_>) -> Vec<RocSeries> {
+    let n = test.probabilities.num_classes;
+    let classes: Vec<usize> = if n == 2 { vec![1] } else { (0..n).collect() };
+    classes
+        .into_iter()
+        .map(|k| {
+            let scores = test.probabilities.column(k);
+            let positive = is_class(test.labels, k as u32);
+            RocSeries {
+                label: test
+                    .classes
+                    .get(k)
+                    .cloned()
+                    .unwrap_or_else(|| k.to_string()),
+                points: roc_curve(&scores, &positive),
+                auc: roc_auc(&scores, &positive),
+            }
+        })
+        .collect()
 }
 
 fn examples_table(examples: &[Example]) -> String {
@@ -177,8 +209,8 @@ fn examples_table(examples: &[Example]) -> String {
         .map(|e| {
             vec![
                 e.index.to_string(),
-                e.label.to_string(),
-                e.predicted.to_string(),
+                e.label.clone(),
+                e.predicted.clone(),
                 format!("{:.3}", e.probability),
                 e.words.to_string(),
                 e.text.clone(),
@@ -190,7 +222,7 @@ fn examples_table(examples: &[Example]) -> String {
             "Index",
             "True",
             "Predicted",
-            "P(positive)",
+            "P(predicted)",
             "Words",
             "Text (first 120 words)",
         ],
@@ -206,16 +238,18 @@ fn run_page(
     figures: &[(RenderedFigure, String)],
     length_figure: &RenderedFigure,
     sample: &[Example],
-    mistakes: (&[Example], &[Example]),
+    mistakes: &[Vec<Example>],
     buckets: &[LengthBucket],
 ) -> String {
     let m = report.metrics;
     let h = report.history;
     let mut body = format!(
-        "<h1>{}</h1><p class=\"lead\">Run of experiment <b>{}</b> — IMDB sentiment, test set of \
-         {} reviews.</p>",
+        "<h1>{}</h1><p class=\"lead\">Run of experiment <b>{}</b> — {} classes ({}), test set \
+         of {} texts.</p>",
         escape(report.run),
         escape(report.experiment),
+        report.test.classes.len(),
+        escape(&report.test.classes.join(", ")),
         report.test.labels.len()
     );
     body += "<div>";
@@ -225,6 +259,7 @@ fn run_page(
         ("Test loss", format!("{:.4}", m.test_loss)),
         ("Precision", format!("{:.4}", m.test_precision)),
         ("Recall", format!("{:.4}", m.test_recall)),
+        ("F1", format!("{:.4}", m.test_f1)),
         (
             "Epochs (kept)",
             format!(
@@ -255,20 +290,8 @@ fn run_page(
     body += "<h2>Data (notebook §2)</h2>";
     let c = report.corpus;
     let mut rows = vec![
-        vec![
-            "Training reviews".into(),
-            format!(
-                "{} negative, {} positive",
-                c.train_classes.negative, c.train_classes.positive
-            ),
-        ],
-        vec![
-            "Test reviews".into(),
-            format!(
-                "{} negative, {} positive",
-                c.test_classes.negative, c.test_classes.positive
-            ),
-        ],
+        vec!["Training texts".into(), c.train_classes.describe()],
+        vec!["Test texts".into(), c.test_classes.describe()],
         vec![
             "Vocabulary (ranked words)".into(),
             c.vocabulary_size.to_string(),
@@ -310,6 +333,7 @@ fn run_page(
                 format!("{:.4}", e.val.accuracy),
                 format!("{:.4}", e.val.precision),
                 format!("{:.4}", e.val.recall),
+                format!("{:.4}", e.val.f1),
                 format!("{:.4}", e.val.auc),
                 format!("{:.1}", e.train_seconds),
             ]
@@ -325,6 +349,7 @@ fn run_page(
             "val_accuracy",
             "val_precision",
             "val_recall",
+            "val_f1",
             "val_auc",
             "seconds",
         ],
@@ -341,7 +366,7 @@ fn run_page(
     body += "<h2>Test evaluation (notebook §6)</h2>";
     body += &format!(
         "<pre>{}</pre>",
-        escape(&classification_report(confusion, 4))
+        escape(&classification_report(confusion, report.test.classes, 4))
     );
     body += "<div class=\"grid\">";
     for (figure, caption) in &figures[5..] {
@@ -349,13 +374,17 @@ fn run_page(
     }
     body += "</div>";
 
-    body += "<h2>Examples (notebook §7)</h2><p>A seeded random sample of test reviews.</p>";
+    body += "<h2>Examples (notebook §7)</h2><p>A seeded random sample of test texts.</p>";
     body += &examples_table(sample);
-    body += "<h2>Error analysis</h2><h3>Most confident false positives</h3>";
-    body += &examples_table(mistakes.0);
-    body += "<h3>Most confident false negatives</h3>";
-    body += &examples_table(mistakes.1);
-    body += "<h3>Accuracy by review length</h3>";
+    body += "<h2>Error analysis</h2>";
+    for (class, examples) in report.test.classes.iter().zip(mistakes) {
+        body += &format!(
+            "<h3>Most confident mistakes on true class {}</h3>",
+            escape(class)
+        );
+        body += &examples_table(examples);
+    }
+    body += "<h3>Accuracy by text length</h3>";
     let bucket_rows: Vec<Vec<String>> = buckets
         .iter()
         .map(|b| {
@@ -373,8 +402,8 @@ fn run_page(
             ]
         })
         .collect();
-    body += &table(&["Words", "Reviews", "Accuracy", "Truncated"], &bucket_rows);
-    body += &figure_img(length_figure, "Test accuracy by review length");
+    body += &table(&["Words", "Texts", "Accuracy", "Truncated"], &bucket_rows);
+    body += &figure_img(length_figure, "Test accuracy by text length");
     page(&format!("{} — {}", report.run, report.experiment), &body)
 }
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use imdb_data::write_atomic;
-use imdb_train::{BinaryMetrics, Confusion, History};
+use imdb_train::{ClassProbabilities, Confusion, History, Metrics};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ReportError;
@@ -25,8 +25,8 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     write_atomic(path, bytes).map_err(ReportError::from)
 }
 
-fn metric_cells(m: &BinaryMetrics) -> [String; 5] {
-    [m.loss, m.accuracy, m.precision, m.recall, m.auc].map(|v| format!("{v:.6}"))
+fn metric_cells(m: &Metrics) -> [String; 6] {
+    [m.loss, m.accuracy, m.precision, m.recall, m.f1, m.auc].map(|v| format!("{v:.6}"))
 }
 
 /// `history.csv`: one row per epoch with every train and validation metric.
@@ -38,11 +38,13 @@ pub fn write_history_csv(path: &Path, history: &History) -> Result<(), ReportErr
             "accuracy",
             "precision",
             "recall",
+            "f1",
             "auc",
             "val_loss",
             "val_accuracy",
             "val_precision",
             "val_recall",
+            "val_f1",
             "val_auc",
             "train_seconds",
             "val_seconds",
@@ -63,44 +65,48 @@ pub fn write_history_csv(path: &Path, history: &History) -> Result<(), ReportErr
     write(path, &csv_bytes(rows, path)?)
 }
 
-/// `predictions.csv`: each test review's index, true label, probability and predicted label.
+/// `predictions.csv`: each test text's index, true class id, probability and predicted class
+/// id. For two classes the probability is class 1's (`index,true_label,probability,
+/// predicted_label`); for more, one `p_<class>` column per class follows the predicted class.
 pub fn write_predictions_csv(
     path: &Path,
-    probabilities: &[f32],
-    labels: &[u8],
+    probabilities: &ClassProbabilities,
+    labels: &[u32],
+    classes: &[String],
 ) -> Result<(), ReportError> {
-    let mut rows = vec![
-        ["index", "true_label", "probability", "predicted_label"]
-            .map(String::from)
-            .to_vec(),
-    ];
-    for (i, (&p, &y)) in probabilities.iter().zip(labels).enumerate() {
-        rows.push(vec![
-            i.to_string(),
-            y.to_string(),
-            format!("{p:.6}"),
-            u8::from(p >= 0.5).to_string(),
-        ]);
+    let binary = probabilities.num_classes == 2;
+    let mut header = vec!["index".to_string(), "true_label".to_string()];
+    if binary {
+        header.extend(["probability", "predicted_label"].map(String::from));
+    } else {
+        header.push("predicted_label".to_string());
+        header.extend(classes.iter().map(|c| format!("p_{c}")));
+    }
+    let mut rows = vec![header];
+    for (i, &y) in labels.iter().enumerate() {
+        let row = probabilities.row(i);
+        let predicted = probabilities.predicted(i).to_string();
+        let mut cells = vec![i.to_string(), y.to_string()];
+        if binary {
+            cells.extend([format!("{:.6}", row[1]), predicted]);
+        } else {
+            cells.push(predicted);
+            cells.extend(row.iter().map(|p| format!("{p:.6}")));
+        }
+        rows.push(cells);
     }
     write(path, &csv_bytes(rows, path)?)
 }
 
-/// scikit-learn's `classification_report(y_true, y_pred, digits=digits)`, character for
-/// character, for classes 0 and 1.
-pub fn classification_report(confusion: &Confusion, digits: usize) -> String {
-    let positive = *confusion;
-    let negative = confusion.swapped();
-    let support = |c: &Confusion| c.true_positives + c.false_negatives;
-    let f1 = |c: &Confusion| {
-        let (p, r) = (c.precision(), c.recall());
-        if p + r == 0.0 {
-            0.0
-        } else {
-            2.0 * p * r / (p + r)
-        }
-    };
-    let classes = [("0", negative), ("1", positive)];
-    let width = "weighted avg".len().max(digits);
+/// scikit-learn's `classification_report(y_true, y_pred, target_names=classes,
+/// digits=digits)`, character for character: one row per class, then accuracy, macro and
+/// weighted averages.
+pub fn classification_report(confusion: &Confusion, classes: &[String], digits: usize) -> String {
+    let names: Vec<String> = (0..confusion.num_classes())
+        .map(|k| classes.get(k).cloned().unwrap_or_else(|| k.to_string()))
+        .collect();
+    let longest = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+    let width = "weighted avg".len().max(longest).max(digits);
     let mut out = format!(
         "{:>width$} {:>10}{:>10}{:>10}{:>10}\n\n",
         "", "precision", "recall", "f1-score", "support"
@@ -108,8 +114,14 @@ pub fn classification_report(confusion: &Confusion, digits: usize) -> String {
     let row = |name: &str, p: f64, r: f64, f: f64, s: usize| {
         format!("{name:>width$}  {p:>9.digits$} {r:>9.digits$} {f:>9.digits$} {s:>9}\n")
     };
-    for (name, c) in &classes {
-        out += &row(name, c.precision(), c.recall(), f1(c), support(c));
+    for (k, name) in names.iter().enumerate() {
+        out += &row(
+            name,
+            confusion.precision(k),
+            confusion.recall(k),
+            confusion.f1(k),
+            confusion.support(k),
+        );
     }
     out.push('\n');
     let total = confusion.total();
@@ -120,37 +132,33 @@ pub fn classification_report(confusion: &Confusion, digits: usize) -> String {
         "",
         confusion.accuracy()
     );
-    let mean = |f: &dyn Fn(&Confusion) -> f64| (f(&classes[0].1) + f(&classes[1].1)) / 2.0;
     out += &row(
         "macro avg",
-        mean(&|c| c.precision()),
-        mean(&|c| c.recall()),
-        mean(&f1),
+        confusion.macro_average(Confusion::precision),
+        confusion.macro_average(Confusion::recall),
+        confusion.macro_average(Confusion::f1),
         total,
     );
-    let weighted = |f: &dyn Fn(&Confusion) -> f64| {
-        if total == 0 {
-            return 0.0;
-        }
-        classes
-            .iter()
-            .map(|(_, c)| f(c) * support(c) as f64)
-            .sum::<f64>()
-            / total as f64
-    };
     out += &row(
         "weighted avg",
-        weighted(&|c| c.precision()),
-        weighted(&|c| c.recall()),
-        weighted(&f1),
+        confusion.weighted_average(Confusion::precision),
+        confusion.weighted_average(Confusion::recall),
+        confusion.weighted_average(Confusion::f1),
         total,
     );
     out
 }
 
 /// `classification_report.txt`.
-pub fn write_classification_report(path: &Path, confusion: &Confusion) -> Result<(), ReportError> {
-    write(path, classification_report(confusion, 4).as_bytes())
+pub fn write_classification_report(
+    path: &Path,
+    confusion: &Confusion,
+    classes: &[String],
+) -> Result<(), ReportError> {
+    write(
+        path,
+        classification_report(confusion, classes, 4).as_bytes(),
+    )
 }
 
 /// The numbers of one finished run, as `metrics.json` and a row of `summary.csv`.
@@ -176,11 +184,14 @@ pub struct RunMetrics {
     pub test_loss: f64,
     /// Test accuracy.
     pub test_accuracy: f64,
-    /// Test precision (positive class).
+    /// Test precision (class 1 for two classes, else macro).
     pub test_precision: f64,
-    /// Test recall (positive class).
+    /// Test recall (class 1 for two classes, else macro).
     pub test_recall: f64,
-    /// Test ROC AUC.
+    /// Test F1 (class 1 for two classes, else macro).
+    #[serde(default)]
+    pub test_f1: f64,
+    /// Test ROC AUC (one-vs-rest macro for more than two classes).
     pub test_auc: f64,
 }
 
@@ -245,17 +256,22 @@ pub fn write_summary_csv(path: &Path, runs: &[RunMetrics]) -> Result<(), ReportE
 mod tests {
     use super::*;
 
+    fn binary(tp: usize, fp: usize, tn: usize, fneg: usize) -> Confusion {
+        Confusion {
+            counts: vec![vec![tn, fp], vec![fneg, tp]],
+        }
+    }
+
+    fn digits() -> Vec<String> {
+        vec!["0".into(), "1".into()]
+    }
+
     #[test]
     fn classification_report_matches_sklearn_by_hand() {
         // y_true = [1,1,1,0,0,0,0,1], y_pred = [1,0,1,0,0,1,0,1]:
         // class 1: TP 3, FN 1, FP 1 -> P 0.75, R 0.75, F1 0.75, support 4
         // class 0: TP 3, FN 1, FP 1 -> P 0.75, R 0.75, F1 0.75, support 4
-        let c = Confusion {
-            true_positives: 3,
-            false_positives: 1,
-            true_negatives: 3,
-            false_negatives: 1,
-        };
+        let c = binary(3, 1, 3, 1);
         let expected = "              precision    recall  f1-score   support\n\
                         \n\
                         \x20          0     0.7500    0.7500    0.7500         4\n\
@@ -264,7 +280,7 @@ mod tests {
                         \x20   accuracy                         0.7500         8\n\
                         \x20  macro avg     0.7500    0.7500    0.7500         8\n\
                         weighted avg     0.7500    0.7500    0.7500         8\n";
-        assert_eq!(classification_report(&c, 4), expected);
+        assert_eq!(classification_report(&c, &digits(), 4), expected);
     }
 
     #[test]
@@ -273,13 +289,8 @@ mod tests {
         // class 0: P = 5/7 = 0.7143, R = 5/6 = 0.8333, F1 = 2PR/(P+R) = 0.7692, support 6
         // class 1: P = 2/3 = 0.6667, R = 2/4 = 0.5000, F1 = 0.5714, support 4
         // accuracy 7/10; macro P 0.6905 R 0.6667 F1 0.6703; weighted P 0.6952 R 0.7000 F1 0.6901
-        let c = Confusion {
-            true_positives: 2,
-            false_positives: 1,
-            true_negatives: 5,
-            false_negatives: 2,
-        };
-        let report = classification_report(&c, 4);
+        let c = binary(2, 1, 5, 2);
+        let report = classification_report(&c, &digits(), 4);
         let lines: Vec<&str> = report.lines().collect();
         assert_eq!(
             lines[2],
@@ -306,13 +317,8 @@ mod tests {
     #[test]
     fn notebook_report_layout() {
         // The notebook's test report: support 12500 each, accuracy 0.7498 (18745 of 25000).
-        let c = Confusion {
-            true_positives: 8181,
-            false_negatives: 4319,
-            true_negatives: 10565,
-            false_positives: 1935,
-        };
-        let report = classification_report(&c, 4);
+        let c = binary(8181, 1935, 10565, 4319);
+        let report = classification_report(&c, &digits(), 4);
         assert!(
             report.contains("           0     0.7098    0.8452    0.7716     12500"),
             "{report}"
@@ -328,6 +334,74 @@ mod tests {
         assert!(
             report.contains("    accuracy                         0.7498     25000"),
             "{report}"
+        );
+    }
+
+    #[test]
+    fn classification_report_three_named_classes_by_hand() {
+        // true \ predicted: rows are true classes.
+        let c = Confusion {
+            counts: vec![vec![1, 1, 0], vec![0, 1, 0], vec![1, 0, 1]],
+        };
+        let names = ["bad", "fine", "very good indeed"].map(String::from);
+        let report = classification_report(&c, &names, 2);
+        let lines: Vec<&str> = report.lines().collect();
+        // Width is the longest name (16); bad: P 1/2, R 1/2, F1 0.5, support 2.
+        assert_eq!(
+            lines[0],
+            format!(
+                "{:>16} {:>10}{:>10}{:>10}{:>10}",
+                "", "precision", "recall", "f1-score", "support"
+            )
+        );
+        assert_eq!(
+            lines[2],
+            "             bad       0.50      0.50      0.50         2"
+        );
+        assert_eq!(
+            lines[3],
+            "            fine       0.50      1.00      0.67         1"
+        );
+        assert_eq!(
+            lines[4],
+            "very good indeed       1.00      0.50      0.67         2"
+        );
+        assert_eq!(
+            lines[6],
+            "        accuracy                           0.60         5"
+        );
+        assert_eq!(
+            lines[7],
+            "       macro avg       0.67      0.67      0.61         5"
+        );
+        assert_eq!(
+            lines[8],
+            "    weighted avg       0.70      0.60      0.60         5"
+        );
+    }
+
+    #[test]
+    fn predictions_csv_keeps_its_binary_columns_and_adds_classes_beyond() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.csv");
+        let two = ClassProbabilities {
+            num_classes: 2,
+            values: vec![0.25, 0.75, 0.5, 0.5],
+        };
+        write_predictions_csv(&path, &two, &[1, 0], &digits()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "index,true_label,probability,predicted_label\n0,1,0.750000,1\n1,0,0.500000,1\n"
+        );
+        let three = ClassProbabilities {
+            num_classes: 3,
+            values: vec![0.2, 0.5, 0.3],
+        };
+        let names = ["a", "b", "c"].map(String::from);
+        write_predictions_csv(&path, &three, &[2], &names).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "index,true_label,predicted_label,p_a,p_b,p_c\n0,2,1,0.200000,0.500000,0.300000\n"
         );
     }
 }

@@ -1,18 +1,19 @@
 //! A run report and an experiment page written from a small fabricated result: every file is
 //! there, figures are real PNG/SVG, the page is self-contained, and bad folders are errors.
 
-use imdb_data::{ClassCounts, CorpusStats, LengthStats, Sentiment, TokenizedReview, Vocabulary};
+use imdb_data::{ClassCounts, CorpusStats, LengthStats, TokenizedReview, Vocabulary};
 use imdb_model::{ModelConfig, SentimentClassifier};
 use imdb_report::figures::{ConfusionHeatmap, render};
 use imdb_report::{RunMetrics, RunReport, TestOutcome, write_experiment_report, write_run_report};
-use imdb_train::{BinaryMetrics, Confusion, EpochRecord, History};
+use imdb_train::{ClassProbabilities, Confusion, EpochRecord, History, Metrics};
 
 fn history() -> History {
-    let m = |loss: f64, acc: f64| BinaryMetrics {
+    let m = |loss: f64, acc: f64| Metrics {
         loss,
         accuracy: acc,
         precision: acc,
         recall: acc,
+        f1: acc,
         auc: acc + 0.05,
     };
     History {
@@ -44,46 +45,68 @@ fn metrics(run: &str, accuracy: f64) -> RunMetrics {
         test_accuracy: accuracy,
         test_precision: 0.8,
         test_recall: 0.7,
+        test_f1: 0.75,
         test_auc: 0.9,
     }
 }
 
-#[test]
-fn run_report_writes_every_file() {
-    let dir = tempfile::tempdir().unwrap();
+fn names(classes: &[&str]) -> Vec<String> {
+    classes.iter().map(|c| c.to_string()).collect()
+}
+
+fn counts(classes: &[String], each: usize) -> ClassCounts {
+    ClassCounts {
+        names: classes.to_vec(),
+        counts: vec![each; classes.len()],
+    }
+}
+
+/// Writes a run report of 40 fabricated test texts over `classes` into `dir`; returns the
+/// page's HTML.
+fn fabricated_report(dir: &std::path::Path, classes: &[String]) -> String {
+    let n = classes.len();
     let vocab =
         Vocabulary::from_ranked_words(vec!["good".into(), "bad".into(), "<b>film</b>".into()]);
     let reviews: Vec<TokenizedReview> = (0..40)
         .map(|i| TokenizedReview {
             id: i,
-            rating: if i % 2 == 0 { 2 } else { 9 },
-            sentiment: Some(if i % 2 == 0 {
-                Sentiment::Negative
-            } else {
-                Sentiment::Positive
-            }),
+            rating: 0,
+            class: Some(i % n as u32),
             ranks: (0..(10 + 30 * i)).map(|k| k % 3).collect(),
         })
         .collect();
     let refs: Vec<&TokenizedReview> = reviews.iter().collect();
-    let labels: Vec<u8> = reviews.iter().map(|r| r.label()).collect();
-    let probabilities: Vec<f32> = (0..40).map(|i| ((i * 37) % 100) as f32 / 100.0).collect();
+    let labels: Vec<u32> = reviews.iter().map(|r| r.label()).collect();
+    // Each row's probabilities: a fabricated score for one class, the rest shared.
+    let probabilities = ClassProbabilities {
+        num_classes: n,
+        values: (0..40)
+            .flat_map(|i| {
+                let p = ((i * 37) % 100) as f32 / 100.0;
+                let favoured = (i * 7 % n as u32) as usize;
+                (0..n).map(move |k| {
+                    if n == 2 {
+                        if k == 1 { p } else { 1.0 - p }
+                    } else if k == favoured {
+                        0.5 + p / 2.0
+                    } else {
+                        (0.5 - p / 2.0) / (n - 1) as f32
+                    }
+                })
+            })
+            .collect(),
+    };
     let model = SentimentClassifier::new(
         &ModelConfig::default(),
         50,
+        n,
         1,
         &burn::tensor::Device::flex(),
     )
     .unwrap();
     let corpus = CorpusStats {
-        train_classes: ClassCounts {
-            negative: 20,
-            positive: 20,
-        },
-        test_classes: ClassCounts {
-            negative: 20,
-            positive: 20,
-        },
+        train_classes: counts(classes, 40 / n),
+        test_classes: counts(classes, 40 / n),
         unsup_reviews: 0,
         train_lengths: LengthStats::from_lengths(&[10, 20, 300]),
         test_lengths: None,
@@ -102,13 +125,21 @@ fn run_report_writes_every_file() {
             reviews: &refs,
             probabilities: &probabilities,
             labels: &labels,
+            classes,
             vocab: &vocab,
             num_words: 50,
         },
         metrics: &metrics("demo", 0.8),
         seed: 3,
     };
-    let page = write_run_report(dir.path(), &report).unwrap();
+    let page = write_run_report(dir, &report).unwrap();
+    std::fs::read_to_string(page).unwrap()
+}
+
+#[test]
+fn run_report_writes_every_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = fabricated_report(dir.path(), &names(&["negative", "positive"]));
     for file in [
         "history.csv",
         "predictions.csv",
@@ -130,7 +161,6 @@ fn run_report_writes_every_file() {
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     let svg = std::fs::read_to_string(dir.path().join("curve_loss.svg")).unwrap();
     assert!(svg.contains("<svg") && svg.contains("loss per epoch"));
-    let html = std::fs::read_to_string(page).unwrap();
     assert!(html.contains("data:image/png;base64,"));
     // Text from the data is escaped, never interpreted.
     assert!(html.contains("&lt;b&gt;film&lt;/b&gt;") && !html.contains("<b>film</b>"));
@@ -142,13 +172,61 @@ fn run_report_writes_every_file() {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("examples.json")).unwrap())
             .unwrap();
     assert_eq!(examples["random_sample"].as_array().unwrap().len(), 5);
-    let fp = examples["false_positives"].as_array().unwrap();
+    let fp = examples["confident_mistakes_by_true_class"]["negative"]
+        .as_array()
+        .unwrap();
+    assert!(!fp.is_empty());
     let probs: Vec<f64> = fp
         .iter()
         .map(|e| e["probability"].as_f64().unwrap())
         .collect();
     assert!(probs.windows(2).all(|w| w[0] >= w[1]), "{probs:?}");
-    assert!(fp.iter().all(|e| e["label"] == 0 && e["predicted"] == 1));
+    assert!(
+        fp.iter()
+            .all(|e| e["label"] == "negative" && e["predicted"] == "positive")
+    );
+    let report = std::fs::read_to_string(dir.path().join("classification_report.txt")).unwrap();
+    assert!(
+        report.contains("    negative ") && report.contains("    positive "),
+        "{report}"
+    );
+}
+
+#[test]
+fn run_report_for_three_classes_names_every_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let classes = names(&["bad", "fine", "good"]);
+    let html = fabricated_report(dir.path(), &classes);
+    let report = std::fs::read_to_string(dir.path().join("classification_report.txt")).unwrap();
+    let rows: Vec<&str> = report.lines().filter(|l| !l.trim().is_empty()).collect();
+    // Header, one row per class, accuracy, macro and weighted averages.
+    assert_eq!(rows.len(), 1 + 3 + 3, "{report}");
+    for class in &classes {
+        assert!(
+            rows.iter()
+                .any(|r| r.trim_start().starts_with(class.as_str())),
+            "{report}"
+        );
+        assert!(html.contains(&format!("Most confident mistakes on true class {class}")));
+    }
+    let predictions = std::fs::read_to_string(dir.path().join("predictions.csv")).unwrap();
+    assert!(
+        predictions.starts_with("index,true_label,predicted_label,p_bad,p_fine,p_good\n"),
+        "{predictions}"
+    );
+    assert_eq!(predictions.lines().count(), 41);
+    let roc = std::fs::read_to_string(dir.path().join("roc_curve.svg")).unwrap();
+    for class in &classes {
+        assert!(
+            roc.contains(&format!("{class} (AUC")),
+            "ROC legend lacks {class}"
+        );
+    }
+    let confusion = std::fs::read_to_string(dir.path().join("confusion_matrix.svg")).unwrap();
+    assert!(
+        confusion.contains("good (2)"),
+        "confusion matrix lacks class names"
+    );
 }
 
 #[test]
@@ -199,12 +277,11 @@ fn missing_and_read_only_folders_are_clear_errors() {
 #[test]
 fn confusion_figure_renders_in_both_formats() {
     let figure = render(&ConfusionHeatmap {
+        // true negative 8, false positive 2; false negative 4, true positive 10
         confusion: Confusion {
-            true_positives: 10,
-            false_positives: 2,
-            true_negatives: 8,
-            false_negatives: 4,
+            counts: vec![vec![8, 2], vec![4, 10]],
         },
+        classes: names(&["negative", "positive"]),
     })
     .unwrap();
     assert_eq!(figure.stem, "confusion_matrix");

@@ -1,35 +1,40 @@
-//! A trained model saved with everything needed to use it again: weights, configuration and
-//! vocabulary. [`SavedModel::load`] brings it back to classify new text.
+//! A trained model saved with everything needed to use it again: weights, configuration,
+//! preprocessing, vocabulary and class names. [`SavedModel::load`] brings it back to classify
+//! new text.
 //!
-//! Files in the model folder: `model.bpk` (weights, burnpack), `model.json` (configuration),
-//! `vocab.json` (the words the model knows, by rank).
+//! Files in the model folder: `model.bpk` (weights, burnpack), `model.json` (the manifest:
+//! model settings, preprocessing, class names), `vocab.json` (the words the model knows, by
+//! rank). Loading checks the three against each other and refuses, naming the file, a manifest
+//! whose shapes do not match the weights or the vocabulary.
 
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use imdb_data::{DataConfig, Padding, Vocabulary, pad_sequences};
-use imdb_model::{ModelConfig, ModelInput, SentimentClassifier};
+use imdb_data::vocab::INDEX_FROM;
+use imdb_data::{Padding, Preprocessing, Vocabulary};
+use imdb_model::{InferencePrecision, ModelConfig, ModelInput, SentimentClassifier};
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
-use crate::metrics::sigmoid;
+use crate::metrics::ClassProbabilities;
 use crate::records::{load_json, load_module, save_json, save_module};
 use crate::step::host;
 
-/// Version of the saved-model layout.
-pub const MODEL_FORMAT: u32 = 1;
+/// Version of the saved-model layout (2: preprocessing and class names; 1 kept IMDB settings).
+pub const MODEL_FORMAT: u32 = 2;
 
 /// The configuration saved beside the weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ModelManifest {
     /// Layout version.
     pub format: u32,
     /// The model's settings.
     pub model: ModelConfig,
-    /// The preprocessing the model was trained with.
-    pub data: DataConfig,
-    /// Vocabulary size (embedding rows).
-    pub num_words: usize,
+    /// How text is encoded for the model.
+    pub preprocessing: Preprocessing,
+    /// Class names by class id.
+    pub classes: Vec<String>,
 }
 
 /// A trained model with its preprocessing, ready to classify text.
@@ -41,15 +46,21 @@ pub struct SavedModel {
     pub manifest: ModelManifest,
     /// The words it knows, by rank.
     pub vocab: Vocabulary,
+    /// How inference computes (see [`InferencePrecision`]).
+    pub precision: InferencePrecision,
 }
 
 /// One classified text.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prediction {
-    /// Probability that the review is positive.
+    /// The predicted class id.
+    pub class: u32,
+    /// The predicted class's name.
+    pub label: String,
+    /// The predicted class's probability.
     pub probability: f32,
-    /// `true` for positive (probability ≥ 0.5).
-    pub positive: bool,
+    /// Every class's probability, by class id.
+    pub probabilities: Vec<f32>,
 }
 
 fn weights_path(dir: &Path) -> PathBuf {
@@ -65,23 +76,38 @@ fn vocab_path(dir: &Path) -> PathBuf {
 }
 
 impl SavedModel {
-    /// Bundles a trained model with its preprocessing; only the `num_words - 4` words the model
-    /// can see are kept from `vocab`.
-    pub fn new(model: SentimentClassifier, data: &DataConfig, vocab: &Vocabulary) -> Self {
-        let known = model
-            .num_words()
-            .saturating_sub(imdb_data::vocab::INDEX_FROM as usize + 1);
-        let words = vocab.words()[..known.min(vocab.len())].to_vec();
-        Self {
+    /// Bundles a trained model with its preprocessing and class names; only the
+    /// `num_words - 4` words the model can see are kept from `vocab`.
+    pub fn new(
+        model: SentimentClassifier,
+        preprocessing: Preprocessing,
+        vocab: &Vocabulary,
+        classes: &[String],
+    ) -> Result<Self, TrainError> {
+        let saved = Self {
             manifest: ModelManifest {
                 format: MODEL_FORMAT,
                 model: model.config.clone(),
-                data: data.clone(),
-                num_words: model.num_words(),
+                preprocessing,
+                classes: classes.to_vec(),
             },
+            vocab: visible_words(vocab, model.num_words()),
             model,
-            vocab: Vocabulary::from_ranked_words(words),
-        }
+            precision: InferencePrecision::Fast,
+        };
+        saved.check(Path::new("model.json"))?;
+        Ok(saved)
+    }
+
+    /// The same model computing at `precision`.
+    pub fn with_precision(mut self, precision: InferencePrecision) -> Self {
+        self.precision = precision;
+        self
+    }
+
+    /// Class names by class id.
+    pub fn classes(&self) -> &[String] {
+        &self.manifest.classes
     }
 
     /// Writes the three files into `dir` (created if needed), each atomically; the manifest
@@ -98,66 +124,157 @@ impl SavedModel {
         manifest_path(dir).is_file() && weights_path(dir).is_file() && vocab_path(dir).is_file()
     }
 
-    /// Loads a model saved by [`SavedModel::save`] onto `device`.
+    /// Loads a model saved by [`SavedModel::save`] onto `device`, checking that the manifest,
+    /// the weights and the vocabulary fit together.
     pub fn load(dir: &Path, device: &Device) -> Result<Self, TrainError> {
-        if !manifest_path(dir).is_file() {
+        let manifest_file = manifest_path(dir);
+        if !manifest_file.is_file() {
             return Err(TrainError::BadArtifact {
                 path: dir.to_path_buf(),
                 what: "model folder",
                 message: "it has no model.json; pass the folder of a finished run".to_string(),
             });
         }
-        let manifest: ModelManifest = load_json(&manifest_path(dir), "model manifest")?;
-        if manifest.format != MODEL_FORMAT {
-            return Err(TrainError::BadArtifact {
-                path: manifest_path(dir),
-                what: "model manifest",
-                message: format!("format {} is not {MODEL_FORMAT}", manifest.format),
-            });
+        let bad = |path: PathBuf, what: &'static str, message: String| TrainError::BadArtifact {
+            path,
+            what,
+            message,
+        };
+        let value: serde_json::Value = load_json(&manifest_file, "model manifest")?;
+        let format = value.get("format").and_then(serde_json::Value::as_u64);
+        if format != Some(u64::from(MODEL_FORMAT)) {
+            return Err(bad(
+                manifest_file,
+                "model manifest",
+                format!(
+                    "format {} is not {MODEL_FORMAT}: it was saved by another version of this \
+                     project; train it again with this one",
+                    format.map_or("(none)".to_string(), |f| f.to_string())
+                ),
+            ));
         }
+        let manifest: ModelManifest = serde_json::from_value(value)
+            .map_err(|e| bad(manifest_file.clone(), "model manifest", e.to_string()))?;
+        manifest
+            .preprocessing
+            .validate()
+            .map_err(|e| bad(manifest_file.clone(), "model manifest", e.to_string()))?;
+        manifest
+            .model
+            .validate()
+            .map_err(|e| bad(manifest_file.clone(), "model manifest", e.to_string()))?;
         let vocab: Vocabulary = load_json(&vocab_path(dir), "vocabulary")?;
-        let skeleton = SentimentClassifier::new(&manifest.model, manifest.num_words, 0, device)?;
-        let model = load_module(skeleton, &weights_path(dir), "model")?;
-        Ok(Self {
+        let skeleton = SentimentClassifier::new(
+            &manifest.model,
+            manifest.preprocessing.num_words,
+            manifest.classes.len(),
+            0,
+            device,
+        )
+        .map_err(|e| bad(manifest_file.clone(), "model manifest", e.to_string()))?;
+        let model = load_module(skeleton, &weights_path(dir), "model").map_err(|e| match e {
+            TrainError::BadArtifact {
+                path,
+                what,
+                message,
+            } => TrainError::BadArtifact {
+                path,
+                what,
+                message: format!("{message}, against the shapes that model.json describes"),
+            },
+            other => other,
+        })?;
+        let saved = Self {
             model,
             manifest,
             vocab,
-        })
+            precision: InferencePrecision::Fast,
+        };
+        saved.check(&manifest_file)?;
+        Ok(saved)
     }
 
-    /// Classifies texts, with the preprocessing the model was trained with. Any text works:
-    /// empty, very long (truncated like training data), emoji or another language (unknown
-    /// words become `<UNK>`).
-    pub fn predict(&self, texts: &[&str], batch_size: usize) -> Vec<Prediction> {
-        let data = &self.manifest.data;
+    /// Checks that the parts agree: as many outputs as classes, as many embedding rows as
+    /// `num_words`, no more words than the model has ids for.
+    fn check(&self, manifest_file: &Path) -> Result<(), TrainError> {
+        let bad = |message: String| TrainError::BadArtifact {
+            path: manifest_file.to_path_buf(),
+            what: "model manifest",
+            message,
+        };
+        let m = &self.manifest;
+        if m.classes.len() < 2 {
+            return Err(bad(format!(
+                "{} class name(s): a classifier has at least two",
+                m.classes.len()
+            )));
+        }
+        if self.model.num_classes() != m.classes.len() {
+            return Err(bad(format!(
+                "it names {} classes but the weights have {} outputs",
+                m.classes.len(),
+                self.model.outputs()
+            )));
+        }
+        if self.model.num_words() != m.preprocessing.num_words {
+            return Err(bad(format!(
+                "num_words = {} but the embedding has {} rows",
+                m.preprocessing.num_words,
+                self.model.num_words()
+            )));
+        }
+        let ids = self.vocab.len() + INDEX_FROM as usize + 1;
+        if ids > m.preprocessing.num_words {
+            return Err(bad(format!(
+                "vocab.json has {} words, more than num_words = {} leaves room for",
+                self.vocab.len(),
+                m.preprocessing.num_words
+            )));
+        }
+        Ok(())
+    }
+
+    /// Classifies texts, with the preprocessing the model was trained with: one prediction per
+    /// text, in order. Any text works: empty, very long (truncated like training data), emoji
+    /// or another language (unknown words become `<UNK>`).
+    pub fn predict(
+        &self,
+        texts: &[&str],
+        batch_size: usize,
+    ) -> Result<Vec<Prediction>, TrainError> {
+        let pre = &self.manifest.preprocessing;
         let device = self.model.embedding.device();
-        let predictor = self.model.predictor();
+        let predictor = self.model.predictor().with_precision(self.precision);
+        let outputs = self.model.outputs();
         let mut predictions = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(batch_size.max(1)) {
-            let encoded: Vec<Vec<u32>> = chunk
-                .iter()
-                .map(|t| self.vocab.encode_text(t, self.manifest.num_words))
-                .collect();
-            // `maxlen` was validated when the model was trained.
-            let Ok(padded) = pad_sequences(&encoded, data.maxlen, data.padding, data.truncating)
-            else {
-                return predictions;
-            };
+            // The settings were validated when the model was built or loaded.
+            let padded = pre.encode(&self.vocab, chunk)?;
             let input = ModelInput::from_padded(
                 &padded.ids,
                 &padded.lengths,
-                data.maxlen,
-                data.padding == Padding::Pre,
+                pre.maxlen,
+                pre.padding == Padding::Pre,
                 &device,
             );
-            predictions.extend(host(predictor.logits(input)).into_iter().map(|logit| {
-                let probability = sigmoid(logit);
-                Prediction {
-                    probability,
-                    positive: probability >= 0.5,
-                }
-            }));
+            let logits = host(predictor.logits(input));
+            let probabilities = ClassProbabilities::from_logits(&logits, outputs);
+            for i in 0..probabilities.len() {
+                let class = probabilities.predicted(i);
+                predictions.push(Prediction {
+                    class,
+                    label: self.manifest.classes[class as usize].clone(),
+                    probability: probabilities.confidence(i),
+                    probabilities: probabilities.row(i).to_vec(),
+                });
+            }
         }
-        predictions
+        Ok(predictions)
     }
+}
+
+/// The first `num_words - 4` words of `vocab`: those the model has ids for.
+fn visible_words(vocab: &Vocabulary, num_words: usize) -> Vocabulary {
+    let known = num_words.saturating_sub(INDEX_FROM as usize + 1);
+    Vocabulary::from_ranked_words(vocab.words()[..known.min(vocab.len())].to_vec())
 }

@@ -49,7 +49,24 @@ pub fn plan_eval_batches(lengths: &[usize], batch_size: usize, bucketing: bool) 
     order.chunks(batch_size).map(<[usize]>::to_vec).collect()
 }
 
-/// The model input and float labels of the rows `rows` of `set`.
+/// Training targets `[rows, outputs]` for class ids: the class itself (0.0 or 1.0) for one
+/// output, one-hot rows for more.
+pub fn targets(labels: &[u32], outputs: usize, device: &Device) -> Tensor<2> {
+    let outputs = outputs.max(1);
+    let values: Vec<f32> = if outputs == 1 {
+        labels.iter().map(|&y| y as f32).collect()
+    } else {
+        let mut v = vec![0.0f32; labels.len() * outputs];
+        for (row, &y) in v.chunks_exact_mut(outputs).zip(labels) {
+            row[y as usize] = 1.0;
+        }
+        v
+    };
+    Tensor::from_data(TensorData::new(values, [labels.len(), outputs]), device)
+}
+
+/// The model input of the rows `rows` of `set`, and their targets for a model with `outputs`
+/// outputs (see [`targets`]).
 ///
 /// With `trim`, the batch is cut to its longest review (the padding side is dropped), which
 /// changes nothing when the model masks padding and saves the work of reading it.
@@ -57,8 +74,18 @@ pub fn make_batch(
     set: &EncodedSet,
     rows: &[usize],
     trim: bool,
+    outputs: usize,
     device: &Device,
-) -> (ModelInput, Tensor<1>) {
+) -> (ModelInput, Tensor<2>) {
+    let labels: Vec<u32> = rows.iter().map(|&r| set.labels[r]).collect();
+    (
+        batch_input(set, rows, trim, device),
+        targets(&labels, outputs, device),
+    )
+}
+
+/// The model input of the rows `rows` of `set` (see [`make_batch`]).
+pub fn batch_input(set: &EncodedSet, rows: &[usize], trim: bool, device: &Device) -> ModelInput {
     let seqs = &set.sequences;
     let maxlen = seqs.maxlen;
     let steps = if trim {
@@ -83,10 +110,7 @@ pub fn make_batch(
         ids.extend_from_slice(kept);
         lengths.push(seqs.lengths[r].min(steps));
     }
-    let input = ModelInput::from_padded(&ids, &lengths, steps, pre, device);
-    let labels: Vec<f32> = rows.iter().map(|&r| f32::from(set.labels[r])).collect();
-    let labels = Tensor::from_data(TensorData::new(labels, [rows.len()]), device);
-    (input, labels)
+    ModelInput::from_padded(&ids, &lengths, steps, pre, device)
 }
 
 #[cfg(test)]

@@ -13,7 +13,13 @@ pub enum Monitor {
     ValLoss,
     /// Validation accuracy, higher is better.
     ValAccuracy,
-    /// Validation ROC AUC, higher is better.
+    /// Validation precision (of class 1 for two classes, else macro), higher is better.
+    ValPrecision,
+    /// Validation recall (of class 1 for two classes, else macro), higher is better.
+    ValRecall,
+    /// Validation F1 (of class 1 for two classes, else macro), higher is better.
+    ValF1,
+    /// Validation ROC AUC (one-vs-rest macro for more than two classes), higher is better.
     ValAuc,
 }
 
@@ -28,6 +34,9 @@ impl Monitor {
         match self {
             Monitor::ValLoss => "val_loss",
             Monitor::ValAccuracy => "val_accuracy",
+            Monitor::ValPrecision => "val_precision",
+            Monitor::ValRecall => "val_recall",
+            Monitor::ValF1 => "val_f1",
             Monitor::ValAuc => "val_auc",
         }
     }

@@ -40,11 +40,20 @@ pub enum TrainError {
         epoch: usize,
     },
 
-    /// A data set has no review.
+    /// A data set has no text.
     #[error("the {split} set is empty: check `val_size`, `train_limit` and `test_limit`")]
     EmptySet {
         /// `train`, `validation` or `test`.
         split: &'static str,
+    },
+
+    /// A data set's ids do not fit the model.
+    #[error("the {split} set cannot be used: {problem}")]
+    BadSet {
+        /// `train`, `validation` or `test`.
+        split: &'static str,
+        /// What is wrong.
+        problem: String,
     },
 
     /// A file could not be read or written.

@@ -1,27 +1,27 @@
-//! Evaluating a model on a set: loss, metrics and every prediction.
+//! Evaluating a model on a labelled set: loss, metrics and every prediction.
 
 use burn::tensor::Device;
 use imdb_data::EncodedSet;
-use imdb_model::SentimentClassifier;
+use imdb_model::{InferencePrecision, SentimentClassifier};
 
-use crate::batcher::{make_batch, plan_eval_batches};
-use crate::metrics::{BinaryMetrics, bce_with_logit, sigmoid};
+use crate::batcher::{batch_input, plan_eval_batches};
+use crate::metrics::{ClassProbabilities, Metrics, cross_entropy};
 use crate::step::host;
 
 /// The result of evaluating a model on a set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
     /// Loss and the notebook's metrics.
-    pub metrics: BinaryMetrics,
-    /// Probability of the positive class for each row of the set, in set order.
-    pub probabilities: Vec<f32>,
+    pub metrics: Metrics,
+    /// Class probabilities of each row of the set, in set order.
+    pub probabilities: ClassProbabilities,
     /// The true class of each row.
-    pub labels: Vec<u8>,
+    pub labels: Vec<u32>,
 }
 
-/// Evaluates `model` (dropout off) on `set` in batches of `batch_size`. With `bucketing` (and
-/// a model that masks padding) rows are batched by length and each batch is cut to its
-/// longest review; the results are the same, faster.
+/// Evaluates `model` (dropout off) on `set` in batches of `batch_size`, at the fast inference
+/// precision. With `bucketing` (and a model that masks padding) rows are batched by length and
+/// each batch is cut to its longest text; the results are the same, faster.
 pub fn evaluate(
     model: &SentimentClassifier,
     set: &EncodedSet,
@@ -29,29 +29,38 @@ pub fn evaluate(
     bucketing: bool,
     device: &Device,
 ) -> Evaluation {
+    evaluate_at(
+        model,
+        set,
+        (batch_size, bucketing),
+        InferencePrecision::Fast,
+        device,
+    )
+}
+
+/// [`evaluate`] at the inference precision `precision`.
+pub fn evaluate_at(
+    model: &SentimentClassifier,
+    set: &EncodedSet,
+    (batch_size, bucketing): (usize, bool),
+    precision: InferencePrecision,
+    device: &Device,
+) -> Evaluation {
     let trim = bucketing && model.config.mask_padding;
-    let predictor = model.predictor();
-    let mut logits = vec![0.0f32; set.len()];
+    let outputs = model.outputs();
+    let predictor = model.predictor().with_precision(precision);
+    let mut logits = vec![0.0f32; set.len() * outputs];
     for rows in plan_eval_batches(&set.sequences.lengths, batch_size.max(1), trim) {
-        let (input, _) = make_batch(set, &rows, trim, device);
+        let input = batch_input(set, &rows, trim, device);
         let out = host(predictor.logits(input));
-        for (&row, &logit) in rows.iter().zip(&out) {
-            logits[row] = logit;
+        for (&row, values) in rows.iter().zip(out.chunks_exact(outputs)) {
+            logits[row * outputs..(row + 1) * outputs].copy_from_slice(values);
         }
     }
-    let loss = if set.is_empty() {
-        0.0
-    } else {
-        logits
-            .iter()
-            .zip(&set.labels)
-            .map(|(&x, &y)| bce_with_logit(x, y))
-            .sum::<f64>()
-            / set.len() as f64
-    };
-    let probabilities: Vec<f32> = logits.iter().map(|&x| sigmoid(x)).collect();
+    let loss = cross_entropy(&logits, outputs, &set.labels);
+    let probabilities = ClassProbabilities::from_logits(&logits, outputs);
     Evaluation {
-        metrics: BinaryMetrics::compute(&probabilities, &set.labels, loss),
+        metrics: Metrics::compute(&probabilities, &set.labels, loss),
         probabilities,
         labels: set.labels.clone(),
     }

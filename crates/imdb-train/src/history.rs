@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::BinaryMetrics;
+use crate::metrics::Metrics;
 
 /// One epoch's numbers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -10,9 +10,9 @@ pub struct EpochRecord {
     /// 1-based epoch number.
     pub epoch: usize,
     /// Metrics over the epoch's training batches, dropout on (as Keras reports them).
-    pub train: BinaryMetrics,
+    pub train: Metrics,
     /// Metrics on the validation set, dropout off.
-    pub val: BinaryMetrics,
+    pub val: Metrics,
     /// Seconds spent on the training batches.
     pub train_seconds: f64,
     /// Seconds spent evaluating the validation set.

@@ -1,5 +1,6 @@
-//! The training loop: Adam, binary cross-entropy, per-epoch metrics, early stopping that
-//! restores the best weights, per-epoch checkpoints and resumption.
+//! The training loop: Adam, cross-entropy (binary for two classes, categorical for more),
+//! per-epoch metrics, early stopping that restores the best weights, per-epoch checkpoints and
+//! resumption.
 //!
 //! Each step goes through burn-train's [`TrainStep`] (forward, loss, backward) and
 //! `TrainStep::optimize` (burn-optim's `ModuleOptimizer` driving [`FusedAdam`]). The loop itself is ours rather than
@@ -15,7 +16,7 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
 use burn::train::TrainStep;
-use imdb_data::{PreparedData, derive_seed};
+use imdb_data::{EncodedSet, derive_seed};
 use imdb_model::{ModelConfig, SentimentClassifier};
 
 use crate::batcher::{make_batch, plan_batches};
@@ -24,7 +25,7 @@ use crate::config::{Monitor, TrainConfig};
 use crate::error::TrainError;
 use crate::evaluate::evaluate;
 use crate::history::{EpochRecord, History};
-use crate::metrics::{BinaryMetrics, sigmoid};
+use crate::metrics::{ClassProbabilities, Metrics};
 use crate::optim::FusedAdam;
 use crate::progress::TrainObserver;
 use crate::records::{load_module, load_optimizer, save_module, save_optimizer};
@@ -33,9 +34,13 @@ use crate::step::{TrainBatch, Trainee};
 /// Everything a training run needs.
 #[derive(Debug, Clone, Copy)]
 pub struct FitSpec<'a> {
-    /// Train, validation (and test) sets.
-    pub data: &'a PreparedData,
-    /// Vocabulary size of the encoded data.
+    /// The texts to learn from: encoded ids and class ids.
+    pub train_set: &'a EncodedSet,
+    /// The texts early stopping watches, encoded like `train_set`.
+    pub val_set: &'a EncodedSet,
+    /// Number of classes; every class id is below it.
+    pub num_classes: usize,
+    /// Vocabulary size of the encoded data (every token id is below it).
     pub num_words: usize,
     /// The model to build.
     pub model: &'a ModelConfig,
@@ -76,8 +81,9 @@ fn fingerprint(spec: &FitSpec<'_>) -> String {
         "train": spec.train,
         "seed": spec.seed,
         "num_words": spec.num_words,
-        "sizes": [spec.data.train.len(), spec.data.val.len()],
-        "maxlen": spec.data.train.sequences.maxlen,
+        "num_classes": spec.num_classes,
+        "sizes": [spec.train_set.len(), spec.val_set.len()],
+        "maxlen": spec.train_set.sequences.maxlen,
     });
     value.to_string()
 }
@@ -114,7 +120,9 @@ pub fn fit_with(
     embeddings: Option<&InitialEmbeddings>,
 ) -> Result<FitOutcome, TrainError> {
     let FitSpec {
-        data,
+        train_set,
+        val_set,
+        num_classes,
         num_words,
         model: model_config,
         train: config,
@@ -122,15 +130,12 @@ pub fn fit_with(
     } = spec;
     config.validate()?;
     model_config.validate()?;
-    for (split, set) in [("train", &data.train), ("validation", &data.val)] {
-        if set.is_empty() {
-            return Err(TrainError::EmptySet { split });
-        }
-    }
+    check_set("train", train_set, num_classes, num_words)?;
+    check_set("validation", val_set, num_classes, num_words)?;
     let ad_device = device.clone().autodiff();
-    // Burn's own random draws (the Transformer's dropout) follow the run's seed too.
-    ad_device.seed(seed);
-    let mut model = SentimentClassifier::new(model_config, num_words, seed, &ad_device)?;
+    let mut model =
+        SentimentClassifier::new(model_config, num_words, num_classes, seed, &ad_device)?;
+    let outputs = model.outputs();
     if let Some(e) = embeddings {
         model = model.with_embeddings(e.weights.clone(), e.freeze)?;
     }
@@ -191,7 +196,7 @@ pub fn fit_with(
     for epoch in start_epoch..=config.epochs {
         let lr = config.learning_rate * config.lr_decay.powi(epoch as i32 - 1);
         let plan = plan_batches(
-            &data.train.sequences.lengths,
+            &train_set.sequences.lengths,
             config.batch_size,
             Some(derive_seed(seed, &[epoch as u64])),
             trim,
@@ -199,13 +204,14 @@ pub fn fit_with(
         observer.epoch_start(epoch, config.epochs, plan.len());
         let started = Instant::now();
         let mut loss_sum = 0.0f64;
-        let mut probabilities = Vec::with_capacity(data.train.len());
-        let mut labels = Vec::with_capacity(data.train.len());
+        let mut logits = Vec::with_capacity(train_set.len() * outputs);
+        let mut labels = Vec::with_capacity(train_set.len());
+        let mut correct = 0usize;
         for (b, rows) in plan.iter().enumerate() {
             if observer.should_stop() {
                 return Err(TrainError::Interrupted { epoch });
             }
-            let (input, targets) = make_batch(&data.train, rows, trim, &ad_device);
+            let (input, targets) = make_batch(train_set, rows, trim, outputs, &ad_device);
             let batch = TrainBatch {
                 input,
                 labels: targets,
@@ -222,24 +228,27 @@ pub fn fit_with(
             }
             trainee = TrainStep::optimize(trainee, &mut optim, lr.into(), out.grads);
             loss_sum += out.item.loss as f64 * rows.len() as f64;
-            probabilities.extend(out.item.logits.iter().map(|&x| sigmoid(x)));
-            labels.extend(rows.iter().map(|&r| data.train.labels[r]));
+            let batch = ClassProbabilities::from_logits(&out.item.logits, outputs);
+            for (i, &r) in rows.iter().enumerate() {
+                correct += usize::from(batch.predicted(i) == train_set.labels[r]);
+                labels.push(train_set.labels[r]);
+            }
+            logits.extend_from_slice(&out.item.logits);
             let seen = labels.len() as f64;
-            let correct = probabilities
-                .iter()
-                .zip(&labels)
-                .filter(|&(&p, &y)| (p >= 0.5) == (y == 1))
-                .count();
             observer.batch_end(b, loss_sum / seen, correct as f64 / seen);
         }
         let train_seconds = started.elapsed().as_secs_f64();
-        let train = BinaryMetrics::compute(&probabilities, &labels, loss_sum / labels.len() as f64);
+        let train = Metrics::compute(
+            &ClassProbabilities::from_logits(&logits, outputs),
+            &labels,
+            loss_sum / labels.len() as f64,
+        );
 
         let started = Instant::now();
         let current = trainee.model.valid();
         let val = evaluate(
             &current,
-            &data.val,
+            val_set,
             config.eval_batch_size,
             config.bucketing,
             device,
@@ -330,10 +339,57 @@ fn keep(
     }
 }
 
-fn monitored(monitor: Monitor, val: &BinaryMetrics) -> f64 {
+fn monitored(monitor: Monitor, val: &Metrics) -> f64 {
     match monitor {
         Monitor::ValLoss => val.loss,
         Monitor::ValAccuracy => val.accuracy,
+        Monitor::ValPrecision => val.precision,
+        Monitor::ValRecall => val.recall,
+        Monitor::ValF1 => val.f1,
         Monitor::ValAuc => val.auc,
     }
+}
+
+/// Refuses an empty set, or one whose class or token ids the model could not take.
+fn check_set(
+    split: &'static str,
+    set: &EncodedSet,
+    num_classes: usize,
+    num_words: usize,
+) -> Result<(), TrainError> {
+    if set.is_empty() {
+        return Err(TrainError::EmptySet { split });
+    }
+    if set.labels.len() != set.sequences.len() {
+        return Err(TrainError::BadSet {
+            split,
+            problem: format!(
+                "{} labels for {} texts",
+                set.labels.len(),
+                set.sequences.len()
+            ),
+        });
+    }
+    if let Some(&bad) = set.labels.iter().find(|&&y| y as usize >= num_classes) {
+        return Err(TrainError::BadSet {
+            split,
+            problem: format!(
+                "class id {bad} with {num_classes} classes: ids must be below num_classes"
+            ),
+        });
+    }
+    if let Some(&bad) = set
+        .sequences
+        .ids
+        .iter()
+        .find(|&&id| id as usize >= num_words)
+    {
+        return Err(TrainError::BadSet {
+            split,
+            problem: format!(
+                "token id {bad} with num_words = {num_words}: encode with the same num_words"
+            ),
+        });
+    }
+    Ok(())
 }

@@ -1,12 +1,54 @@
 //! Training and evaluating the classifiers of `imdb-model` on the data of `imdb-data`.
 //!
-//! [`fit`] is the notebook's `model.fit`: Adam with binary cross-entropy, batch 64, up to 8
-//! epochs, early stopping on `val_loss` with patience 2 that restores the best weights, and per
-//! epoch the loss, accuracy, precision, recall and ROC AUC of training and validation, kept in a
-//! [`History`]. Runs are reproducible (a seed fixes initialization, shuffling and dropout),
-//! checkpointed every epoch and resumable, and a NaN loss stops training with an error.
-//! [`evaluate`] gives the test metrics and every prediction; [`SavedModel`] saves a trained model
-//! with its vocabulary and configuration and classifies new text.
+//! [`fit`] is the notebook's `model.fit`: Adam with cross-entropy (binary for two classes,
+//! categorical for more), batch 64, up to 8 epochs, early stopping on `val_loss` with patience 2
+//! that restores the best weights, and per epoch the loss, accuracy, precision, recall, F1 and
+//! ROC AUC of training and validation, kept in a [`History`]. It takes a training set and a
+//! validation set of encoded texts with class ids, whatever their source. Runs are reproducible
+//! (a seed fixes initialization, shuffling and dropout), checkpointed every epoch and
+//! resumable, and a NaN loss stops training with an error. [`evaluate`] gives the metrics and
+//! every prediction on any labelled set; [`SavedModel`] saves a trained model with its
+//! preprocessing, vocabulary and class names, and classifies new text.
+//!
+//! A tiny three-class model trained on a handful of literal texts:
+//!
+//! ```
+//! use burn::tensor::Device;
+//! use imdb_data::{DataConfig, EncodedSet, Vocabulary};
+//! use imdb_model::ModelConfig;
+//! use imdb_train::{FitSpec, SavedModel, Silent, TrainConfig, evaluate, fit};
+//!
+//! let texts = ["loved it", "great fun", "awful mess", "boring mess", "it was ok", "fine film"];
+//! let labels = vec![2, 2, 0, 0, 1, 1]; // bad, fine, good
+//! let classes = ["bad", "fine", "good"].map(String::from);
+//! let config = DataConfig { maxlen: 4, num_words: 50, ..DataConfig::default() };
+//! let preprocessing = config.preprocessing();
+//! let vocab = Vocabulary::build(texts);
+//! let set = EncodedSet {
+//!     sequences: preprocessing.encode(&vocab, &texts).unwrap(),
+//!     labels,
+//!     source: (0..texts.len()).collect(),
+//! };
+//! let model = ModelConfig { embed_dim: 8, units: 8, ..ModelConfig::default() };
+//! let train = TrainConfig { epochs: 30, batch_size: 6, learning_rate: 0.05, ..TrainConfig::default() };
+//! let spec = FitSpec {
+//!     train_set: &set,
+//!     val_set: &set,
+//!     num_classes: 3,
+//!     num_words: 50,
+//!     model: &model,
+//!     train: &train,
+//!     seed: 1,
+//! };
+//! let outcome = fit(spec, &Device::flex(), None, &mut Silent).unwrap();
+//! let result = evaluate(&outcome.model, &set, 64, false, &Device::flex());
+//! assert_eq!(result.probabilities.num_classes, 3);
+//! assert!(result.metrics.accuracy > 0.8, "{:?}", result.metrics);
+//!
+//! let saved = SavedModel::new(outcome.model, preprocessing, &vocab, &classes).unwrap();
+//! let verdict = &saved.predict(&["what an awful boring mess"], 8).unwrap()[0];
+//! assert_eq!(verdict.label, "bad");
+//! ```
 #![deny(missing_docs)]
 
 pub mod artifacts;
@@ -24,12 +66,14 @@ pub mod progress;
 pub mod records;
 pub mod step;
 
-pub use artifacts::{ModelManifest, Prediction, SavedModel};
+pub use artifacts::{MODEL_FORMAT, ModelManifest, Prediction, SavedModel};
 pub use config::{EarlyStoppingConfig, Monitor, TrainConfig};
 pub use error::TrainError;
-pub use evaluate::{Evaluation, evaluate};
+pub use evaluate::{Evaluation, evaluate, evaluate_at};
 pub use history::{EpochRecord, History};
 pub use learner::{FitOutcome, FitSpec, InitialEmbeddings, fit, fit_with, optimizer};
-pub use metrics::{BinaryMetrics, Confusion, RocPoint, roc_auc, roc_curve};
+pub use metrics::{
+    ClassProbabilities, Confusion, Metrics, RocPoint, cross_entropy, is_class, roc_auc, roc_curve,
+};
 pub use optim::FusedAdam;
 pub use progress::{ConsoleProgress, Silent, TrainObserver};

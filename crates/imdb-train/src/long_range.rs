@@ -9,8 +9,8 @@
 use burn::module::Module;
 use burn::tensor::module::embedding;
 use burn::tensor::{Device, Tensor};
-use imdb_data::{EncodedSet, PaddedSequences, Padding, PreparedData, SeededRng};
-use imdb_model::{Architecture, ModelConfig, ModelInput, SentimentClassifier};
+use imdb_data::{EncodedSet, PaddedSequences, Padding, SeededRng};
+use imdb_model::{Architecture, InferencePrecision, ModelConfig, ModelInput, SentimentClassifier};
 use serde::{Deserialize, Serialize};
 
 use crate::batcher::make_batch;
@@ -37,7 +37,7 @@ pub fn long_range_set(count: usize, distance: usize, seed: u64) -> EncodedSet {
     let mut ids = Vec::with_capacity(count * steps);
     let mut labels = Vec::with_capacity(count);
     for _ in 0..count {
-        let label = rng.below(2) as u8;
+        let label = rng.below(2) as u32;
         let signal = steps - 1 - distance;
         for t in 0..steps {
             ids.push(if t == signal {
@@ -108,15 +108,15 @@ pub fn run_long_range(
     seed: u64,
     device: &Device,
 ) -> Result<(LongRangeResult, SentimentClassifier), TrainError> {
-    let data = PreparedData {
-        train: long_range_set(examples, distance, seed),
-        val: long_range_set(examples / 4, distance, seed + 1),
-        test: long_range_set(examples / 2, distance, seed + 2),
-    };
+    let train_set = long_range_set(examples, distance, seed);
+    let val_set = long_range_set(examples / 4, distance, seed + 1);
+    let test_set = long_range_set(examples / 2, distance, seed + 2);
     let model = task_model(architecture);
     let train = task_training(epochs);
     let spec = FitSpec {
-        data: &data,
+        train_set: &train_set,
+        val_set: &val_set,
+        num_classes: 2,
         num_words: TASK_WORDS,
         model: &model,
         train: &train,
@@ -134,7 +134,7 @@ pub fn run_long_range(
         source: "random-uniform".into(),
     };
     let outcome = fit_with(spec, device, None, &mut Silent, Some(&embeddings))?;
-    let test = evaluate(&outcome.model, &data.test, 256, false, device);
+    let test = evaluate(&outcome.model, &test_set, 256, false, device);
     Ok((
         LongRangeResult {
             architecture,
@@ -162,20 +162,26 @@ pub fn input_gradient_norms(
     let model = model.clone().fork(&device);
     let set = long_range_set(64, distance, seed);
     let rows: Vec<usize> = (0..set.len()).collect();
-    let (input, labels) = make_batch(&set, &rows, false, &device);
+    let (input, labels) = make_batch(&set, &rows, false, 1, &device);
     let ModelInput { tokens, step_mask } = input;
     let [batch, steps] = tokens.dims();
     let x = embedding(model.embedding.val(), tokens)
         .detach()
         .require_grad();
-    let out = layer.forward(x.clone(), step_mask, None, model.config.implementation);
+    let out = layer.forward(
+        x.clone(),
+        step_mask,
+        None,
+        model.config.implementation,
+        InferencePrecision::Fast,
+    );
     let hidden = layer.hidden;
     let last: Tensor<2> = out
         .slice([0..batch, steps - 1..steps, 0..hidden])
         .reshape([batch, hidden]);
     let logits = (last.matmul(model.dense_weight.val()) + model.dense_bias.val().unsqueeze())
         .reshape([batch]);
-    let grads = bce_with_logits(logits, labels).backward();
+    let grads = bce_with_logits(logits, labels.reshape([batch])).backward();
     let Some(grad) = x.grad(&grads) else {
         return vec![0.0; steps];
     };

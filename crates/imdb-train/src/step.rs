@@ -7,13 +7,14 @@ use burn::tensor::Tensor;
 use burn::train::{InferenceStep, ItemLazy, TrainOutput, TrainStep};
 use imdb_model::{ModelInput, SentimentClassifier};
 
-/// A training batch: inputs, labels (0.0 or 1.0) and the seed of its dropout masks.
+/// A training batch: inputs, targets and the seed of its dropout masks.
 #[derive(Debug, Clone)]
 pub struct TrainBatch {
     /// Token ids and padding mask.
     pub input: ModelInput,
-    /// `[batch]` labels as floats.
-    pub labels: Tensor<1>,
+    /// `[batch, outputs]` targets as floats: the class (0.0 or 1.0) for one output, one-hot
+    /// rows for more (see [`crate::batcher::targets`]).
+    pub labels: Tensor<2>,
     /// Fixes every dropout mask of this step.
     pub dropout_seed: u64,
 }
@@ -23,7 +24,7 @@ pub struct TrainBatch {
 pub struct StepOutput {
     /// Mean loss of the batch, L2 penalty included.
     pub loss: f32,
-    /// One logit per review.
+    /// The logits, row-major `[batch, outputs]`.
     pub logits: Vec<f32>,
 }
 
@@ -47,6 +48,24 @@ pub struct Trainee {
 pub fn bce_with_logits(logits: Tensor<1>, labels: Tensor<1>) -> Tensor<1> {
     let softplus = (logits.clone().abs().neg().exp() + 1.0).log();
     (logits.clone().clamp_min(0.0) - logits * labels + softplus).mean()
+}
+
+/// Mean categorical cross-entropy of `logits` `[batch, classes]` against one-hot `targets`:
+/// `-Σ y·log_softmax(x)` per row.
+pub fn softmax_cross_entropy(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
+    let log_p = burn::tensor::activation::log_softmax(logits, 1);
+    (log_p * targets).sum_dim(1).neg().mean()
+}
+
+/// The classifier's loss: binary cross-entropy for one output, categorical cross-entropy for
+/// more; `targets` as in [`TrainBatch::labels`].
+pub fn classification_loss(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
+    let [batch, outputs] = logits.dims();
+    if outputs == 1 {
+        bce_with_logits(logits.reshape([batch]), targets.reshape([batch]))
+    } else {
+        softmax_cross_entropy(logits, targets)
+    }
 }
 
 fn squared_sum(param: &Param<Tensor<2>>) -> Tensor<1> {
@@ -75,7 +94,7 @@ impl TrainStep for Trainee {
 
     fn step(&self, batch: TrainBatch) -> TrainOutput<StepOutput> {
         let logits = self.model.forward(batch.input, Some(batch.dropout_seed));
-        let mut loss = bce_with_logits(logits.clone(), batch.labels);
+        let mut loss = classification_loss(logits.clone(), batch.labels);
         if let Some(penalty) = self.l2_penalty() {
             loss = loss + penalty;
         }
@@ -91,7 +110,7 @@ impl TrainStep for Trainee {
 /// Logits of an evaluation batch, on the host.
 #[derive(Debug, Clone)]
 pub struct InferenceOutput {
-    /// One logit per review.
+    /// The logits, row-major `[batch, outputs]`.
     pub logits: Vec<f32>,
 }
 
@@ -112,12 +131,16 @@ impl InferenceStep for Trainee {
     }
 }
 
-/// A 1-D tensor's values.
-pub fn host(t: Tensor<1>) -> Vec<f32> {
+/// A tensor's values, row-major.
+///
+/// The tensors read here live on a CPU or GPU backend that computed them a moment ago; a
+/// failed read (a device lost) is a bug of the backend, so it panics with the backend's error
+/// rather than returning numbers that are not the model's.
+pub fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()
-        .unwrap_or_default()
+        .unwrap_or_else(|e| panic!("cannot read a tensor computed on this device: {e:?}"))
 }
 
 fn scalar(t: Tensor<1>) -> f32 {

@@ -4,9 +4,10 @@
 use burn::tensor::Device;
 use imdb_data::synthetic::{SyntheticSpec, write_synthetic_archive};
 use imdb_data::{
-    ArchiveSource, DataConfig, LoadOptions, PreparedData, Vocabulary, load_corpus, prepare,
+    ArchiveSource, DataConfig, EncodedSet, LoadOptions, PreparedData, Vocabulary, load_corpus,
+    prepare,
 };
-use imdb_model::ModelConfig;
+use imdb_model::{Architecture, ModelConfig};
 use imdb_train::{
     EarlyStoppingConfig, FitSpec, SavedModel, Silent, TrainConfig, TrainError, TrainObserver,
     evaluate, fit,
@@ -28,6 +29,7 @@ fn data() -> (PreparedData, Vocabulary, DataConfig) {
         with_unsup: false,
         use_cache: false,
         show_progress: false,
+        tokenizer: Default::default(),
     };
     let (corpus, _) = load_corpus(&options).unwrap();
     let config = DataConfig {
@@ -40,9 +42,7 @@ fn data() -> (PreparedData, Vocabulary, DataConfig) {
 }
 
 /// A history without its timings, which differ from run to run.
-fn metrics_only(
-    h: &imdb_train::History,
-) -> Vec<(imdb_train::BinaryMetrics, imdb_train::BinaryMetrics)> {
+fn metrics_only(h: &imdb_train::History) -> Vec<(imdb_train::Metrics, imdb_train::Metrics)> {
     h.epochs.iter().map(|e| (e.train, e.val)).collect()
 }
 
@@ -65,7 +65,9 @@ fn quick(epochs: usize) -> TrainConfig {
 
 fn spec<'a>(data: &'a PreparedData, model: &'a ModelConfig, train: &'a TrainConfig) -> FitSpec<'a> {
     FitSpec {
-        data,
+        train_set: &data.train,
+        val_set: &data.val,
+        num_classes: data.classes.len(),
         num_words: 60,
         model,
         train,
@@ -103,7 +105,12 @@ fn bucketing_changes_speed_not_the_masked_results_of_evaluation() {
     let out = fit(spec(&data, &model, &train), &device, None, &mut Silent).unwrap();
     let bucketed = evaluate(&out.model, &data.test, 32, true, &device);
     let plain = evaluate(&out.model, &data.test, 32, false, &device);
-    for (a, b) in bucketed.probabilities.iter().zip(&plain.probabilities) {
+    for (a, b) in bucketed
+        .probabilities
+        .values
+        .iter()
+        .zip(&plain.probabilities.values)
+    {
         assert!((a - b).abs() < 1e-5);
     }
 }
@@ -243,7 +250,13 @@ fn saved_model_reloads_and_classifies_any_text() {
     let (model, train) = (tiny_model(), quick(3));
     let out = fit(spec(&data, &model, &train), &device, None, &mut Silent).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let saved = SavedModel::new(out.model, &data_config, &vocab);
+    let saved = SavedModel::new(
+        out.model,
+        data_config.preprocessing(),
+        &vocab,
+        &data.classes,
+    )
+    .unwrap();
     saved.save(dir.path()).unwrap();
     assert!(SavedModel::exists(dir.path()));
     let loaded = SavedModel::load(dir.path(), &device).unwrap();
@@ -256,12 +269,20 @@ fn saved_model_reloads_and_classifies_any_text() {
         "película",
         long.as_str(),
     ];
-    let a = saved.predict(&texts, 4);
-    let b = loaded.predict(&texts, 4);
+    let a = saved.predict(&texts, 4).unwrap();
+    let b = loaded.predict(&texts, 4).unwrap();
     assert_eq!(a, b);
     assert_eq!(a.len(), texts.len());
-    assert!(a[0].probability > a[1].probability, "{a:?}");
-    assert!(a.iter().all(|p| (0.0..=1.0).contains(&p.probability)));
+    assert_eq!(
+        (a[0].label.as_str(), a[1].label.as_str()),
+        ("positive", "negative")
+    );
+    assert!(a[0].probabilities[1] > a[1].probabilities[1], "{a:?}");
+    assert!(a.iter().all(|p| (0.5..=1.0).contains(&p.probability)));
+    assert!(
+        a.iter()
+            .all(|p| (p.probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-6)
+    );
 
     let err = SavedModel::load(&dir.path().join("nope"), &device)
         .unwrap_err()
@@ -289,4 +310,180 @@ fn empty_validation_set_is_refused() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("validation set is empty"), "{err}");
+}
+
+/// Writes the saved model of a quick run into a fresh folder.
+fn saved_folder() -> (tempfile::TempDir, SavedModel) {
+    let (data, vocab, data_config) = data();
+    let (model, train) = (tiny_model(), quick(1));
+    let out = fit(
+        spec(&data, &model, &train),
+        &Device::flex(),
+        None,
+        &mut Silent,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let saved = SavedModel::new(
+        out.model,
+        data_config.preprocessing(),
+        &vocab,
+        &data.classes,
+    )
+    .unwrap();
+    saved.save(dir.path()).unwrap();
+    (dir, saved)
+}
+
+fn load_error(dir: &std::path::Path) -> String {
+    SavedModel::load(dir, &Device::flex())
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn a_saved_model_whose_files_disagree_is_refused_naming_the_file() {
+    let (dir, _) = saved_folder();
+    let manifest_path = dir.path().join("model.json");
+    let manifest = std::fs::read_to_string(&manifest_path).unwrap();
+    let edit = |from: &str, to: &str| {
+        assert!(manifest.contains(from), "{manifest}");
+        std::fs::write(&manifest_path, manifest.replacen(from, to, 1)).unwrap();
+    };
+
+    edit("\"maxlen\": 40", "\"maxlen\": 0");
+    let err = load_error(dir.path());
+    assert!(
+        err.contains("model.json") && err.contains("maxlen"),
+        "{err}"
+    );
+
+    edit("\"num_words\": 60", "\"num_words\": 70");
+    let err = load_error(dir.path());
+    assert!(
+        err.contains("model.bpk") && err.contains("model.json"),
+        "{err}"
+    );
+    assert!(err.contains("[70, 8]"), "{err}");
+
+    edit("\"negative\",", "\"negative\", \"neutral\",");
+    let err = load_error(dir.path());
+    assert!(
+        err.contains("model.bpk") && err.contains("model.json"),
+        "{err}"
+    );
+    assert!(err.contains("dense_weight"), "{err}");
+
+    edit("\"negative\",", "");
+    let err = load_error(dir.path());
+    assert!(
+        err.contains("model.json") && err.contains("1 class"),
+        "{err}"
+    );
+
+    edit("\"format\": 2", "\"format\": 1");
+    let err = load_error(dir.path());
+    assert!(
+        err.contains("model.json") && err.contains("format 1"),
+        "{err}"
+    );
+    std::fs::write(&manifest_path, &manifest).unwrap();
+
+    let vocab_path = dir.path().join("vocab.json");
+    let vocab = std::fs::read(&vocab_path).unwrap();
+    std::fs::write(&vocab_path, b"not json").unwrap();
+    let err = load_error(dir.path());
+    assert!(err.contains("vocab.json"), "{err}");
+    let many: Vec<String> = (0..100).map(|i| format!("w{i}")).collect();
+    std::fs::write(&vocab_path, serde_json::to_string(&many).unwrap()).unwrap();
+    let err = load_error(dir.path());
+    assert!(
+        err.contains("model.json") && err.contains("100 words"),
+        "{err}"
+    );
+    std::fs::remove_file(&vocab_path).unwrap();
+    let err = load_error(dir.path());
+    assert!(err.contains("vocab.json"), "{err}");
+    std::fs::write(&vocab_path, vocab).unwrap();
+    SavedModel::load(dir.path(), &Device::flex()).unwrap();
+
+    let bpk = dir.path().join("model.bpk");
+    let weights = std::fs::read(&bpk).unwrap();
+    std::fs::write(&bpk, &weights[..weights.len() / 2]).unwrap();
+    let err = load_error(dir.path());
+    assert!(err.contains("model.bpk"), "{err}");
+}
+
+/// Three classes from the binary synthetic task: positive texts split by their id's parity
+/// into two classes that the words cannot tell apart, and the negative class.
+fn three_classes(data: &PreparedData) -> PreparedData {
+    let relabel = |set: &EncodedSet| EncodedSet {
+        labels: set
+            .labels
+            .iter()
+            .zip(&set.source)
+            .map(|(&y, &i)| if y == 0 { 0 } else { 1 + (i % 2) as u32 })
+            .collect(),
+        ..set.clone()
+    };
+    PreparedData {
+        classes: ["negative", "positive-a", "positive-b"]
+            .map(String::from)
+            .to_vec(),
+        train: relabel(&data.train),
+        val: relabel(&data.val),
+        test: relabel(&data.test),
+    }
+}
+
+#[test]
+fn three_classes_train_with_a_softmax_and_report_macro_metrics() {
+    let (binary, _, _) = data();
+    let data = three_classes(&binary);
+    let device = Device::flex();
+    let (model, train) = (tiny_model(), quick(4));
+    let out = fit(spec(&data, &model, &train), &device, None, &mut Silent).unwrap();
+    assert_eq!(out.model.outputs(), 3);
+    let h = &out.history;
+    assert!(h.epochs.last().unwrap().train.loss < h.epochs[0].train.loss);
+    // The first loss is near ln 3 (uniform over three classes), not a binary loss.
+    assert!((h.epochs[0].train.loss - 3f64.ln()).abs() < 0.4, "{h:?}");
+    let test = evaluate(&out.model, &data.test, 64, true, &device);
+    assert_eq!(test.probabilities.num_classes, 3);
+    assert_eq!(test.probabilities.len(), data.test.len());
+    // Negatives are told from positives; the two positive halves are a coin toss, so the
+    // accuracy is about 2/3 at best and above chance (1/3).
+    assert!(test.metrics.accuracy > 0.45, "{:?}", test.metrics);
+    assert!(test.metrics.auc > 0.6, "{:?}", test.metrics);
+    let predicted: Vec<u32> = test.probabilities.predictions();
+    assert!(predicted.contains(&0) && predicted.iter().any(|&p| p > 0));
+
+    // A label outside the classes is refused before training.
+    let mut bad = data.clone();
+    bad.train.labels[0] = 3;
+    let err = fit(spec(&bad, &model, &train), &device, None, &mut Silent).unwrap_err();
+    assert!(err.to_string().contains("class id 3"), "{err}");
+}
+
+#[test]
+fn the_transformer_is_reproducible_from_its_seed_alone() {
+    let (data, _, _) = data();
+    let device = Device::flex();
+    let model = ModelConfig {
+        architecture: Architecture::Transformer,
+        embed_dim: 8,
+        heads: 2,
+        ff_dim: 16,
+        dropout: 0.3,
+        ..ModelConfig::default()
+    };
+    let train = quick(2);
+    let a = fit(spec(&data, &model, &train), &device, None, &mut Silent).unwrap();
+    // Whatever else drew from the device's generator in between.
+    device.seed(12345);
+    let _ = burn::tensor::Tensor::<2>::random([4, 4], burn::tensor::Distribution::Default, &device);
+    let b = fit(spec(&data, &model, &train), &device, None, &mut Silent).unwrap();
+    assert_eq!(metrics_only(&a.history), metrics_only(&b.history));
+    let first = metrics_only(&a.history);
+    assert!(first[0].0.loss.is_finite());
 }

@@ -18,8 +18,8 @@
 //! * Inference (a forward pass without a tape) trades the last digits of f32 for speed, within
 //!   about 1e-5 of the training forward pass: the recurrent product runs in split bf16 on AMX
 //!   tiles where the CPU has them ([`super::amx`]), and the LSTM's gates and state update are
-//!   one AVX-512 pass with cheaper nonlinearities. Training's passes are unchanged; setting
-//!   `IMDB_F32_INFERENCE=1` gives inference exactly their arithmetic ([`InferencePrecision`]).
+//!   one AVX-512 pass with cheaper nonlinearities. Training's passes are unchanged;
+//!   [`InferencePrecision::F32`] gives inference exactly their arithmetic.
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -190,7 +190,8 @@ struct ChunkDims {
     g: usize,
 }
 
-/// How a forward pass without a tape (inference) computes.
+/// How a forward pass without a tape (inference) computes. The caller chooses (e.g. on
+/// [`crate::Predictor`]); nothing in this crate reads the environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum InferencePrecision {
     /// Split-bf16 AMX products and the fused AVX-512 LSTM step where the CPU has them: within
@@ -201,39 +202,6 @@ pub enum InferencePrecision {
     F32,
 }
 
-impl InferencePrecision {
-    /// The environment variable that selects [`InferencePrecision::F32`].
-    pub const VARIABLE: &'static str = "IMDB_F32_INFERENCE";
-
-    /// Reads a value of [`Self::VARIABLE`]: `1`/`true`/`yes` for f32, `0`/`false`/`no` or
-    /// empty for the default.
-    pub fn parse(value: &str) -> Result<Self, String> {
-        match value.trim().to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" => Ok(Self::F32),
-            "" | "0" | "false" | "no" => Ok(Self::Fast),
-            other => Err(format!(
-                "{}={other:?} is not understood: set it to 1 for exact f32 inference, or to 0 \
-                 (or leave it unset) for the default",
-                Self::VARIABLE
-            )),
-        }
-    }
-
-    /// The process's choice, read from [`Self::VARIABLE`] once. An unreadable value is
-    /// reported on standard error once and the default kept; applications should check it up
-    /// front with [`Self::parse`].
-    pub fn from_env() -> Self {
-        static CHOICE: std::sync::OnceLock<InferencePrecision> = std::sync::OnceLock::new();
-        *CHOICE.get_or_init(|| match std::env::var(Self::VARIABLE) {
-            Ok(value) => Self::parse(&value).unwrap_or_else(|message| {
-                eprintln!("warning: {message}; using the default");
-                Self::Fast
-            }),
-            Err(_) => Self::Fast,
-        })
-    }
-}
-
 /// What a forward pass is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pass {
@@ -241,13 +209,6 @@ pub enum Pass {
     Training,
     /// Keep nothing, computing at the precision given.
     Inference(InferencePrecision),
-}
-
-impl Pass {
-    /// Inference at the precision this process chose ([`InferencePrecision::from_env`]).
-    pub fn inference() -> Self {
-        Pass::Inference(InferencePrecision::from_env())
-    }
 }
 
 /// Runs the layer; returns the hidden state after every step, `[B, T, H]` (carried through
@@ -1084,7 +1045,7 @@ fn check_shapes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use imdb_data::SeededRng;
+    use imdb_rng::SeededRng;
 
     const CELLS: [CellKind; 3] = [CellKind::Lstm, CellKind::Gru, CellKind::Rnn];
 
@@ -1283,25 +1244,6 @@ mod tests {
     }
 
     #[test]
-    fn inference_precision_reads_its_variable() {
-        use InferencePrecision::{F32, Fast};
-        for (value, want) in [
-            ("1", F32),
-            (" TRUE ", F32),
-            ("yes", F32),
-            ("0", Fast),
-            ("", Fast),
-        ] {
-            assert_eq!(InferencePrecision::parse(value), Ok(want), "{value:?}");
-        }
-        let message = InferencePrecision::parse("exact").unwrap_err();
-        assert!(
-            message.contains("IMDB_F32_INFERENCE") && message.contains("1"),
-            "{message}"
-        );
-    }
-
-    #[test]
     fn backward_matches_finite_differences() {
         for (cell, hidden) in CELLS.into_iter().flat_map(|c| [(c, 3), (c, 16)]) {
             for (reverse, rec) in [(false, false), (true, true)] {
@@ -1429,7 +1371,7 @@ mod tests {
                 case.dims,
                 case.weights(),
                 case.inputs(),
-                Pass::inference(),
+                Pass::Inference(InferencePrecision::Fast),
             );
             // Read in place, or looked up from a table (here the rows of `xp` in reverse
             // order), the projection gives the same outputs.
@@ -1445,8 +1387,13 @@ mod tests {
                 ..inputs
             };
             for inputs in [inputs, lookup] {
-                let (out_i, tape_i) =
-                    recurrent_forward(cell, projected_dims, weights, inputs, Pass::inference());
+                let (out_i, tape_i) = recurrent_forward(
+                    cell,
+                    projected_dims,
+                    weights,
+                    inputs,
+                    Pass::Inference(InferencePrecision::Fast),
+                );
                 assert!(tape_i.is_none());
                 for (a, b) in out_i.iter().zip(&out) {
                     assert!((a - b).abs() < 1e-5, "{cell:?} inference");
@@ -1456,8 +1403,13 @@ mod tests {
                     final_only: true,
                     ..inputs
                 };
-                let (finals, _) =
-                    recurrent_forward(cell, projected_dims, weights, last, Pass::inference());
+                let (finals, _) = recurrent_forward(
+                    cell,
+                    projected_dims,
+                    weights,
+                    last,
+                    Pass::Inference(InferencePrecision::Fast),
+                );
                 let t = if case.reverse { 0 } else { steps - 1 };
                 for b in 0..batch {
                     let at = (b * steps + t) * hidden;
@@ -1528,7 +1480,13 @@ mod tests {
                 reverse: false,
                 projected: false,
             };
-            let (out, _) = recurrent_forward(cell, dims, weights, inputs, Pass::inference());
+            let (out, _) = recurrent_forward(
+                cell,
+                dims,
+                weights,
+                inputs,
+                Pass::Inference(InferencePrecision::Fast),
+            );
             let last = |row: usize| &out[(row * 4 + 3) * 2..(row * 4 + 4) * 2];
             assert_eq!(last(0), last(1), "{cell:?}");
             assert!(last(0).iter().any(|v| v.abs() > 1e-3), "{cell:?}");
