@@ -375,7 +375,7 @@ fn evaluate_reports_the_test_metrics() {
     };
     let exact = String::from_utf8(exact.stdout).unwrap();
     assert_eq!(metrics(&exact), metrics(&text), "{exact}");
-    assert_eq!(metrics(&text).len(), 5, "{text}");
+    assert_eq!(metrics(&text).len(), 6, "{text}");
     // The speed benchmark classifies the same test set with the fused layer and Burn's stock
     // LSTM, which compute the same function of the same weights.
     let out = run(command(&data)

@@ -173,10 +173,17 @@ pub fn predict(args: &PredictBenchArgs) -> Result<(), XtaskError> {
     let model = match &args.model {
         Some(dir) => {
             let saved = imdb_train::SavedModel::load(dir, &device)?;
+            // The run's own test set (a `test_limit` it sampled included), encoded as the
+            // model was trained.
+            data_config = crate::evaluate::run_data(dir)?.0;
             let pre = saved.manifest.preprocessing;
             (data_config.num_words, data_config.maxlen) = (pre.num_words, pre.maxlen);
             (data_config.padding, data_config.truncating) = (pre.padding, pre.truncating);
-            if saved.classes() != corpus.classes || pre.tokenizer != corpus.tokenizer {
+            if data_config.source != imdb_data::SourceKind::Imdb
+                || data_config.rating_bands.is_some()
+                || saved.classes() != corpus.classes
+                || pre.tokenizer != corpus.tokenizer
+            {
                 return Err(XtaskError::Usage(format!(
                     "bench predict times IMDB's negative/positive test set with the default \
                      tokenizer; {} was trained on other classes or tokenizer settings",

@@ -76,7 +76,7 @@ pub fn run(args: &EvaluateArgs) -> Result<(), XtaskError> {
 }
 
 /// The data settings and seed of the run that saved the model in `dir`.
-fn run_data(dir: &Path) -> Result<(DataConfig, u64), XtaskError> {
+pub fn run_data(dir: &Path) -> Result<(DataConfig, u64), XtaskError> {
     let path = dir.join("config.toml");
     if !path.is_file() {
         return Ok((DataConfig::default(), 42));

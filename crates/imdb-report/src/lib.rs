@@ -2,17 +2,22 @@
 //!
 //! Everything the notebook shows, as files a user can open: the class distribution and length
 //! histogram (§2), training curves with the kept epoch marked (§5), the confusion matrix, ROC
-//! curve and scikit-learn-style classification report (§6), examples and the most confident
-//! mistakes (§7), accuracy by review length, and one self-contained `report.html` per run plus
-//! an `index.html` comparing an experiment's runs. Every file is written to a temporary name
-//! and renamed, so a crash never leaves a half-written one.
+//! curves and scikit-learn-style classification report (§6), examples and the most confident
+//! mistakes (§7), accuracy by text length, and one self-contained `report.html` per run plus
+//! an `index.html` comparing an experiment's runs, for two classes or more, every class by
+//! name. Every file is written to a temporary name and renamed, so a crash never leaves a
+//! half-written one.
 //!
 //! ```
 //! use imdb_report::tables::classification_report;
 //! use imdb_train::Confusion;
 //!
-//! let c = Confusion { true_positives: 3, false_positives: 1, true_negatives: 3, false_negatives: 1 };
-//! assert!(classification_report(&c, 4).contains("    accuracy                         0.7500         8"));
+//! // counts[true][predicted] over three classes.
+//! let c = Confusion { counts: vec![vec![3, 1, 0], vec![0, 2, 1], vec![1, 0, 4]] };
+//! let names = ["bad", "fine", "good"].map(String::from);
+//! let report = classification_report(&c, &names, 4);
+//! assert!(report.contains("        good     0.8000    0.8000    0.8000         5"));
+//! assert!(report.contains("    accuracy                         0.7500        12"));
 //! ```
 #![deny(missing_docs)]
 
