@@ -8,11 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-use imdb_data::synthetic::{SyntheticSpec, write_synthetic_archive};
+mod common;
+use common::{run, xtask};
 
-fn xtask() -> &'static str {
-    env!("CARGO_BIN_EXE_xtask")
-}
+use imdb_data::synthetic::{SyntheticSpec, write_synthetic_archive};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -49,17 +48,6 @@ fn command(data_dir: &Path) -> Command {
         .env("IMDB_DATA_DIR", data_dir)
         .stdin(Stdio::null());
     cmd
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("xtask runs");
-    assert!(
-        out.status.success(),
-        "xtask failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 fn smoke(out_dir: &Path, data_dir: &Path) -> Output {

@@ -7,9 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-fn xtask() -> &'static str {
-    env!("CARGO_BIN_EXE_xtask")
-}
+mod common;
+use common::{run, xtask};
 
 /// A command run in `dir` with a private data folder.
 fn command(dir: &Path) -> Command {
@@ -19,17 +18,6 @@ fn command(dir: &Path) -> Command {
         .env_remove("IMDB_ARCHIVE")
         .stdin(Stdio::null());
     cmd
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("xtask runs");
-    assert!(
-        out.status.success(),
-        "xtask failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 /// Runs a command that must fail; returns its standard error.

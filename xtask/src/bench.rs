@@ -175,10 +175,8 @@ pub fn predict(args: &PredictBenchArgs) -> Result<(), XtaskError> {
             let saved = imdb_train::SavedModel::load(dir, &device)?;
             // The run's own test set (a `test_limit` it sampled included), encoded as the
             // model was trained.
-            data_config = crate::evaluate::run_data(dir)?.0;
             let pre = saved.manifest.preprocessing;
-            (data_config.num_words, data_config.maxlen) = (pre.num_words, pre.maxlen);
-            (data_config.padding, data_config.truncating) = (pre.padding, pre.truncating);
+            data_config = crate::evaluate::run_data(dir)?.0.with_preprocessing(&pre);
             if data_config.source != imdb_data::SourceKind::Imdb
                 || data_config.rating_bands.is_some()
                 || saved.classes() != corpus.classes

@@ -18,22 +18,18 @@ pub fn run(args: &EvaluateArgs) -> Result<(), XtaskError> {
     let precision = crate::precision::from_env()?;
     let device = args.backend.device()?;
     let saved = SavedModel::load(&args.model, &device)?;
-    let (mut data_config, seed) = match &args.config {
+    let (data_config, seed) = match &args.config {
         Some(path) => {
             let run = &load_experiment(path)?.runs[0].config;
             (run.data.clone(), run.seed)
         }
         None => run_data(&args.model)?,
     };
+    // Encoded as the model was trained, whatever the config says.
+    let mut data_config = data_config.with_preprocessing(&saved.manifest.preprocessing);
     // The whole test set, whatever the run sampled; the split itself does not matter here.
     data_config.test_limit = None;
     data_config.train_limit = None;
-    // Encoded as the model was trained, whatever the config says.
-    let pre = saved.manifest.preprocessing;
-    (data_config.num_words, data_config.maxlen) = (pre.num_words, pre.maxlen);
-    (data_config.padding, data_config.truncating) = (pre.padding, pre.truncating);
-    (data_config.lowercase, data_config.strip_html) =
-        (pre.tokenizer.lowercase, pre.tokenizer.strip_html);
     let corpus = crate::data::load_data(&data_config, seed, false)?;
     if corpus.classes != saved.classes() {
         return Err(XtaskError::Usage(format!(

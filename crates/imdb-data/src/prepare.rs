@@ -106,6 +106,23 @@ impl DataConfig {
         }
     }
 
+    /// This config with its encoding settings (tokenizer, `num_words`, `maxlen`, padding,
+    /// truncating) replaced by `preprocessing`'s, e.g. to encode data as a saved model was
+    /// trained.
+    pub fn with_preprocessing(mut self, preprocessing: &Preprocessing) -> Self {
+        let Preprocessing {
+            num_words,
+            maxlen,
+            padding,
+            truncating,
+            tokenizer,
+        } = *preprocessing;
+        (self.num_words, self.maxlen) = (num_words, maxlen);
+        (self.padding, self.truncating) = (padding, truncating);
+        (self.lowercase, self.strip_html) = (tokenizer.lowercase, tokenizer.strip_html);
+        self
+    }
+
     /// Checks every setting that can be checked without the corpus.
     pub fn validate(&self) -> Result<()> {
         Vocabulary::check_num_words(self.num_words)?;
