@@ -306,6 +306,14 @@ mod tests {
             (16, 0.0, 120)
         );
         assert_eq!((b.train.epochs, b.train.early_stopping.patience), (2, 5));
+        let f1 = parse(
+            "name = \"x\"\n[[runs]]\nname = \"a\"\ntrain.early_stopping.monitor = \"val_f1\"",
+        )
+        .unwrap();
+        assert_eq!(
+            f1.runs[0].config.train.early_stopping.monitor,
+            imdb_train::Monitor::ValF1
+        );
         assert_eq!(b.train.batch_size, 64);
     }
 

@@ -466,7 +466,7 @@ fn three_classes_train_with_a_softmax_and_report_macro_metrics() {
 }
 
 #[test]
-fn the_transformer_is_reproducible_from_its_seed_alone() {
+fn the_transformers_dropout_depends_on_the_seed_alone_so_it_resumes_exactly() {
     let (data, _, _) = data();
     let device = Device::flex();
     let model = ModelConfig {
@@ -478,12 +478,34 @@ fn the_transformer_is_reproducible_from_its_seed_alone() {
         ..ModelConfig::default()
     };
     let train = quick(2);
-    let a = fit(spec(&data, &model, &train), &device, None, &mut Silent).unwrap();
-    // Whatever else drew from the device's generator in between.
+    let straight = fit(spec(&data, &model, &train), &device, None, &mut Silent).unwrap();
+    // Interrupted in its second epoch, then resumed by a fresh call: the second epoch's masks
+    // must not depend on what the device's generator drew before.
+    let dir = tempfile::tempdir().unwrap();
+    let err = fit(
+        spec(&data, &model, &train),
+        &device,
+        Some(dir.path()),
+        &mut StopAt {
+            epoch: 2,
+            current: 0,
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, TrainError::Interrupted { epoch: 2 }), "{err}");
     device.seed(12345);
     let _ = burn::tensor::Tensor::<2>::random([4, 4], burn::tensor::Distribution::Default, &device);
-    let b = fit(spec(&data, &model, &train), &device, None, &mut Silent).unwrap();
-    assert_eq!(metrics_only(&a.history), metrics_only(&b.history));
-    let first = metrics_only(&a.history);
-    assert!(first[0].0.loss.is_finite());
+    let resumed = fit(
+        spec(&data, &model, &train),
+        &device,
+        Some(dir.path()),
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(resumed.resumed_after, Some(1));
+    assert_eq!(
+        metrics_only(&resumed.history),
+        metrics_only(&straight.history)
+    );
+    assert!(straight.history.epochs[1].train.loss.is_finite());
 }
