@@ -64,7 +64,7 @@ pub struct LongRangeArgs {
 pub struct ExperimentArgs {
     /// The experiment config, e.g. configs/maxlen.toml.
     pub config: PathBuf,
-    /// Output folder; results go to OUT/<experiment name>/.
+    /// Output folder; results go to `OUT/<experiment name>/`.
     #[arg(long, default_value = "runs")]
     pub out: PathBuf,
     /// Run only the runs with this name (repeatable).

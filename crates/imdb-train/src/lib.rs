@@ -6,7 +6,7 @@
 //! ROC AUC of training and validation, kept in a [`History`]. It takes a training set and a
 //! validation set of encoded texts with class ids, whatever their source. Runs are reproducible
 //! (a seed fixes initialization, shuffling and dropout), checkpointed every epoch and
-//! resumable, and a NaN loss stops training with an error. [`evaluate`] gives the metrics and
+//! resumable, and a NaN loss stops training with an error. [`evaluate()`] gives the metrics and
 //! every prediction on any labelled set; [`SavedModel`] saves a trained model with its
 //! preprocessing, vocabulary and class names, and classifies new text.
 //!
