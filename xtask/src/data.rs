@@ -72,7 +72,11 @@ pub fn load_data(
             .map_or(String::new(), |p| p.display().to_string()),
         corpus.train.len(),
         corpus.test.len(),
-        corpus.stats().train_classes.describe(),
+        imdb_data::ClassCounts::from_labels(
+            &corpus.classes,
+            corpus.train.iter().map(|r| r.label())
+        )
+        .describe(),
         start.elapsed().as_secs_f64()
     );
     Ok(corpus)

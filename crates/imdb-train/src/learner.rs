@@ -204,7 +204,8 @@ pub fn fit_with(
         observer.epoch_start(epoch, config.epochs, plan.len());
         let started = Instant::now();
         let mut loss_sum = 0.0f64;
-        let mut logits = Vec::with_capacity(train_set.len() * outputs);
+        // Every training row's probabilities, in batch order, computed once per batch.
+        let mut probabilities = ClassProbabilities::default();
         let mut labels = Vec::with_capacity(train_set.len());
         let mut correct = 0usize;
         for (b, rows) in plan.iter().enumerate() {
@@ -233,16 +234,13 @@ pub fn fit_with(
                 correct += usize::from(batch.predicted(i) == train_set.labels[r]);
                 labels.push(train_set.labels[r]);
             }
-            logits.extend_from_slice(&out.item.logits);
+            probabilities.num_classes = batch.num_classes;
+            probabilities.values.extend(batch.values);
             let seen = labels.len() as f64;
             observer.batch_end(b, loss_sum / seen, correct as f64 / seen);
         }
         let train_seconds = started.elapsed().as_secs_f64();
-        let train = Metrics::compute(
-            &ClassProbabilities::from_logits(&logits, outputs),
-            &labels,
-            loss_sum / labels.len() as f64,
-        );
+        let train = Metrics::compute(&probabilities, &labels, loss_sum / labels.len() as f64);
 
         let started = Instant::now();
         let current = trainee.model.valid();

@@ -245,19 +245,8 @@ fn divergence_is_an_error_not_garbage() {
 
 #[test]
 fn saved_model_reloads_and_classifies_any_text() {
-    let (data, vocab, data_config) = data();
     let device = Device::flex();
-    let (model, train) = (tiny_model(), quick(3));
-    let out = fit(spec(&data, &model, &train), &device, None, &mut Silent).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let saved = SavedModel::new(
-        out.model,
-        data_config.preprocessing(),
-        &vocab,
-        &data.classes,
-    )
-    .unwrap();
-    saved.save(dir.path()).unwrap();
+    let (dir, saved) = saved_folder(3);
     assert!(SavedModel::exists(dir.path()));
     let loaded = SavedModel::load(dir.path(), &device).unwrap();
     let long = "wonderful ".repeat(5000);
@@ -312,10 +301,10 @@ fn empty_validation_set_is_refused() {
     assert!(err.to_string().contains("validation set is empty"), "{err}");
 }
 
-/// Writes the saved model of a quick run into a fresh folder.
-fn saved_folder() -> (tempfile::TempDir, SavedModel) {
+/// Trains the tiny model for `epochs` and saves it into a fresh folder.
+fn saved_folder(epochs: usize) -> (tempfile::TempDir, SavedModel) {
     let (data, vocab, data_config) = data();
-    let (model, train) = (tiny_model(), quick(1));
+    let (model, train) = (tiny_model(), quick(epochs));
     let out = fit(
         spec(&data, &model, &train),
         &Device::flex(),
@@ -343,7 +332,7 @@ fn load_error(dir: &std::path::Path) -> String {
 
 #[test]
 fn a_saved_model_whose_files_disagree_is_refused_naming_the_file() {
-    let (dir, _) = saved_folder();
+    let (dir, _) = saved_folder(1);
     let manifest_path = dir.path().join("model.json");
     let manifest = std::fs::read_to_string(&manifest_path).unwrap();
     let edit = |from: &str, to: &str| {
