@@ -6,8 +6,8 @@ use std::time::Instant;
 use imdb_model::kernels::amx::{self, SplitLhs, SplitRhs};
 use imdb_model::kernels::gemm::{Layout, matmul};
 use imdb_model::kernels::recurrent::{
-    CellKind, InferencePrecision, Pass, RecurrentDims, RecurrentInputs, RecurrentWeights,
-    recurrent_backward, recurrent_forward,
+    CellKind, Direction, InferencePrecision, InputForm, Pass, RecurrentDims, RecurrentInputs,
+    RecurrentWeights, StateOutput, recurrent_backward, recurrent_forward,
 };
 use imdb_rng::SeededRng;
 
@@ -39,13 +39,12 @@ fn main() {
         bias: &bias,
     };
     let inputs = RecurrentInputs {
-        ids: None,
-        final_only: false,
         x: &x,
+        form: InputForm::Features,
         step_mask: &mask,
         recurrent_mask: Some(&rec),
-        reverse: false,
-        projected: false,
+        direction: Direction::Forward,
+        output: StateOutput::EveryStep,
     };
     let runs = 10;
     // Minimum over the runs: the machine is shared, and noise only ever adds time.

@@ -15,7 +15,9 @@ use crate::config::{ModelConfig, Pooling, Readout};
 use crate::error::ModelError;
 use crate::init::{glorot_uniform, param1, param2, uniform};
 use crate::ops::{fused_embedding, has_fused_kernels};
-use crate::recurrent::{Implementation, InferencePrecision, RecurrentLayer};
+use crate::recurrent::{
+    Direction, Implementation, InferencePrecision, RecurrentLayer, StateOutput,
+};
 use crate::summary::{LayerSummary, ModelSummary};
 
 /// One batch of encoded reviews.
@@ -123,7 +125,11 @@ impl SentimentClassifier {
                             cell,
                             input,
                             config.units,
-                            direction == 1,
+                            if direction == 1 {
+                                Direction::Reverse
+                            } else {
+                                Direction::Forward
+                            },
                             &mut rng,
                             device,
                         ));
@@ -299,7 +305,11 @@ impl SentimentClassifier {
                             table,
                             tokens.clone(),
                             step_mask.clone(),
-                            final_only,
+                            if final_only {
+                                StateOutput::FinalOnly
+                            } else {
+                                StateOutput::EveryStep
+                            },
                             precision,
                         );
                     }

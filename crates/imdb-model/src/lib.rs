@@ -48,5 +48,7 @@ pub use classifier::{
 };
 pub use config::{Architecture, ModelConfig, Pooling, Readout};
 pub use error::ModelError;
-pub use recurrent::{CellKind, Implementation, InferencePrecision, RecurrentLayer};
+pub use recurrent::{
+    CellKind, Direction, Implementation, InferencePrecision, RecurrentLayer, StateOutput,
+};
 pub use summary::{LayerSummary, ModelSummary};

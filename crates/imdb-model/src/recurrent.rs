@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::init::{glorot_uniform, orthogonal, param1, param2};
 use crate::ops::{fused_recurrent, fused_recurrent_lookup, has_fused_kernels};
 
-pub use crate::kernels::recurrent::{CellKind, InferencePrecision};
+pub use crate::kernels::recurrent::{CellKind, Direction, InferencePrecision, StateOutput};
 
 /// How a layer's forward pass is computed. All give the same numbers (up to rounding).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -41,8 +41,10 @@ pub struct RecurrentLayer {
     pub cell: CellKind,
     /// Hidden units.
     pub hidden: usize,
-    /// Reads the sequence backwards (the second half of a bidirectional layer).
-    pub reverse: bool,
+    /// The order it reads the sequence in ([`Direction::Reverse`]: the second half of a
+    /// bidirectional layer).
+    #[module(skip)]
+    pub direction: Direction,
 }
 
 impl RecurrentLayer {
@@ -52,7 +54,7 @@ impl RecurrentLayer {
         cell: CellKind,
         input: usize,
         hidden: usize,
-        reverse: bool,
+        direction: Direction,
         rng: &mut SeededRng,
         device: &Device,
     ) -> Self {
@@ -69,7 +71,7 @@ impl RecurrentLayer {
             bias: param1(bias, device),
             cell,
             hidden,
-            reverse,
+            direction,
         }
     }
 
@@ -86,7 +88,7 @@ impl RecurrentLayer {
     ///
     /// ## Returns
     /// The hidden state after every step, `[batch, steps, hidden]`; the final state is at
-    /// step `steps - 1` (or 0 when `reverse`).
+    /// step `steps - 1` (or 0 when reading in reverse).
     pub fn forward(
         &self,
         x: Tensor<3>,
@@ -96,7 +98,13 @@ impl RecurrentLayer {
         precision: InferencePrecision,
     ) -> Tensor<3> {
         if implementation == Implementation::Fused && has_fused_kernels(&x.device()) {
-            return self.forward_fused(x, step_mask, recurrent_mask, false, precision);
+            return self.forward_fused(
+                x,
+                step_mask,
+                recurrent_mask,
+                StateOutput::EveryStep,
+                precision,
+            );
         }
         if implementation == Implementation::Burn && self.cell == CellKind::Lstm {
             return self.forward_burn(x);
@@ -105,7 +113,7 @@ impl RecurrentLayer {
     }
 
     /// The state the layer ends in, `[batch, hidden]`: after its last step (its first when
-    /// `reverse`), which with masked padding is each review's last real token. Arguments as
+    /// reading in reverse), which with masked padding is each review's last real token. Arguments as
     /// for [`forward`](Self::forward). The fused layer computes and differentiates nothing
     /// else; Burn's stock layer does not carry its state through padding, so its state is
     /// read at the last real token.
@@ -120,7 +128,13 @@ impl RecurrentLayer {
         let [batch, steps, _] = x.dims();
         let hidden = self.hidden;
         if implementation == Implementation::Fused && has_fused_kernels(&x.device()) {
-            let last = self.forward_fused(x, step_mask, recurrent_mask, true, precision);
+            let last = self.forward_fused(
+                x,
+                step_mask,
+                recurrent_mask,
+                StateOutput::FinalOnly,
+                precision,
+            );
             return last.reshape([batch, hidden]);
         }
         let out = self.forward(
@@ -130,7 +144,7 @@ impl RecurrentLayer {
             implementation,
             precision,
         );
-        if implementation == Implementation::Burn && !self.reverse {
+        if implementation == Implementation::Burn && self.direction == Direction::Forward {
             // 1 at the last real step of each row: mask[t] - mask[t+1].
             let next = Tensor::cat(
                 vec![
@@ -142,17 +156,17 @@ impl RecurrentLayer {
             let last = (step_mask - next).reshape([batch, steps, 1]);
             return (out * last).sum_dim(1).reshape([batch, hidden]);
         }
-        let t = if self.reverse { 0 } else { steps - 1 };
+        let t = self.direction.last_step(steps);
         out.slice(s![.., t..t + 1, ..]).reshape([batch, hidden])
     }
 
-    /// The fused kernel: every step, or with `final_only` the final state, `[batch, 1, hidden]`.
+    /// The fused kernel: every step, or only the final state, `[batch, 1, hidden]`.
     fn forward_fused(
         &self,
         x: Tensor<3>,
         step_mask: Tensor<2>,
         recurrent_mask: Option<Tensor<2>>,
-        final_only: bool,
+        output: StateOutput,
         precision: InferencePrecision,
     ) -> Tensor<3> {
         let [batch, _, _] = x.dims();
@@ -165,7 +179,7 @@ impl RecurrentLayer {
             self.bias.val(),
             step_mask,
             mask,
-            (self.reverse, final_only),
+            (self.direction, output),
             self.cell,
             precision,
         )
@@ -173,14 +187,14 @@ impl RecurrentLayer {
 
     /// The fused layer in inference, its input projections looked up per token from `table`
     /// (see [`projection_table`](Self::projection_table)) at `tokens`, `[batch, steps]`.
-    /// Only on devices with fused kernels; no dropout, no gradients. With `final_only` the
-    /// output is only the final state, `[batch, 1, hidden]`.
+    /// Only on devices with fused kernels; no dropout, no gradients. With
+    /// [`StateOutput::FinalOnly`] the output is only the final state, `[batch, 1, hidden]`.
     pub fn forward_lookup(
         &self,
         table: Tensor<2>,
         tokens: Tensor<2, Int>,
         step_mask: Tensor<2>,
-        final_only: bool,
+        output: StateOutput,
         precision: InferencePrecision,
     ) -> Tensor<3> {
         fused_recurrent_lookup(
@@ -188,7 +202,7 @@ impl RecurrentLayer {
             tokens,
             (self.w_hh.val(), self.bias.val()),
             step_mask,
-            (self.reverse, final_only),
+            (self.direction, output),
             self.cell,
             precision,
         )
@@ -221,11 +235,7 @@ impl RecurrentLayer {
         let mut state_h: Tensor<2> = Tensor::zeros([batch, h], &device);
         let mut state_c: Tensor<2> = Tensor::zeros([batch, h], &device);
         let mut outputs: Vec<Tensor<2>> = Vec::with_capacity(steps);
-        let order: Vec<usize> = if self.reverse {
-            (0..steps).rev().collect()
-        } else {
-            (0..steps).collect()
-        };
+        let order = self.direction.order(steps);
         for &t in &order {
             let xp: Tensor<2> = projected
                 .clone()
@@ -267,7 +277,7 @@ impl RecurrentLayer {
             state_c = new_c * m + state_c * keep;
             outputs.push(state_h.clone());
         }
-        if self.reverse {
+        if self.direction == Direction::Reverse {
             outputs.reverse();
         }
         Tensor::stack(outputs, 1)
@@ -287,7 +297,7 @@ impl RecurrentLayer {
         let [input, _] = self.w_ih.dims();
         let device = self.w_ih.device();
         let mut lstm = LstmConfig::new(input, h, true)
-            .with_reverse(self.reverse)
+            .with_reverse(self.direction == Direction::Reverse)
             .init(&device);
         let block = |k: usize| -> GateController {
             let w_x: Tensor<2> = self.w_ih.val().slice(s![.., k * h..(k + 1) * h]);

@@ -13,6 +13,7 @@
 //! The tile instructions are written in inline assembly: Rust's AMX intrinsics are not stable.
 //! Linux hands out the tile registers only to processes that ask ([`available`] does, once).
 
+use super::product;
 #[cfg(target_arch = "x86_64")]
 use std::arch::asm;
 use std::sync::OnceLock;
@@ -129,7 +130,7 @@ impl SplitRhs {
     ///
     /// If `b` is shorter than `k · n` or `n` is not a multiple of 16 (see [`supports`]).
     pub fn new(b: &[f32], k: usize, n: usize) -> Self {
-        assert!(b.len() >= k * n, "split rhs shape");
+        assert!(b.len() >= product(&[k, n], "split rhs"), "split rhs shape");
         assert!(n.is_multiple_of(N_BLOCK), "split rhs columns");
         let depth = split_depth(k);
         let (k_blocks, n_blocks) = (depth / K_BLOCK, n / N_BLOCK);
@@ -180,7 +181,7 @@ impl SplitLhs {
     /// If `a` is shorter than `m · k`.
     pub fn fill(&mut self, a: &[f32]) {
         let (m, k) = (self.m, self.k);
-        assert!(a.len() >= m * k, "split lhs shape");
+        assert!(a.len() >= product(&[m, k], "split lhs"), "split lhs shape");
         let depth = split_depth(k);
         if k == 0 {
             return;
@@ -245,7 +246,10 @@ super::math::dispatch_simd! {
 pub fn matmul(c: &mut [f32], a: &SplitLhs, b: &SplitRhs) {
     assert_eq!(a.k, b.k, "split product inner dimensions");
     let (rows, n) = (a.padded_rows(), b.n);
-    assert!(c.len() >= rows * n, "split product output shape");
+    assert!(
+        c.len() >= product(&[rows, n], "split product"),
+        "split product output shape"
+    );
     assert!(available(), "AMX is not available on this CPU");
     // SAFETY: the tile unit is available and enabled for this process (asserted). Every tile
     // the loops load or store lies inside its buffer: `a` holds `rows × depth` values and

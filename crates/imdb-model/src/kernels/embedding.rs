@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use super::zeroed;
+use super::{product, zeroed};
 
 /// Table rows per unit of parallel work in the backward pass.
 const ROWS_PER_PART: usize = 256;
@@ -28,8 +28,16 @@ pub struct EmbeddingDims {
 
 impl EmbeddingDims {
     fn check(&self, ids: &[u32], mask: &[f32]) {
-        assert_eq!(ids.len(), self.batch * self.steps, "ids shape");
-        assert_eq!(mask.len(), self.batch * self.width, "mask shape");
+        assert_eq!(
+            ids.len(),
+            product(&[self.batch, self.steps], "ids"),
+            "ids shape"
+        );
+        assert_eq!(
+            mask.len(),
+            product(&[self.batch, self.width], "mask"),
+            "mask shape"
+        );
         // Ids come from a vocabulary of `words` entries; one outside it is a caller's bug.
         if let Some(&id) = ids.iter().find(|&&id| id as usize >= self.words) {
             panic!("token id {id} outside a table of {} rows", self.words);
@@ -50,7 +58,11 @@ pub fn embedding_forward(
     dims: EmbeddingDims,
 ) -> Vec<f32> {
     dims.check(ids, mask);
-    assert_eq!(table.len(), dims.words * dims.width, "table shape");
+    assert_eq!(
+        table.len(),
+        product(&[dims.words, dims.width], "table"),
+        "table shape"
+    );
     let EmbeddingDims { width, steps, .. } = dims;
     let mut out = zeroed(ids.len() * width);
     if width == 0 || steps == 0 {
@@ -92,8 +104,12 @@ pub fn embedding_backward(
         ..
     } = dims;
     dims.check(ids, mask);
-    assert_eq!(d_out.len(), ids.len() * width, "d_out shape");
-    let mut grad = zeroed(words * width);
+    assert_eq!(
+        d_out.len(),
+        product(&[ids.len(), width], "d_out"),
+        "d_out shape"
+    );
+    let mut grad = zeroed(product(&[words, width], "table"));
     if width == 0 {
         return grad;
     }

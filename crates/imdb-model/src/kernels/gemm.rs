@@ -1,5 +1,7 @@
 //! A safe front to the `gemm` crate for the large products of a recurrent layer.
 
+use super::product;
+
 /// How a matrix argument is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
@@ -71,14 +73,21 @@ fn strided(
     if m == 0 || n == 0 {
         return;
     }
-    assert!(c.len() >= m * n && b.len() >= k * n, "matmul shapes");
+    let mn = product(&[m, n], "matmul");
+    assert!(
+        c.len() >= mn && b.len() >= product(&[k, n], "matmul"),
+        "matmul shapes"
+    );
     if k == 0 {
         if !accumulate {
-            c[..m * n].fill(0.0);
+            c[..mn].fill(0.0);
         }
         return;
     }
-    assert!(a.len() > (m - 1) * a_rs + (k - 1) * a_cs, "matmul shapes");
+    let last = product(&[m - 1, a_rs], "matmul")
+        .checked_add(product(&[k - 1, a_cs], "matmul"))
+        .expect("matmul: the strides overflow usize");
+    assert!(a.len() > last, "matmul shapes");
     let (b_cs, b_rs) = match b_layout {
         Layout::Normal => (1, n),
         Layout::Transposed => (k, 1),

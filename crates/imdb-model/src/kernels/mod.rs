@@ -26,3 +26,13 @@ pub(crate) fn zeroed(n: usize) -> Vec<f32> {
     unsafe { v.set_len(n) };
     v
 }
+
+/// The product of `sizes`, or a panic naming `what` when it overflows `usize`: a wrapped
+/// product (release builds do not check) could pass a shape check and let a loop that trusts
+/// it read outside its buffers.
+pub(crate) fn product(sizes: &[usize], what: &str) -> usize {
+    sizes
+        .iter()
+        .try_fold(1usize, |acc, &s| acc.checked_mul(s))
+        .unwrap_or_else(|| panic!("{what}: the sizes {sizes:?} overflow usize"))
+}
