@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::TrainError;
 use crate::metrics::ClassProbabilities;
 use crate::records::{load_json, load_module, save_json, save_module};
-use crate::step::host;
+use crate::step::try_host;
 
 /// Version of the saved-model layout (2: preprocessing and class names; 1 kept IMDB settings).
 pub const MODEL_FORMAT: u32 = 2;
@@ -257,8 +257,18 @@ impl SavedModel {
                 pre.padding == Padding::Pre,
                 &device,
             );
-            let logits = host(predictor.logits(input));
+            let logits = try_host(predictor.logits(input))?;
             let probabilities = ClassProbabilities::from_logits(&logits, outputs);
+            if probabilities.len() != chunk.len() {
+                return Err(TrainError::DeviceRead {
+                    backend: format!("{device:?}"),
+                    message: format!(
+                        "{} predictions for {} texts",
+                        probabilities.len(),
+                        chunk.len()
+                    ),
+                });
+            }
             for i in 0..probabilities.len() {
                 let class = probabilities.predicted(i);
                 predictions.push(Prediction {

@@ -1,9 +1,11 @@
 //! Per-epoch checkpoints, so that an interrupted training resumes where it stopped.
 //!
 //! The folder holds, for the last completed epoch `N`, `epoch-N.model.bpk` and
-//! `epoch-N.optim.bpk`, the best weights so far in `best.model.bpk`, and `state.json`, written
-//! last: it is the commit point, naming the epoch whose files are complete. A crash at any
-//! moment leaves the previous `state.json` and its files intact.
+//! `epoch-N.optim.bpk`, the weights of the best epoch so far `B` in `epoch-B.model.bpk` (kept
+//! until a better epoch is committed), and `state.json`, written last: it is the commit point,
+//! naming the epoch whose files are complete and the best epoch. No file that a committed
+//! state names is ever rewritten, so a crash at any moment (a SIGKILL while a file is being
+//! written included) leaves the previous `state.json` and every file it names intact.
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +16,7 @@ use crate::history::History;
 use crate::records::{load_json, save_json};
 
 /// Version of the checkpoint layout.
-pub const CHECKPOINT_FORMAT: u32 = 1;
+pub const CHECKPOINT_FORMAT: u32 = 2;
 
 /// The training state after an epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,7 +27,7 @@ pub struct CheckpointState {
     pub fingerprint: String,
     /// The last completed epoch (1-based).
     pub epoch: usize,
-    /// History up to that epoch.
+    /// History up to that epoch; its `best_epoch` names the best weights' file.
     pub history: History,
     /// Best monitored value so far.
     pub best_score: Option<f64>,
@@ -66,11 +68,6 @@ impl CheckpointDir {
         self.dir.join(format!("epoch-{epoch}.optim.bpk"))
     }
 
-    /// The best weights so far.
-    pub fn best_path(&self) -> PathBuf {
-        self.dir.join("best.model.bpk")
-    }
-
     /// Creates the folder.
     pub fn create(&self) -> Result<(), TrainError> {
         std::fs::create_dir_all(&self.dir)
@@ -97,11 +94,15 @@ impl CheckpointDir {
     }
 
     /// Commits `state` (its epoch's files must already be written), then removes the files of
-    /// older epochs.
+    /// older epochs but the best epoch's weights.
     pub fn commit(&self, state: &CheckpointState) -> Result<(), TrainError> {
         save_json(state, &self.state_path())?;
         for old in 1..state.epoch {
-            for path in [self.model_path(old), self.optim_path(old)] {
+            let mut stale = vec![self.optim_path(old)];
+            if state.history.best_epoch != Some(old) {
+                stale.push(self.model_path(old));
+            }
+            for path in stale {
                 if path.exists() {
                     std::fs::remove_file(&path)
                         .map_err(|e| TrainError::io("cannot remove", &path, e))?;

@@ -78,6 +78,18 @@ pub enum TrainError {
         message: String,
     },
 
+    /// The device could not hand back a tensor it computed (e.g. a GPU lost mid-run).
+    #[error(
+        "the {backend} device could not return the model's outputs: {message}; \
+         run again, or on the flex backend (--backend flex)"
+    )]
+    DeviceRead {
+        /// The device, as Burn names it.
+        backend: String,
+        /// The backend's error.
+        message: String,
+    },
+
     /// The model could not be built.
     #[error(transparent)]
     Model(#[from] imdb_model::ModelError),

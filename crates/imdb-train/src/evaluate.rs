@@ -5,8 +5,9 @@ use imdb_data::EncodedSet;
 use imdb_model::{InferencePrecision, SentimentClassifier};
 
 use crate::batcher::{batch_input, plan_eval_batches};
+use crate::error::TrainError;
 use crate::metrics::{ClassProbabilities, Metrics, cross_entropy};
-use crate::step::host;
+use crate::step::try_host;
 
 /// The result of evaluating a model on a set.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,7 +29,7 @@ pub fn evaluate(
     batch_size: usize,
     bucketing: bool,
     device: &Device,
-) -> Evaluation {
+) -> Result<Evaluation, TrainError> {
     evaluate_at(
         model,
         set,
@@ -38,30 +39,31 @@ pub fn evaluate(
     )
 }
 
-/// [`evaluate`] at the inference precision `precision`.
+/// [`evaluate`] at the inference precision `precision`. A device that cannot return the
+/// model's outputs is an error, never a shorter answer.
 pub fn evaluate_at(
     model: &SentimentClassifier,
     set: &EncodedSet,
     (batch_size, bucketing): (usize, bool),
     precision: InferencePrecision,
     device: &Device,
-) -> Evaluation {
+) -> Result<Evaluation, TrainError> {
     let trim = bucketing && model.config.mask_padding;
     let outputs = model.outputs();
     let predictor = model.predictor().with_precision(precision);
     let mut logits = vec![0.0f32; set.len() * outputs];
     for rows in plan_eval_batches(&set.sequences.lengths, batch_size.max(1), trim) {
         let input = batch_input(set, &rows, trim, device);
-        let out = host(predictor.logits(input));
+        let out = try_host(predictor.logits(input))?;
         for (&row, values) in rows.iter().zip(out.chunks_exact(outputs)) {
             logits[row * outputs..(row + 1) * outputs].copy_from_slice(values);
         }
     }
     let loss = cross_entropy(&logits, outputs, &set.labels);
     let probabilities = ClassProbabilities::from_logits(&logits, outputs);
-    Evaluation {
+    Ok(Evaluation {
         metrics: Metrics::compute(&probabilities, &set.labels, loss),
         probabilities,
         labels: set.labels.clone(),
-    }
+    })
 }

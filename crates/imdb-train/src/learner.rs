@@ -159,15 +159,12 @@ pub fn fit_with(
     if let Some(dir) = &checkpoints
         && let Some(state) = dir.load_state(&fingerprint)?
     {
+        if let Some(best) = state.history.best_epoch {
+            let weights = load_module(trainee.clone(), &dir.model_path(best), "model checkpoint")?;
+            best_model = Some(weights.model);
+        }
         trainee = load_module(trainee, &dir.model_path(state.epoch), "model checkpoint")?;
         optim = load_optimizer(optim, &dir.optim_path(state.epoch))?;
-        if dir.best_path().is_file() {
-            best_model = Some(load_module(
-                trainee.model.clone(),
-                &dir.best_path(),
-                "model checkpoint",
-            )?);
-        }
         history = state.history;
         best_score = state.best_score;
         wait = state.wait;
@@ -250,7 +247,7 @@ pub fn fit_with(
             config.eval_batch_size,
             config.bucketing,
             device,
-        )
+        )?
         .metrics;
         let val_seconds = started.elapsed().as_secs_f64();
         let record = EpochRecord {
@@ -288,11 +285,10 @@ pub fn fit_with(
         }
         let finished = stopped || epoch == config.epochs;
         if let Some(dir) = &checkpoints {
+            // The best epoch's weights are its own file: nothing a committed state names is
+            // rewritten before the next commit.
             save_module(trainee.clone(), &dir.model_path(epoch))?;
             save_optimizer(&optim, &dir.optim_path(epoch))?;
-            if improved && let Some(best) = &best_model {
-                save_module(best.clone(), &dir.best_path())?;
-            }
             dir.commit(&CheckpointState {
                 format: CHECKPOINT_FORMAT,
                 fingerprint: fingerprint.clone(),

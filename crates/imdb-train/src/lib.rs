@@ -41,7 +41,7 @@
 //!     seed: 1,
 //! };
 //! let outcome = fit(spec, &Device::flex(), None, &mut Silent).unwrap();
-//! let result = evaluate(&outcome.model, &set, 64, false, &Device::flex());
+//! let result = evaluate(&outcome.model, &set, 64, false, &Device::flex()).unwrap();
 //! assert_eq!(result.probabilities.num_classes, 3);
 //! assert!(result.metrics.accuracy > 0.8, "{:?}", result.metrics);
 //!

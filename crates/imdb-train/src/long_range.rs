@@ -134,7 +134,7 @@ pub fn run_long_range(
         source: "random-uniform".into(),
     };
     let outcome = fit_with(spec, device, None, &mut Silent, Some(&embeddings))?;
-    let test = evaluate(&outcome.model, &test_set, 256, false, device);
+    let test = evaluate(&outcome.model, &test_set, 256, false, device)?;
     Ok((
         LongRangeResult {
             architecture,

@@ -7,6 +7,8 @@ use burn::tensor::Tensor;
 use burn::train::{InferenceStep, ItemLazy, TrainOutput, TrainStep};
 use imdb_model::{ModelInput, SentimentClassifier};
 
+use crate::error::TrainError;
+
 /// A training batch: inputs, targets and the seed of its dropout masks.
 #[derive(Debug, Clone)]
 pub struct TrainBatch {
@@ -131,16 +133,35 @@ impl InferenceStep for Trainee {
     }
 }
 
-/// A tensor's values, row-major.
-///
-/// The tensors read here live on a CPU or GPU backend that computed them a moment ago; a
-/// failed read (a device lost) is a bug of the backend, so it panics with the backend's error
-/// rather than returning numbers that are not the model's.
-pub fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
+/// A tensor's values, row-major, or the device's error when it cannot return them (never an
+/// empty or short vector).
+pub fn try_host<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, TrainError> {
+    let backend = format!("{:?}", t.device());
+    let fail = |message: String| TrainError::DeviceRead {
+        backend: backend.clone(),
+        message,
+    };
+    let expected = t.shape().num_elements();
+    let values = t
+        .try_into_data()
+        .map_err(|e| fail(format!("{e:?}")))?
         .convert::<f32>()
         .try_into_vec::<f32>()
-        .unwrap_or_else(|e| panic!("cannot read a tensor computed on this device: {e:?}"))
+        .map_err(|e| fail(format!("{e:?}")))?;
+    if values.len() != expected {
+        return Err(fail(format!(
+            "{} values for a tensor of {expected}",
+            values.len()
+        )));
+    }
+    Ok(values)
+}
+
+/// [`try_host`] inside burn-train's steps, which cannot return an error: a failed read stops
+/// training with the device's error rather than going on with numbers that are not the
+/// model's.
+pub fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    try_host(t).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn scalar(t: Tensor<1>) -> f32 {

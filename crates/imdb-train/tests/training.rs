@@ -81,7 +81,7 @@ fn learns_the_synthetic_task_and_is_reproducible() {
     let device = Device::flex();
     let (model, train) = (tiny_model(), quick(4));
     let a = fit(spec(&data, &model, &train), &device, None, &mut Silent).unwrap();
-    let test = evaluate(&a.model, &data.test, 64, true, &device);
+    let test = evaluate(&a.model, &data.test, 64, true, &device).unwrap();
     assert!(test.metrics.accuracy > 0.8, "test {:?}", test.metrics);
     assert!(test.metrics.auc > 0.85, "test {:?}", test.metrics);
     assert_eq!(test.probabilities.len(), data.test.len());
@@ -103,8 +103,8 @@ fn bucketing_changes_speed_not_the_masked_results_of_evaluation() {
     let device = Device::flex();
     let (model, train) = (tiny_model(), quick(1));
     let out = fit(spec(&data, &model, &train), &device, None, &mut Silent).unwrap();
-    let bucketed = evaluate(&out.model, &data.test, 32, true, &device);
-    let plain = evaluate(&out.model, &data.test, 32, false, &device);
+    let bucketed = evaluate(&out.model, &data.test, 32, true, &device).unwrap();
+    let plain = evaluate(&out.model, &data.test, 32, false, &device).unwrap();
     for (a, b) in bucketed
         .probabilities
         .values
@@ -170,8 +170,12 @@ fn an_interrupted_run_resumes_to_the_same_result() {
     );
     assert_eq!(resumed.history.best_epoch, straight.history.best_epoch);
     let (p1, p2) = (
-        evaluate(&straight.model, &data.test, 64, true, &device).probabilities,
-        evaluate(&resumed.model, &data.test, 64, true, &device).probabilities,
+        evaluate(&straight.model, &data.test, 64, true, &device)
+            .unwrap()
+            .probabilities,
+        evaluate(&resumed.model, &data.test, 64, true, &device)
+            .unwrap()
+            .probabilities,
     );
     assert_eq!(p1, p2);
 
@@ -187,6 +191,55 @@ fn an_interrupted_run_resumes_to_the_same_result() {
     assert_eq!(
         metrics_only(&again.history),
         metrics_only(&straight.history)
+    );
+
+    // Killed after epoch 3's files were written but before its commit: the files of epoch 3
+    // are there (here copied from the straight run, which wrote the same ones), the state still
+    // names epoch 2. The resumed run recomputes epoch 3 and ends where the straight one did.
+    let torn = dir.path().join("torn");
+    let err = fit(
+        spec(&data, &model, &train),
+        &device,
+        Some(&torn),
+        &mut StopAt {
+            epoch: 3,
+            current: 0,
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, TrainError::Interrupted { epoch: 3 }), "{err}");
+    let with_epoch_3 = dir.path().join("with-3");
+    fit(
+        spec(&data, &model, &train),
+        &device,
+        Some(&with_epoch_3),
+        &mut StopAt {
+            epoch: 4,
+            current: 0,
+        },
+    )
+    .unwrap();
+    for file in ["epoch-3.model.bpk", "epoch-3.optim.bpk"] {
+        std::fs::copy(with_epoch_3.join(file), torn.join(file)).unwrap();
+    }
+    std::fs::write(torn.join(".tmp-half-written"), b"torn").unwrap();
+    let after_tear = fit(
+        spec(&data, &model, &train),
+        &device,
+        Some(&torn),
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(after_tear.resumed_after, Some(2));
+    assert_eq!(
+        metrics_only(&after_tear.history),
+        metrics_only(&straight.history)
+    );
+    assert_eq!(
+        evaluate(&after_tear.model, &data.test, 64, true, &device)
+            .unwrap()
+            .probabilities,
+        p1
     );
 
     // Another configuration refuses this checkpoint instead of mixing runs.
@@ -219,7 +272,9 @@ fn early_stopping_restores_the_best_epoch() {
     assert_eq!(out.history.epochs_run(), 2);
     assert!(out.history.stopped_early);
     assert_eq!(out.history.best_epoch, Some(1));
-    let val = evaluate(&out.model, &data.val, 64, true, &device).metrics;
+    let val = evaluate(&out.model, &data.val, 64, true, &device)
+        .unwrap()
+        .metrics;
     assert!((val.loss - out.history.epochs[0].val.loss).abs() < 1e-6);
 }
 
@@ -428,7 +483,7 @@ fn three_classes_train_with_a_softmax_and_report_macro_metrics() {
     assert!(h.epochs.last().unwrap().train.loss < h.epochs[0].train.loss);
     // The first loss is near ln 3 (uniform over three classes), not a binary loss.
     assert!((h.epochs[0].train.loss - 3f64.ln()).abs() < 0.4, "{h:?}");
-    let test = evaluate(&out.model, &data.test, 64, true, &device);
+    let test = evaluate(&out.model, &data.test, 64, true, &device).unwrap();
     assert_eq!(test.probabilities.num_classes, 3);
     assert_eq!(test.probabilities.len(), data.test.len());
     // Negatives are told from positives; the two positive halves are a coin toss, so the
