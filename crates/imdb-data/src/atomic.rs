@@ -13,11 +13,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         _ => Path::new("."),
     };
     if !dir.is_dir() {
-        return Err(DataError::io(
-            "cannot write into missing folder",
-            dir,
-            std::io::Error::from(std::io::ErrorKind::NotFound),
-        ));
+        let (action, kind) = if dir.exists() {
+            (
+                "cannot write into (it is a file, not a folder)",
+                std::io::ErrorKind::NotADirectory,
+            )
+        } else {
+            (
+                "cannot write into missing folder",
+                std::io::ErrorKind::NotFound,
+            )
+        };
+        return Err(DataError::io(action, dir, std::io::Error::from(kind)));
     }
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
@@ -65,19 +72,35 @@ mod tests {
         );
     }
 
-    #[cfg(unix)]
+    /// Failures that hold for root too (CI runs as root, which ignores permissions).
     #[test]
-    fn read_only_folder_is_a_clear_error() {
-        use std::os::unix::fs::PermissionsExt;
+    fn a_file_in_the_way_is_a_clear_error_and_leaves_nothing_behind() {
         let dir = tempfile::tempdir().unwrap();
-        let ro = dir.path().join("ro");
-        std::fs::create_dir(&ro).unwrap();
-        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
-        let result = write_atomic(&ro.join("a.txt"), b"x");
-        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
-        // Root ignores permissions; only check the message where the write was refused.
-        if let Err(err) = result {
-            assert!(err.to_string().contains("ro"), "{err}");
-        }
+        // The folder is a file.
+        let blocker = dir.path().join("blocker");
+        std::fs::write(&blocker, b"keep").unwrap();
+        let err = write_atomic(&blocker.join("a.txt"), b"x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("not a folder") && err.contains("blocker"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&blocker).unwrap(), b"keep");
+        // The target is a folder that holds a file: it cannot be replaced.
+        let target = dir.path().join("a.txt");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("inside"), b"x").unwrap();
+        let err = write_atomic(&target, b"x").unwrap_err().to_string();
+        assert!(
+            err.contains("cannot replace") && err.contains("a.txt"),
+            "{err}"
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(".tmp-"))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
     }
 }

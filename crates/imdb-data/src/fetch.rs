@@ -236,12 +236,6 @@ mod tests {
     }
 
     #[test]
-    fn explicit_path_wins_over_environment() {
-        let source = ArchiveSource::resolve(Some(Path::new("/x/y.tar.gz")));
-        assert_eq!(source, ArchiveSource::Local(PathBuf::from("/x/y.tar.gz")));
-    }
-
-    #[test]
     fn missing_local_archive_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.tar.gz");

@@ -4,7 +4,6 @@
 //! Reviews are drawn from a seeded generator: neutral filler words, plus sentiment words whose
 //! side matches the label most of the time, so a model can learn something from them.
 
-use std::io::Write;
 use std::path::Path;
 
 use flate2::Compression;
@@ -105,8 +104,8 @@ pub fn synthetic_review(rng: &mut SeededRng, positive: bool, min_words: usize) -
 
 /// Writes an aclImdb-shaped `.tar.gz` at `path`.
 pub fn write_synthetic_archive(path: &Path, spec: &SyntheticSpec) -> Result<()> {
-    let file = std::fs::File::create(path).map_err(|e| DataError::io("cannot create", path, e))?;
-    let mut builder = tar::Builder::new(GzEncoder::new(file, Compression::fast()));
+    // Built in memory, then written atomically: a crash leaves no half-written archive.
+    let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
     let mut rng = SeededRng::new(spec.seed);
     let mut add = |name: String, text: String| -> std::io::Result<()> {
         let mut header = tar::Header::new_gnu();
@@ -139,9 +138,8 @@ pub fn write_synthetic_archive(path: &Path, spec: &SyntheticSpec) -> Result<()> 
         next_id += 1;
     }
     let encoder = builder.into_inner().map_err(io)?;
-    let mut file = encoder.finish().map_err(io)?;
-    file.flush().map_err(io)?;
-    Ok(())
+    let bytes = encoder.finish().map_err(io)?;
+    crate::atomic::write_atomic(path, &bytes)
 }
 
 #[cfg(test)]
