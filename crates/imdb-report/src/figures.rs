@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use imdb_data::{ClassCounts, write_atomic};
 use imdb_train::{Confusion, History, RocPoint};
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
@@ -24,7 +25,8 @@ const FONT: &str = "sans-serif";
 /// Blue for training, orange for validation (matplotlib's first two colours).
 const TRAIN: RGBColor = RGBColor(31, 119, 180);
 const VALID: RGBColor = RGBColor(255, 127, 14);
-const PALETTE: [RGBColor; 8] = [
+/// matplotlib's ten `tab10` colours.
+const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -33,7 +35,81 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
     RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
+
+/// The point marker of a series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    /// A filled circle.
+    Circle,
+    /// A filled triangle.
+    Triangle,
+    /// A filled square.
+    Square,
+    /// A cross.
+    Cross,
+}
+
+/// The colour and marker of series `i`: ten colours, then the next marker, so that each of up
+/// to forty runs has its own pair.
+pub fn series_style(i: usize) -> (RGBColor, Marker) {
+    const MARKERS: [Marker; 4] = [
+        Marker::Circle,
+        Marker::Triangle,
+        Marker::Square,
+        Marker::Cross,
+    ];
+    (
+        PALETTE[i % PALETTE.len()],
+        MARKERS[(i / PALETTE.len()) % MARKERS.len()],
+    )
+}
+
+/// Draws `points` as one named series in `i`'s colour and marker, with its legend entry (the
+/// line and the marker).
+fn draw_styled_series<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    points: Vec<(f64, f64)>,
+    name: &str,
+    i: usize,
+) -> Result<(), String> {
+    let (color, marker) = series_style(i);
+    let line = color.stroke_width(2);
+    let fill = color.filled();
+    chart
+        .draw_series(LineSeries::new(points.clone(), line))
+        .map_err(e)?;
+    // One arm per shape: each is its own element type. The legend entry is the line with the
+    // marker at its middle.
+    macro_rules! markers {
+        ($shape:expr) => {{
+            let shape = $shape;
+            chart
+                .draw_series(
+                    points
+                        .iter()
+                        .map(|&p| EmptyElement::at(p) + shape(line, fill)),
+                )
+                .map_err(e)?
+                .label(name.to_string())
+                .legend(move |(x, y)| {
+                    EmptyElement::at((x, y))
+                        + PathElement::new(vec![(0, 0), (20, 0)], line)
+                        + EmptyElement::at((10, 0))
+                        + shape(line, fill)
+                });
+        }};
+    }
+    match marker {
+        Marker::Circle => markers!(|_, fill| Circle::new((0, 0), 4, fill)),
+        Marker::Triangle => markers!(|_, fill| TriangleMarker::new((0, 0), 6, fill)),
+        Marker::Square => markers!(|_, fill| Rectangle::new([(-4, -4), (4, 4)], fill)),
+        Marker::Cross => markers!(|line, _| Cross::new((0, 0), 5, line)),
+    }
+    Ok(())
+}
 
 fn fonts() -> Result<(), String> {
     static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
@@ -837,23 +913,12 @@ impl Plot for ValidationOverlay {
             .draw()
             .map_err(e)?;
         for (i, (name, history)) in self.runs.iter().enumerate() {
-            let color = PALETTE[i % PALETTE.len()];
-            chart
-                .draw_series(
-                    LineSeries::new(
-                        history
-                            .epochs
-                            .iter()
-                            .map(|r| (r.epoch as f64, m.of(&r.val))),
-                        color.stroke_width(2),
-                    )
-                    .point_size(3),
-                )
-                .map_err(e)?
-                .label(name.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
+            let points = history
+                .epochs
+                .iter()
+                .map(|r| (r.epoch as f64, m.of(&r.val)))
+                .collect();
+            draw_styled_series(&mut chart, points, name, i)?;
         }
         legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())

@@ -30,9 +30,10 @@ pub fn figure_img(figure: &RenderedFigure, alt: &str) -> String {
     )
 }
 
-/// A table from a header row and body rows (cells are escaped).
+/// A table from a header row and body rows (cells are escaped), in a box that scrolls
+/// sideways when the table is wider than the page.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut out = String::from("<table><thead><tr>");
+    let mut out = String::from("<div class=\"table-scroll\"><table><thead><tr>");
     for h in header {
         out += &format!("<th>{}</th>", escape(h));
     }
@@ -44,7 +45,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         }
         out += "</tr>";
     }
-    out + "</tbody></table>"
+    out + "</tbody></table></div>"
 }
 
 /// A whole page around `body`.
@@ -61,7 +62,7 @@ const STYLE: &str = "body{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;m
 background:#f6f7f9;color:#1d2430}main{max-width:1100px;margin:0 auto;padding:24px 32px;\
 background:#fff}h1{font-size:28px;margin-bottom:4px}h2{font-size:21px;margin-top:36px;\
 border-bottom:1px solid #dde;padding-bottom:4px}p.lead{color:#556;margin-top:0}\
-table{border-collapse:collapse;margin:10px 0;font-size:14px}th,td{border:1px solid #d5d9e0;\
+.table-scroll{max-width:100%;overflow-x:auto}table{border-collapse:collapse;margin:10px 0;font-size:14px}th,td{border:1px solid #d5d9e0;\
 padding:4px 9px;text-align:left;vertical-align:top}th{background:#eef1f5}\
 td.text{font-size:13px;max-width:720px}pre{background:#f3f4f7;padding:10px;overflow-x:auto;\
 font-size:13px}figure{margin:14px 0}figure img{max-width:100%;border:1px solid #e3e6ea}\

@@ -68,6 +68,8 @@ pub fn write_history_csv(path: &Path, history: &History) -> Result<(), ReportErr
 /// `predictions.csv`: each test text's index, true class id, probability and predicted class
 /// id. For two classes the probability is class 1's (`index,true_label,probability,
 /// predicted_label`); for more, one `p_<class>` column per class follows the predicted class.
+/// Probabilities keep 9 significant digits, enough to read back the very `f32` the model gave
+/// (so another tool recomputes the same ROC AUC).
 pub fn write_predictions_csv(
     path: &Path,
     probabilities: &ClassProbabilities,
@@ -88,15 +90,29 @@ pub fn write_predictions_csv(
         let predicted = probabilities.predicted(i).to_string();
         let mut cells = vec![i.to_string(), y.to_string()];
         if binary {
-            cells.extend([format!("{:.6}", row[1]), predicted]);
+            cells.extend([significant(row[1]), predicted]);
         } else {
             cells.push(predicted);
-            cells.extend(row.iter().map(|p| format!("{p:.6}")));
+            cells.extend(row.iter().map(|&p| significant(p)));
         }
         rows.push(cells);
     }
     write(path, &csv_bytes(rows, path)?)
 }
+
+/// `p` in fixed notation with [`PROBABILITY_DIGITS`] significant digits: every `f32` reads
+/// back exactly from 9.
+fn significant(p: f32) -> String {
+    if p == 0.0 || !p.is_finite() {
+        return p.to_string();
+    }
+    let magnitude = f64::from(p.abs()).log10().floor() as i32;
+    let decimals = (PROBABILITY_DIGITS as i32 - 1 - magnitude).max(0) as usize;
+    format!("{p:.decimals$}")
+}
+
+/// Significant digits of the probabilities in `predictions.csv`.
+pub const PROBABILITY_DIGITS: usize = 9;
 
 /// scikit-learn's `classification_report(y_true, y_pred, target_names=classes,
 /// digits=digits)`, character for character: one row per class, then accuracy, macro and
@@ -391,7 +407,7 @@ mod tests {
         write_predictions_csv(&path, &two, &[1, 0], &digits()).unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
-            "index,true_label,probability,predicted_label\n0,1,0.750000,1\n1,0,0.500000,1\n"
+            "index,true_label,probability,predicted_label\n0,1,0.750000000,1\n1,0,0.500000000,1\n"
         );
         let three = ClassProbabilities {
             num_classes: 3,
@@ -401,7 +417,42 @@ mod tests {
         write_predictions_csv(&path, &three, &[2], &names).unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
-            "index,true_label,predicted_label,p_a,p_b,p_c\n0,2,1,0.200000,0.500000,0.300000\n"
+            "index,true_label,predicted_label,p_a,p_b,p_c\n0,2,1,0.200000003,0.500000000,0.300000012\n"
         );
+    }
+
+    /// Every probability reads back as the very `f32` written, however small.
+    #[test]
+    fn predictions_read_back_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.csv");
+        let mut rng = imdb_data::SeededRng::new(3);
+        let mut values = Vec::new();
+        for i in 0..2000 {
+            let p = match i % 4 {
+                0 => rng.next_f32(),
+                1 => rng.next_f32() * 1e-6,
+                2 => 1.0 - rng.next_f32() * 1e-6,
+                _ => f32::from_bits(0x3F7F_FFFF - i),
+            };
+            values.extend([1.0 - p, p]);
+        }
+        let probabilities = ClassProbabilities {
+            num_classes: 2,
+            values,
+        };
+        let labels = vec![0u32; 2000];
+        write_predictions_csv(&path, &probabilities, &labels, &digits()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (i, line) in text.lines().skip(1).enumerate() {
+            let cell = line.split(',').nth(2).unwrap();
+            let digits = cell.trim_start_matches(['0', '.']).replace('.', "");
+            assert!(digits.len() <= PROBABILITY_DIGITS, "{cell}");
+            assert_eq!(
+                cell.parse::<f32>().unwrap(),
+                probabilities.values[2 * i + 1],
+                "row {i}: {cell}"
+            );
+        }
     }
 }

@@ -251,27 +251,32 @@ fn experiment_page_compares_runs() {
     assert!(html.contains("a/report.html") && html.contains("b/report.html"));
 }
 
+/// Failures that hold for root too (CI runs as root, which ignores permissions).
 #[test]
-fn missing_and_read_only_folders_are_clear_errors() {
+fn missing_folders_and_files_in_the_way_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope");
     let err = write_experiment_report(&missing, "exp", "", &[])
         .unwrap_err()
         .to_string();
-    assert!(err.contains("nope"), "{err}");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let ro = dir.path().join("ro");
-        std::fs::create_dir(&ro).unwrap();
-        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
-        let result = write_experiment_report(&ro, "exp", "", &[]);
-        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
-        // Root writes anyway; elsewhere the error names the folder.
-        if let Err(err) = result {
-            assert!(err.to_string().contains("ro"), "{err}");
-        }
-    }
+    assert!(err.contains("nope") && err.contains("missing"), "{err}");
+    // The output folder is a file.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let err = write_experiment_report(&file, "exp", "", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("a-file") && err.contains("not a folder"),
+        "{err}"
+    );
+    // A folder where the summary file goes.
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(out.join("summary.csv").join("x")).unwrap();
+    let err = write_experiment_report(&out, "exp", "", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("summary.csv"), "{err}");
 }
 
 #[test]
@@ -292,4 +297,21 @@ fn confusion_figure_renders_in_both_formats() {
             "{count} not drawn"
         );
     }
+}
+
+/// Each run of an experiment is drawn in its own colour and marker pair (ten colours, then the
+/// next marker), so that ten runs or more never share a style.
+#[test]
+fn runs_never_share_a_series_style() {
+    use imdb_report::figures::series_style;
+    let styles: Vec<_> = (0..40).map(series_style).collect();
+    for (i, a) in styles.iter().enumerate() {
+        for (j, b) in styles.iter().enumerate().skip(i + 1) {
+            assert_ne!(a, b, "runs {i} and {j} share a style");
+        }
+    }
+    // The first ten differ by colour alone (what a reader tells apart first).
+    let colours: std::collections::HashSet<_> =
+        styles[..10].iter().map(|(c, _)| (c.0, c.1, c.2)).collect();
+    assert_eq!(colours.len(), 10);
 }
