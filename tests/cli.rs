@@ -136,7 +136,10 @@ fn smoke_experiment_writes_everything_and_reruns_skip() {
 
     for page in [run.join("report.html"), exp.join("index.html")] {
         check_in_browser(&page, tmp.path());
+        check_fits_at_1280(&page, tmp.path());
     }
+    // The run's checkpoints are removed once its results are written (no keep_checkpoints).
+    assert!(!run.join("checkpoint").exists());
 
     // A second run skips both finished runs and leaves their results untouched.
     let before = std::fs::read(run.join("metrics.json")).unwrap();
@@ -146,65 +149,165 @@ fn smoke_experiment_writes_everything_and_reruns_skip() {
     assert_eq!(std::fs::read(run.join("metrics.json")).unwrap(), before);
 }
 
-#[test]
-fn killed_experiment_resumes_and_completes() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (out, data) = (tmp.path().join("runs"), tmp.path().join("data"));
-    // A longer smoke run, killed once its first epoch is checkpointed.
-    let config = tmp.path().join("long.toml");
+/// `configs/smoke.toml` renamed `name` with the `epochs = 2` line replaced by `train`.
+fn smoke_variant(dir: &Path, name: &str, train: &str) -> PathBuf {
+    let config = dir.join(format!("{name}.toml"));
     let text = std::fs::read_to_string(repo().join("configs/smoke.toml"))
         .unwrap()
-        .replace(
-            "epochs = 2",
-            "epochs = 40\nearly_stopping = { enabled = false }",
-        )
-        .replace("name = \"smoke\"", "name = \"long\"");
+        .replace("epochs = 2", train)
+        .replace("name = \"smoke\"", &format!("name = \"{name}\""));
     std::fs::write(&config, text).unwrap();
-    let mut child = command(&data)
-        .args(["experiment"])
-        .arg(&config)
-        .arg("--out")
-        .arg(&out)
-        .args(["--only", "lstm"])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let state = out.join("long/lstm/checkpoint/state.json");
+    config
+}
+
+/// The metrics of a finished run without its timings.
+fn metrics_without_times(run: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(run.join("metrics.json")).unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for key in ["train_seconds", "seconds_per_epoch", "predict_seconds"] {
+        value.as_object_mut().unwrap().remove(key);
+    }
+    value
+}
+
+/// Killed with SIGKILL again and again, at moments spread over the run and while checkpoint
+/// files are being written, a run resumes each time and ends with exactly the metrics and
+/// predictions of a run that was never interrupted.
+#[test]
+fn sigkilled_runs_resume_to_the_uninterrupted_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // Early stopping with patience: the best epoch's weights must survive the kills too.
+    let config = smoke_variant(
+        tmp.path(),
+        "kill",
+        "epochs = 6\nearly_stopping = { patience = 2 }",
+    );
+    let experiment = |out: &Path| {
+        let mut cmd = command(&data);
+        cmd.arg("experiment")
+            .arg(&config)
+            .arg("--out")
+            .arg(out)
+            .args(["--only", "lstm"]);
+        cmd
+    };
+    let reference = tmp.path().join("reference");
+    run(&mut experiment(&reference));
+
+    let out = tmp.path().join("killed");
+    let checkpoint = out.join("kill/lstm/checkpoint");
+    let mut kills = 0;
+    let mut while_writing = 0;
+    for attempt in 0..8u64 {
+        let mut child = experiment(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        // Even attempts wait for a checkpoint file being written; odd ones for a delay.
+        let delay = std::time::Duration::from_millis(150 + 170 * attempt);
+        let mut writing = false;
+        let finished = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "attempt {attempt} failed on its own");
+                break true;
+            }
+            writing = attempt % 2 == 0
+                && std::fs::read_dir(&checkpoint).is_ok_and(|entries| {
+                    entries
+                        .flatten()
+                        .any(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+                });
+            if writing || (attempt % 2 == 1 && started.elapsed() >= delay) {
+                break false;
+            }
+            if started.elapsed() > std::time::Duration::from_secs(120) {
+                break false;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(500));
+        };
+        if finished {
+            break;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        kills += 1;
+        while_writing += usize::from(writing);
+    }
+    eprintln!("{kills} kills, {while_writing} of them while a checkpoint file was being written");
+    assert!(
+        kills >= 2,
+        "the run finished before it could be killed twice"
+    );
+    let had_state = checkpoint.join("state.json").is_file();
+    let last = run(&mut experiment(&out));
+    let log = String::from_utf8_lossy(&last.stderr);
+    assert!(!had_state || log.contains("resuming after epoch"), "{log}");
+    let (a, b) = (reference.join("kill/lstm"), out.join("kill/lstm"));
+    assert_eq!(metrics_without_times(&a), metrics_without_times(&b));
+    assert_eq!(
+        std::fs::read(a.join("predictions.csv")).unwrap(),
+        std::fs::read(b.join("predictions.csv")).unwrap(),
+        "predictions differ after {kills} kills"
+    );
+    assert!(!b.join("checkpoint").exists(), "checkpoints kept");
+}
+
+/// A second `experiment` on an output folder in use is refused, naming the command that holds
+/// it, and leaves that command's work alone.
+#[test]
+fn a_second_experiment_on_the_same_folder_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = tmp.path().join("runs");
+    let config = smoke_variant(
+        tmp.path(),
+        "busy",
+        "epochs = 40\nearly_stopping = { enabled = false }",
+    );
+    let spawn = || {
+        command(&data)
+            .arg("experiment")
+            .arg(&config)
+            .arg("--out")
+            .arg(&out)
+            .args(["--only", "lstm", "--keep-checkpoints"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = spawn();
+    // Wait until the first one trains (its first epoch committed).
+    let state = out.join("busy/lstm/checkpoint/state.json");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while !state.is_file() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(state.is_file(), "no checkpoint was written before the kill");
-    assert!(!out.join("long/lstm/metrics.json").exists());
-
-    let resumed = run(command(&data)
-        .args(["experiment"])
-        .arg(&config)
-        .arg("--out")
-        .arg(&out)
-        .args(["--only", "lstm"]));
-    let log = String::from_utf8_lossy(&resumed.stderr);
-    assert!(log.contains("resuming after epoch"), "{log}");
-    let history: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("long/lstm/history.json")).unwrap())
-            .unwrap();
-    let epochs = history["epochs"].as_array().unwrap();
-    let numbers: Vec<u64> = epochs
-        .iter()
-        .map(|e| e["epoch"].as_u64().unwrap())
-        .collect();
-    assert_eq!(
-        numbers,
-        (1..=numbers.len() as u64).collect::<Vec<_>>(),
-        "{numbers:?}"
+    let second = spawn().wait_with_output().unwrap();
+    let running = first.try_wait().unwrap().is_none();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(
+        running,
+        "the first command ended before the second was refused"
     );
-    assert!(out.join("long/lstm/metrics.json").is_file());
+    let log = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{log}");
+    assert!(
+        log.contains(&format!("pid {}", first.id())) && log.contains("another experiment"),
+        "{log}"
+    );
+    // The first one's checkpoint is intact.
+    let text = std::fs::read_to_string(&state).unwrap();
+    let committed: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(committed["epoch"].as_u64().unwrap() >= 1, "{text}");
 }
 
 #[test]
-fn two_experiments_run_at_the_same_time() {
+fn two_experiments_in_separate_folders_run_at_once_and_agree() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let spawn = |out: &Path| {
@@ -483,6 +586,89 @@ fn chromium() -> Option<PathBuf> {
                 .map(|dir| Path::new(dir).join(name))
                 .find(|path| path.is_file())
         })
+}
+
+/// Loads a copy of `page` with a measuring script in headless Chromium, 1280 px wide: the page
+/// must not be wider than the window, and every table must sit in a box inside the window
+/// that scrolls sideways (so the last columns are reachable, never cut off).
+fn check_fits_at_1280(page: &Path, tmp: &Path) {
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var_os("IMDB_REQUIRE_BROWSER").is_none(),
+            "IMDB_REQUIRE_BROWSER is set but no chromium is on PATH: install Debian's `chromium`"
+        );
+        eprintln!(
+            "no chromium on PATH: width check of {} skipped",
+            page.display()
+        );
+        return;
+    };
+    let probe = r#"<script>addEventListener('load', () => {
+  const w = innerWidth;
+  const bad = [...document.querySelectorAll('table')].filter(t => {
+    const box = t.parentElement;
+    const r = box.getBoundingClientRect();
+    return getComputedStyle(box).overflowX !== 'auto' || r.right > w + 0.5;
+  }).length;
+  const page = document.documentElement.scrollWidth;
+  document.body.insertAdjacentHTML('beforeend',
+    `<p id="fit">width=${w} page=${page} tables=${document.querySelectorAll('table').length} bad=${bad}</p>`);
+});</script>"#;
+    let html = std::fs::read_to_string(page).unwrap();
+    let copy = tmp.join(format!(
+        "fit-{}.html",
+        page.file_stem().unwrap().to_string_lossy()
+    ));
+    std::fs::write(&copy, html.replace("</body>", &format!("{probe}</body>"))).unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1280,900",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("file://{}", copy.canonicalize().unwrap().display()))
+        .stderr(Stdio::null())
+        .output()
+        .expect("chromium starts");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let fit = dom
+        // The last one: the script's own text holds the tag too.
+        .rsplit("<p id=\"fit\">")
+        .next()
+        .filter(|_| dom.contains("</script>"))
+        .and_then(|rest| rest.split("</p>").next())
+        .unwrap_or_else(|| panic!("the probe did not run on {}", copy.display()));
+    let field = |name: &str| -> u64 {
+        fit.split(' ')
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing in {fit:?}"))
+    };
+    assert!(
+        field("tables") > 0,
+        "{}: no table measured ({fit})",
+        page.display()
+    );
+    assert_eq!(
+        field("bad"),
+        0,
+        "{}: a table is cut off ({fit})",
+        page.display()
+    );
+    assert!(
+        field("page") <= field("width"),
+        "{}: the page is wider than the window ({fit})",
+        page.display()
+    );
 }
 
 /// Renders `page` in headless Chromium and checks the screenshot shows the page: as wide as

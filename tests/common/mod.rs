@@ -1,5 +1,8 @@
 //! What the end-to-end test files share: the binary under test and running it.
 
+// Each test file uses its own part of these helpers.
+#![allow(dead_code)]
+
 use std::process::{Command, Output};
 
 /// The `xtask` binary cargo built for these tests.

@@ -211,8 +211,13 @@ pub fn predict(args: &PredictBenchArgs) -> Result<(), XtaskError> {
         let mut best = f64::INFINITY;
         for _ in 0..args.repeat.max(1) {
             let start = Instant::now();
-            let evaluation =
-                imdb_train::evaluate_at(&model, &data.test, (args.batch, true), precision, &device);
+            let evaluation = imdb_train::evaluate_at(
+                &model,
+                &data.test,
+                (args.batch, true),
+                precision,
+                &device,
+            )?;
             let seconds = start.elapsed().as_secs_f64();
             best = best.min(seconds);
             println!(

@@ -73,6 +73,10 @@ pub struct ExperimentArgs {
     /// Backend for every run, overriding the config.
     #[arg(long, value_enum)]
     pub backend: Option<Backend>,
+    /// Keep each finished run's checkpoint folder (as `keep_checkpoints = true` in the
+    /// config does); by default it is removed once the run's results are written.
+    #[arg(long)]
+    pub keep_checkpoints: bool,
 }
 
 /// `download`.

@@ -93,6 +93,9 @@ pub struct Experiment {
     pub description: String,
     /// The config file it came from.
     pub path: PathBuf,
+    /// Keep each finished run's checkpoint folder (per-epoch weights and optimizer state,
+    /// ~40 MB for the baseline) instead of removing it once the run's results are written.
+    pub keep_checkpoints: bool,
     /// Its runs, in file order.
     pub runs: Vec<Run>,
 }
@@ -103,6 +106,8 @@ struct RawExperiment {
     name: String,
     #[serde(default)]
     description: String,
+    #[serde(default)]
+    keep_checkpoints: bool,
     #[serde(default)]
     defaults: toml::Table,
     runs: Vec<toml::Table>,
@@ -165,6 +170,7 @@ pub fn parse_experiment(text: &str, path: &Path) -> Result<Experiment, XtaskErro
         name: raw.name,
         description: raw.description,
         path: path.to_path_buf(),
+        keep_checkpoints: raw.keep_checkpoints,
         runs,
     })
 }

@@ -46,7 +46,7 @@ pub fn run(args: &EvaluateArgs) -> Result<(), XtaskError> {
         .max(1);
     let data = prepare(&corpus, &data_config, seed)?;
     let started = Instant::now();
-    let result = evaluate_at(&saved.model, &data.test, (512, true), precision, &device);
+    let result = evaluate_at(&saved.model, &data.test, (512, true), precision, &device)?;
     let seconds = started.elapsed().as_secs_f64();
     let m = result.metrics;
     println!(

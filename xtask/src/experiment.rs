@@ -4,7 +4,9 @@
 //! (`model.bpk`, `model.json`, `vocab.json`), `history.csv` / `history.json`,
 //! `predictions.csv`, `classification_report.txt`, the figures, `examples.json`, `report.html`
 //! and, last, `metrics.json`. A run whose `metrics.json` exists with the same `config.toml` is
-//! skipped; an interrupted one resumes from its checkpoint.
+//! skipped; an interrupted one resumes from its checkpoint (`checkpoint/`, removed once the run
+//! is finished unless `keep_checkpoints = true` or `--keep-checkpoints`). One command at a time
+//! writes into an experiment's folder (a lock, `.lock`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -92,6 +94,8 @@ pub fn run(args: &ExperimentArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskErro
 
     let out = args.out.join(&experiment.name);
     std::fs::create_dir_all(&out).map_err(io("cannot create", &out))?;
+    // Held until every run and the summary are written.
+    let _lock = crate::lock::OutputLock::acquire(&out)?;
     let config_text =
         std::fs::read(&experiment.path).map_err(io("cannot read", &experiment.path))?;
     write_atomic(&out.join("experiment.toml"), &config_text)?;
@@ -179,9 +183,15 @@ fn run_one(
     let config_path = dir.join("config.toml");
     let metrics_path = dir.join("metrics.json");
     let previous = std::fs::read_to_string(&config_path).ok();
+    let checkpoint = dir.join("checkpoint");
+    let keep_checkpoints = experiment.keep_checkpoints || args.keep_checkpoints;
     if previous.as_deref() == Some(toml_text.as_str()) && read_metrics_json(&metrics_path).is_some()
     {
         eprintln!("[{}] already finished: {}", run.name, dir.display());
+        // A run killed between its last result and this cleanup.
+        if !keep_checkpoints {
+            remove_checkpoints(&checkpoint)?;
+        }
         return Ok(());
     }
     if previous.is_some() && previous.as_deref() != Some(toml_text.as_str()) {
@@ -189,11 +199,7 @@ fn run_one(
             "[{}] its configuration changed: starting it again",
             run.name
         );
-        for stale in [dir.join("checkpoint")] {
-            if stale.exists() {
-                std::fs::remove_dir_all(&stale).map_err(io("cannot remove", &stale))?;
-            }
-        }
+        remove_checkpoints(&checkpoint)?;
         if metrics_path.exists() {
             std::fs::remove_file(&metrics_path).map_err(io("cannot remove", &metrics_path))?;
         }
@@ -220,7 +226,7 @@ fn run_one(
     let outcome = imdb_train::fit_with(
         spec,
         &device,
-        Some(&dir.join("checkpoint")),
+        Some(&checkpoint),
         &mut observer,
         embeddings.as_ref(),
     )?;
@@ -232,7 +238,7 @@ fn run_one(
         (config.train.eval_batch_size, config.train.bucketing),
         precision,
         &device,
-    );
+    )?;
     let predict_seconds = started.elapsed().as_secs_f64();
 
     let saved = SavedModel::new(
@@ -279,6 +285,9 @@ fn run_one(
     let page = imdb_report::write_run_report(&dir, &report)?;
     // Last: its presence marks the run as finished.
     write_metrics_json(&metrics_path, &metrics)?;
+    if !keep_checkpoints {
+        remove_checkpoints(&checkpoint)?;
+    }
     eprintln!(
         "[{}] test accuracy {:.4}, AUC {:.4}, loss {:.4}; {} epochs ({:.1} s each); {}",
         run.name,
@@ -289,6 +298,14 @@ fn run_one(
         metrics.seconds_per_epoch,
         page.display()
     );
+    Ok(())
+}
+
+/// Removes a run's checkpoint folder, if it has one.
+fn remove_checkpoints(checkpoint: &Path) -> Result<(), XtaskError> {
+    if checkpoint.exists() {
+        std::fs::remove_dir_all(checkpoint).map_err(io("cannot remove", checkpoint))?;
+    }
     Ok(())
 }
 

@@ -15,6 +15,7 @@ mod embeddings;
 mod error;
 mod evaluate;
 mod experiment;
+mod lock;
 mod long_range;
 mod precision;
 mod predict;
