@@ -588,19 +588,41 @@ fn chromium() -> Option<PathBuf> {
         })
 }
 
-/// Loads a copy of `page` with a measuring script in headless Chromium, 1280 px wide: the page
-/// must not be wider than the window, and every table must sit in a box inside the window
-/// that scrolls sideways (so the last columns are reachable, never cut off).
-fn check_fits_at_1280(page: &Path, tmp: &Path) {
-    let Some(browser) = chromium() else {
+/// Headless Chromium with a fresh profile and the flags a closed network needs, or `None`
+/// (the `what` of `page` skipped, said on stderr) when it is not installed and
+/// `IMDB_REQUIRE_BROWSER` is not set (CI sets it).
+fn headless_chromium(what: &str, page: &Path) -> Option<(Command, tempfile::TempDir)> {
+    let Some(path) = chromium() else {
         assert!(
             std::env::var_os("IMDB_REQUIRE_BROWSER").is_none(),
             "IMDB_REQUIRE_BROWSER is set but no chromium is on PATH: install Debian's `chromium`"
         );
-        eprintln!(
-            "no chromium on PATH: width check of {} skipped",
-            page.display()
-        );
+        eprintln!("no chromium on PATH: {what} of {} skipped", page.display());
+        return None;
+    };
+    // Returned with the command, so that it lives until the browser is done.
+    let profile = tempfile::tempdir().unwrap();
+    let mut command = Command::new(path);
+    command
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()));
+    Some((command, profile))
+}
+
+/// Loads a copy of `page` with a measuring script in headless Chromium, 1280 px wide: the page
+/// must not be wider than the window, and every table must sit in a box inside the window
+/// that scrolls sideways (so the last columns are reachable, never cut off).
+fn check_fits_at_1280(page: &Path, tmp: &Path) {
+    let Some((mut browser, _profile)) = headless_chromium("width check", page) else {
         return;
     };
     let probe = r#"<script>addEventListener('load', () => {
@@ -620,21 +642,8 @@ fn check_fits_at_1280(page: &Path, tmp: &Path) {
         page.file_stem().unwrap().to_string_lossy()
     ));
     std::fs::write(&copy, html.replace("</body>", &format!("{probe}</body>"))).unwrap();
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--window-size=1280,900",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
+    let out = browser
+        .args(["--window-size=1280,900", "--dump-dom"])
         .arg(format!("file://{}", copy.canonicalize().unwrap().display()))
         .stderr(Stdio::null())
         .output()
@@ -675,36 +684,15 @@ fn check_fits_at_1280(page: &Path, tmp: &Path) {
 /// the window, and drawn (figures and tables, not a blank or an error page). Without a
 /// browser the check is skipped, unless `IMDB_REQUIRE_BROWSER` is set (CI sets it).
 fn check_in_browser(page: &Path, tmp: &Path) {
-    let Some(browser) = chromium() else {
-        assert!(
-            std::env::var_os("IMDB_REQUIRE_BROWSER").is_none(),
-            "IMDB_REQUIRE_BROWSER is set but no chromium is on PATH: install Debian's `chromium`"
-        );
-        eprintln!(
-            "no chromium on PATH: browser check of {} skipped",
-            page.display()
-        );
+    let Some((mut browser, _profile)) = headless_chromium("browser check", page) else {
         return;
     };
     let shot = tmp.join(format!(
         "{}.png",
         page.file_stem().unwrap().to_string_lossy()
     ));
-    let profile = tempfile::tempdir().unwrap();
-    let status = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--window-size=1200,2400",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
+    let status = browser
+        .args(["--hide-scrollbars", "--window-size=1200,2400"])
         .arg(format!("--screenshot={}", shot.display()))
         .arg(format!("file://{}", page.canonicalize().unwrap().display()))
         .stdout(Stdio::null())
