@@ -136,9 +136,10 @@ impl InferenceStep for Trainee {
 /// A tensor's values, row-major, or the device's error when it cannot return them (never an
 /// empty or short vector).
 pub fn try_host<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, TrainError> {
-    let backend = format!("{:?}", t.device());
+    // The device is named only when a read fails: this runs at every training batch.
+    let device = t.device();
     let fail = |message: String| TrainError::DeviceRead {
-        backend: backend.clone(),
+        backend: format!("{device:?}"),
         message,
     };
     let expected = t.shape().num_elements();

@@ -67,11 +67,13 @@ impl CellKind {
     }
 
     /// Length of the bias for `hidden` units (the GRU keeps input and recurrent biases apart).
+    /// Panics if it overflows `usize`.
     pub fn bias_len(self, hidden: usize) -> usize {
-        match self {
-            CellKind::Gru => 2 * 3 * hidden,
-            other => other.gates() * hidden,
-        }
+        let blocks = match self {
+            CellKind::Gru => 2 * 3,
+            other => other.gates(),
+        };
+        super::product(&[blocks, hidden], "bias")
     }
 
     /// Trainable parameters of one direction of one layer.

@@ -33,11 +33,7 @@ pub(super) fn check_shapes(
             );
         }
     }
-    let bias_len = match cell {
-        CellKind::Gru => product(&[2, g], "bias"),
-        _ => g,
-    };
-    assert_eq!(w.bias.len(), bias_len, "bias shape");
+    assert_eq!(w.bias.len(), cell.bias_len(d.hidden), "bias shape");
     assert_eq!(w.w_hh.len(), product(&[d.hidden, g], "w_hh"), "w_hh shape");
     assert_eq!(x.step_mask.len(), cells, "step_mask shape");
     if let Some(m) = x.recurrent_mask {
