@@ -16,7 +16,7 @@ use crate::error::ModelError;
 use crate::init::{glorot_uniform, param1, param2, uniform};
 use crate::ops::{fused_embedding, has_fused_kernels};
 use crate::recurrent::{
-    Direction, Implementation, InferencePrecision, RecurrentLayer, StateOutput,
+    Direction, GateBias, Implementation, InferencePrecision, RecurrentLayer, StateOutput,
 };
 use crate::summary::{LayerSummary, ModelSummary};
 
@@ -123,13 +123,13 @@ impl SentimentClassifier {
                     for direction in 0..directions {
                         encoder.push(RecurrentLayer::init(
                             cell,
-                            input,
-                            config.units,
+                            (input, config.units),
                             if direction == 1 {
                                 Direction::Reverse
                             } else {
                                 Direction::Forward
                             },
+                            GateBias::from_chrono_steps(config.chrono_init),
                             &mut rng,
                             device,
                         ));

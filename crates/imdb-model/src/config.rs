@@ -96,6 +96,20 @@ pub struct ModelConfig {
     pub pooling: Pooling,
     /// Recurrent encoders: the final state, or a pooling of every step's output.
     pub readout: Readout,
+    /// Chrono initialization (Tallec & Ollivier, 2018) for dependencies up to this many steps:
+    /// each unit's forget-gate bias is `ln u`, `u` uniform in `[1, chrono_init − 1]`, and its
+    /// input-gate bias the opposite, so that units start out remembering over time scales
+    /// spread up to `chrono_init` steps (a GRU's update-gate bias gets `ln u`, a vanilla RNN
+    /// has no gate to set). 0, the default, keeps Keras' initialization (LSTM forget-gate
+    /// bias 1, every other bias 0).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub chrono_init: usize,
+}
+
+/// Leaves a setting at its default out of written configs, so that configs written before it
+/// existed read and compare the same.
+fn is_zero(value: &usize) -> bool {
+    *value == 0
 }
 
 impl Default for ModelConfig {
@@ -115,6 +129,7 @@ impl Default for ModelConfig {
             ff_dim: 256,
             pooling: Pooling::Mean,
             readout: Readout::Last,
+            chrono_init: 0,
         }
     }
 }
@@ -175,6 +190,23 @@ impl ModelConfig {
                 key: "readout",
                 problem: "applies to recurrent encoders only: a Transformer is pooled by \
                           `pooling` (\"mean\" or \"first\")"
+                    .to_string(),
+            });
+        }
+        if self.chrono_init != 0 && self.chrono_init < 3 {
+            return Err(ModelError::InvalidConfig {
+                key: "chrono_init",
+                problem: format!(
+                    "{} steps: the time scales are drawn from [1, chrono_init − 1], so use at \
+                     least 3 (about the longest dependency to learn), or 0 for Keras' biases",
+                    self.chrono_init
+                ),
+            });
+        }
+        if self.architecture == Architecture::Transformer && self.chrono_init != 0 {
+            return Err(ModelError::InvalidConfig {
+                key: "chrono_init",
+                problem: "sets recurrent gate biases: a Transformer has none, so leave it out"
                     .to_string(),
             });
         }

@@ -49,6 +49,6 @@ pub use classifier::{
 pub use config::{Architecture, ModelConfig, Pooling, Readout};
 pub use error::ModelError;
 pub use recurrent::{
-    CellKind, Direction, Implementation, InferencePrecision, RecurrentLayer, StateOutput,
+    CellKind, Direction, GateBias, Implementation, InferencePrecision, RecurrentLayer, StateOutput,
 };
 pub use summary::{LayerSummary, ModelSummary};

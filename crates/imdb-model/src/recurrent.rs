@@ -27,6 +27,57 @@ pub enum Implementation {
     Burn,
 }
 
+/// How a recurrent layer's biases start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GateBias {
+    /// Keras' default: every bias 0 but an LSTM's forget gate, 1 (`unit_forget_bias`).
+    #[default]
+    Keras,
+    /// Chrono initialization (Tallec & Ollivier, 2018) for dependencies up to this many steps
+    /// (at least 3): per unit, `u` uniform in `[1, steps − 1]`; an LSTM's forget-gate bias is
+    /// `ln u` and its input-gate bias `−ln u`, a GRU's update-gate bias (the gate that keeps
+    /// the previous state) `ln u`, every other bias 0. A vanilla RNN has no gate: its biases
+    /// stay 0 and nothing is drawn.
+    Chrono(usize),
+}
+
+impl GateBias {
+    /// The setting of [`ModelConfig::chrono_init`](crate::ModelConfig::chrono_init): 0 for
+    /// Keras' biases.
+    pub fn from_chrono_steps(steps: usize) -> Self {
+        match steps {
+            0 => GateBias::Keras,
+            steps => GateBias::Chrono(steps),
+        }
+    }
+
+    /// The bias of a `cell` layer with `hidden` units, `[bias_len]`; chrono draws one time
+    /// scale per unit from `rng`.
+    pub fn values(self, cell: CellKind, hidden: usize, rng: &mut SeededRng) -> Vec<f32> {
+        let h = hidden;
+        let mut bias = vec![0.0f32; cell.bias_len(h)];
+        match (self, cell) {
+            (GateBias::Keras, CellKind::Lstm) => bias[h..2 * h].fill(1.0),
+            (GateBias::Keras, _) | (GateBias::Chrono(_), CellKind::Rnn) => {}
+            (GateBias::Chrono(steps), cell) => {
+                let span = steps.saturating_sub(2) as f32;
+                for k in 0..h {
+                    let scale = (1.0 + span * rng.next_f32()).ln();
+                    if cell == CellKind::Lstm {
+                        // Gates in the order input, forget, candidate, output.
+                        bias[k] = -scale;
+                        bias[h + k] = scale;
+                    } else {
+                        // GRU: update gate first; it weighs the previous state.
+                        bias[k] = scale;
+                    }
+                }
+            }
+        }
+        bias
+    }
+}
+
 /// One direction of one recurrent layer.
 #[derive(Module, Debug)]
 pub struct RecurrentLayer {
@@ -49,22 +100,19 @@ pub struct RecurrentLayer {
 
 impl RecurrentLayer {
     /// A layer with Keras' initialization: Glorot-uniform input weights, orthogonal recurrent
-    /// weights, zero bias (LSTM: forget-gate bias 1, Keras' `unit_forget_bias`).
+    /// weights, and gate biases as `gate_bias` says.
     pub fn init(
         cell: CellKind,
-        input: usize,
-        hidden: usize,
+        (input, hidden): (usize, usize),
         direction: Direction,
+        gate_bias: GateBias,
         rng: &mut SeededRng,
         device: &Device,
     ) -> Self {
         let g = cell.gates() * hidden;
         let w_ih = glorot_uniform(rng, input, g);
         let w_hh = orthogonal(rng, hidden, g);
-        let mut bias = vec![0.0f32; cell.bias_len(hidden)];
-        if cell == CellKind::Lstm {
-            bias[hidden..2 * hidden].fill(1.0);
-        }
+        let bias = gate_bias.values(cell, hidden, rng);
         Self {
             w_ih: param2(w_ih, [input, g], device),
             w_hh: param2(w_hh, [hidden, g], device),

@@ -6,8 +6,8 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 use imdb_model::{
-    Architecture, CellKind, Direction, Implementation, InferencePrecision, ModelConfig, ModelInput,
-    Readout, RecurrentLayer, SentimentClassifier,
+    Architecture, CellKind, Direction, GateBias, Implementation, InferencePrecision, ModelConfig,
+    ModelInput, Readout, RecurrentLayer, SentimentClassifier,
 };
 use imdb_rng::SeededRng;
 
@@ -91,8 +91,14 @@ fn summary_counts_match_the_module_for_every_shape() {
 fn fused_composed_and_burn_lstm_agree_without_padding() {
     for (name, device) in devices() {
         let mut rng = SeededRng::new(3);
-        let layer =
-            RecurrentLayer::init(CellKind::Lstm, 5, 4, Direction::Forward, &mut rng, &device);
+        let layer = RecurrentLayer::init(
+            CellKind::Lstm,
+            (5, 4),
+            Direction::Forward,
+            GateBias::Keras,
+            &mut rng,
+            &device,
+        );
         let x = random_input(3, 7, 5, &device);
         let ones = Tensor::ones([3, 7], &device);
         let fused = values(layer.forward(
@@ -134,7 +140,8 @@ fn fused_and_composed_agree_with_masks_dropout_and_reverse() {
             .flat_map(|c| [(c, Direction::Forward), (c, Direction::Reverse)])
         {
             let mut rng = SeededRng::new(5);
-            let layer = RecurrentLayer::init(cell, 4, 3, reverse, &mut rng, &device);
+            let layer =
+                RecurrentLayer::init(cell, (4, 3), reverse, GateBias::Keras, &mut rng, &device);
             let x = random_input(3, 6, 4, &device);
             let m = mask(&[6, 2, 4], 6, &device);
             let rec: Tensor<2> = Tensor::from_data(
