@@ -575,6 +575,128 @@ fn eda_prints_the_notebook_numbers_and_draws_its_figures() {
     assert!(tmp.path().join("eda/length_histogram.svg").is_file());
 }
 
+#[test]
+fn long_range_writes_its_csvs_and_page_and_probes_trained_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, runs, data) = (
+        tmp.path().join("long_range"),
+        tmp.path().join("runs"),
+        tmp.path().join("data"),
+    );
+    let long_range = |gradient_distance: &str, extra: &[&str]| {
+        let mut cmd = command(&data);
+        cmd.args([
+            "long-range",
+            "--distances",
+            "3,6",
+            "--gradient-distance",
+            gradient_distance,
+            "--examples",
+            "64",
+            "--epochs",
+            "1",
+            "--probe-config",
+            "configs/smoke.toml",
+            "--probe-runs",
+            "lstm",
+            "--fillers",
+            "0,5,20",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .arg("--runs-dir")
+        .arg(&runs)
+        .args(extra);
+        cmd
+    };
+    let first = run(&mut long_range("6", &[]));
+    let log = String::from_utf8_lossy(&first.stderr);
+    // The probed run did not exist: it was trained as `experiment` would.
+    assert!(log.contains("probe: training lstm"), "{log}");
+    assert!(runs.join("smoke/lstm/metrics.json").is_file());
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    // No filler is the plain evaluation: the run's own test accuracy, exactly.
+    assert!(
+        stdout.contains("the run's own test accuracy") && stdout.contains(": identical"),
+        "{stdout}"
+    );
+
+    let csv = std::fs::read_to_string(out.join("long_range.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("architecture,distance,test_accuracy"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 6, "{csv}");
+    for cell in ["RNN", "GRU", "LSTM"] {
+        let distances: Vec<&str> = rows.iter().filter(|r| r[0] == cell).map(|r| r[1]).collect();
+        assert_eq!(distances, ["3", "6"], "{csv}");
+    }
+    assert!(
+        rows.iter()
+            .all(|r| (0.0..=1.0).contains(&r[2].parse::<f64>().unwrap()))
+    );
+
+    let norms = std::fs::read_to_string(out.join("gradient_norms.csv")).unwrap();
+    assert_eq!(
+        norms.lines().next(),
+        Some("architecture,model,steps_back,gradient_norm")
+    );
+    // 3 cells × (initial, trained) × the 11 steps of a distance-6 sequence.
+    assert_eq!(norms.lines().count(), 1 + 3 * 2 * 11, "{norms}");
+
+    let probe = std::fs::read_to_string(out.join("filler_probe.csv")).unwrap();
+    let mut lines = probe.lines();
+    assert_eq!(
+        lines.next(),
+        Some("model,architecture,fillers,test_accuracy,verdicts_kept")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let fillers: Vec<&str> = rows.iter().map(|r| r[2]).collect();
+    assert_eq!(fillers, ["0", "5", "20"], "{probe}");
+    assert_eq!(
+        (rows[0][0], rows[0][1], rows[0][4]),
+        ("lstm", "LSTM", "1.0000")
+    );
+    let recorded: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(runs.join("smoke/lstm/metrics.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        rows[0][3],
+        format!("{:.4}", recorded["test_accuracy"].as_f64().unwrap())
+    );
+
+    for stem in ["long_range_accuracy", "gradient_norms", "filler_probe"] {
+        assert!(out.join(format!("{stem}.png")).is_file(), "{stem}");
+        assert!(out.join(format!("{stem}.svg")).is_file(), "{stem}");
+    }
+    let page = out.join("index.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("The latch task") && html.contains("On the reviews"));
+    check_in_browser(&page, tmp.path());
+    check_fits_at_1280(&page, tmp.path());
+
+    // Again: the probed run is finished, so nothing is trained for the probe.
+    let again = run(&mut long_range("6", &["--no-probe"]));
+    assert!(!String::from_utf8_lossy(&again.stderr).contains("probe: training"));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(!html.contains("On the reviews"));
+
+    // Settings that cannot work are refused before anything runs.
+    for (gradient_distance, flags, expected) in [
+        (
+            "5",
+            &[][..],
+            "--gradient-distance 5 is not one of --distances",
+        ),
+        ("6", &["--probe-runs", "nope"][..], "--probe-runs nope"),
+    ] {
+        let refused = long_range(gradient_distance, flags).output().unwrap();
+        assert_eq!(refused.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(err.contains(expected), "{err}");
+    }
+}
+
 /// Headless Chromium, if installed (`.ci/run` installs Debian's `chromium`).
 fn chromium() -> Option<PathBuf> {
     ["chromium", "chromium-browser", "google-chrome"]

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use imdb_model::{Architecture, Implementation};
+use imdb_train::long_range::{Lag, TaskGateBias};
 
 use crate::backend::Backend;
 
@@ -32,31 +33,101 @@ pub enum Command {
     /// Measure speed: training steps or prediction.
     #[command(subcommand)]
     Bench(BenchCommand),
-    /// The synthetic long-range task: RNN vs GRU vs LSTM accuracy by distance, gradient norms.
+    /// How far back RNN, GRU and LSTM remember: the latch task by distance, the gradient by
+    /// step back, and trained review classifiers reading neutral words after each review.
     LongRange(LongRangeArgs),
 }
 
 /// `long-range`.
 #[derive(Debug, Args)]
 pub struct LongRangeArgs {
-    /// Output folder.
+    /// Output folder: CSV files, figures and `index.html`.
     #[arg(long, default_value = "runs/long_range")]
     pub out: PathBuf,
     /// Distances (steps between the deciding token and the end) to try.
-    #[arg(long, value_delimiter = ',', default_value = "5,10,20,30,40,60")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10,20,50,100,200,500,1000"
+    )]
     pub distances: Vec<usize>,
-    /// Training sequences per run.
+    /// The distance (one of `--distances`) at which the gradient reaching each step back is
+    /// measured, before and after training.
+    #[arg(long, default_value_t = 200)]
+    pub gradient_distance: usize,
+    /// Training sequences per run (a quarter as many more for validation, half for testing).
     #[arg(long, default_value_t = 4000)]
     pub examples: usize,
     /// Epochs per run.
     #[arg(long, default_value_t = 15)]
     pub epochs: usize,
+    /// What fills the steps between the deciding token and the end: random noise words (the
+    /// noisy latch) or one filler word repeated (the noise-free latch).
+    #[arg(long, value_enum, default_value_t = LagArg::Noise)]
+    pub lag: LagArg,
+    /// How the LSTM's and GRU's gate biases start: chrono initialization for the sequence's
+    /// length, or Keras' (LSTM forget gate 1).
+    #[arg(long, value_enum, default_value_t = GateBiasArg::Chrono)]
+    pub gate_bias: GateBiasArg,
     /// Seed of the data and the models.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Backend to run on.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     pub backend: Backend,
+    /// The experiment whose trained runs the filler probe reads (runs not yet trained are
+    /// trained first, into `--runs-dir`, as `experiment` would).
+    #[arg(long, default_value = "configs/architectures.toml")]
+    pub probe_config: PathBuf,
+    /// The runs of `--probe-config` to probe: one per cell, trained the same way.
+    #[arg(long, value_delimiter = ',', default_value = "rnn,gru,lstm")]
+    pub probe_runs: Vec<String>,
+    /// Where the probed runs are (as `experiment --out`).
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Neutral filler words appended after each test review, one probe point per count.
+    #[arg(long, value_delimiter = ',', default_value = "0,25,50,100,200")]
+    pub fillers: Vec<usize>,
+    /// Only the synthetic task: no probe on the reviews (which needs the corpus and trained
+    /// models).
+    #[arg(long)]
+    pub no_probe: bool,
+}
+
+/// `long-range --lag`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LagArg {
+    /// Random noise words.
+    Noise,
+    /// One filler word, repeated.
+    Filler,
+}
+
+impl From<LagArg> for Lag {
+    fn from(value: LagArg) -> Self {
+        match value {
+            LagArg::Noise => Lag::Noise,
+            LagArg::Filler => Lag::Filler,
+        }
+    }
+}
+
+/// `long-range --gate-bias`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GateBiasArg {
+    /// Chrono initialization (Tallec & Ollivier, 2018).
+    Chrono,
+    /// Keras' biases.
+    Keras,
+}
+
+impl From<GateBiasArg> for TaskGateBias {
+    fn from(value: GateBiasArg) -> Self {
+        match value {
+            GateBiasArg::Chrono => TaskGateBias::Chrono,
+            GateBiasArg::Keras => TaskGateBias::Keras,
+        }
+    }
 }
 
 /// `experiment`.

@@ -38,6 +38,10 @@ pub enum XtaskError {
         message: String,
     },
 
+    /// Ctrl-C stopped a command that cannot resume; it wrote nothing.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
+
     /// From the data layer.
     #[error(transparent)]
     Data(#[from] imdb_data::DataError),

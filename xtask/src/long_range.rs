@@ -1,126 +1,314 @@
-//! `cargo xtask long-range`: accuracy against distance for RNN, GRU and LSTM on the synthetic
-//! long-range task, and the gradient that reaches each step back.
+//! `cargo xtask long-range`: the notebook's first lesson. RNN, GRU and LSTM on the latch task
+//! (accuracy by distance, the gradient reaching each step back, before and after training),
+//! then trained review classifiers of each cell reading neutral words after every test
+//! review; one page, `index.html`, with the figures and a reading.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use imdb_data::write_atomic;
-use imdb_model::{Architecture, SentimentClassifier};
-use imdb_report::figures::{LineChart, write_figure};
-use imdb_train::long_range::{TASK_WORDS, input_gradient_norms, run_long_range, task_model};
+use imdb_data::filler::neutral_words;
+use imdb_data::{DataConfig, PreparedData, Vocabulary, prepare, write_atomic};
+use imdb_model::Architecture;
+use imdb_report::long_range::{
+    FillerProbe, LongRangePage, ProbedModel, cell_name, write_long_range_page,
+};
+use imdb_report::read_metrics_json;
+use imdb_train::long_range::{
+    GradientCurve, LatchTask, LongRangeResult, initial_task_model, input_gradient_norms,
+    run_long_range,
+};
+use imdb_train::probe::filler_probe;
+use imdb_train::{SavedModel, TrainError, TrainObserver};
 
-use crate::cli::LongRangeArgs;
+use crate::cli::{ExperimentArgs, LongRangeArgs};
+use crate::config::load_experiment;
 use crate::error::XtaskError;
 
-const ARCHITECTURES: [(Architecture, &str); 3] = [
-    (Architecture::Rnn, "RNN"),
-    (Architecture::Gru, "GRU"),
-    (Architecture::Lstm, "LSTM"),
-];
+/// The cells compared, in drawing order.
+const CELLS: [Architecture; 3] = [Architecture::Rnn, Architecture::Gru, Architecture::Lstm];
+
+/// Neutral filler words drawn from: the most class-balanced words among those in at least
+/// this share of every class's training texts.
+const NEUTRAL_WORDS: usize = 100;
+const NEUTRAL_MIN_SHARE: f64 = 0.02;
 
 /// Runs the command.
-pub fn run(args: &LongRangeArgs) -> Result<(), XtaskError> {
-    if args.distances.is_empty() || args.examples < 8 {
+pub fn run(args: &LongRangeArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskError> {
+    if args.distances.is_empty() || args.examples < 8 || args.epochs == 0 {
         return Err(XtaskError::Usage(
-            "give at least one --distances value and --examples of at least 8".into(),
+            "give at least one --distances value, --examples of at least 8 and --epochs of at \
+             least 1"
+                .into(),
         ));
     }
+    if !args.no_probe && (args.probe_runs.is_empty() || args.fillers.is_empty()) {
+        return Err(XtaskError::Usage(
+            "the probe needs --probe-runs and --fillers (or --no-probe)".into(),
+        ));
+    }
+    if !args.distances.contains(&args.gradient_distance) {
+        return Err(XtaskError::Usage(format!(
+            "--gradient-distance {} is not one of --distances: the gradient is measured on a \
+             model trained at that distance",
+            args.gradient_distance
+        )));
+    }
     let device = args.backend.device()?;
+    // The probe's inputs are checked before the long synthetic part.
+    let probe_experiment = if args.no_probe {
+        None
+    } else {
+        Some(load_experiment(&args.probe_config)?)
+    };
+    if let Some(experiment) = &probe_experiment {
+        for name in &args.probe_runs {
+            if !experiment.runs.iter().any(|r| &r.name == name) {
+                return Err(XtaskError::Usage(format!(
+                    "--probe-runs {name}: {} has no such run",
+                    args.probe_config.display()
+                )));
+            }
+        }
+    }
     std::fs::create_dir_all(&args.out)
         .map_err(|e| XtaskError::io("cannot create", &args.out, e))?;
     let started = Instant::now();
-    let mut csv = String::from("architecture,distance,test_accuracy\n");
-    let mut accuracy_series = Vec::new();
-    let mut trained = Vec::new();
-    let far = *args.distances.iter().max().unwrap_or(&50);
-    for (architecture, name) in ARCHITECTURES {
-        let mut points = Vec::new();
+
+    let far = *args.distances.iter().max().unwrap_or(&200);
+    let measured = args.gradient_distance;
+    let task_at = |distance| LatchTask {
+        distance,
+        lag: args.lag.into(),
+        gate_bias: args.gate_bias.into(),
+    };
+    let mut results: Vec<LongRangeResult> = Vec::new();
+    let mut gradients: Vec<GradientCurve> = Vec::new();
+    for architecture in CELLS {
+        let name = cell_name(architecture);
         for &distance in &args.distances {
+            let task = task_at(distance);
+            let run_started = Instant::now();
             let (result, model) = run_long_range(
                 architecture,
-                distance,
-                args.examples,
-                args.epochs,
+                &task,
+                (args.examples, args.epochs),
                 args.seed,
                 &device,
-            )?;
+                &mut StopOnCtrlC(&stop),
+            )
+            .map_err(|e| match e {
+                TrainError::Interrupted { .. } => XtaskError::Interrupted(
+                    "the latch task stopped before its last run; nothing was written".into(),
+                ),
+                e => e.into(),
+            })?;
             println!(
-                "{name:>5} distance {distance:>4}: test accuracy {:.3}",
-                result.accuracy
+                "{name:>5} distance {distance:>4}: test accuracy {:.3} ({:.1} s)",
+                result.accuracy,
+                run_started.elapsed().as_secs_f64()
             );
-            csv += &format!("{name},{distance},{:.4}\n", result.accuracy);
-            points.push((distance as f64, result.accuracy));
-            if distance == far {
-                trained.push((name, model));
+            results.push(result);
+            if distance == measured {
+                // The gradient by step back, before and after training at that distance.
+                let fresh = initial_task_model(architecture, &task, args.seed, &device)?;
+                for (trained, model) in [(false, &fresh), (true, &model)] {
+                    let norms = input_gradient_norms(model, &task, args.seed + 7, &device)?;
+                    gradients.push(GradientCurve {
+                        architecture,
+                        trained,
+                        distance: measured,
+                        norms,
+                    });
+                }
             }
         }
-        accuracy_series.push((name.to_string(), points));
+    }
+    let mut csv = String::from("architecture,distance,test_accuracy\n");
+    for r in &results {
+        csv += &format!(
+            "{},{},{:.4}\n",
+            cell_name(r.architecture),
+            r.distance,
+            r.accuracy
+        );
     }
     write_atomic(&args.out.join("long_range.csv"), csv.as_bytes())?;
-    write_figure(
-        &LineChart {
-            stem: "long_range_accuracy".into(),
-            title: "Remembering one token across a distance".into(),
-            x_desc: "Steps between the deciding token and the end".into(),
-            y_desc: "Test accuracy".into(),
-            series: accuracy_series,
-            log_y: false,
-            reference: Some((0.5, "chance".into())),
-        },
-        &args.out,
-    )?;
-
-    // How much gradient reaches each step back: at initialization (the vanishing-gradient
-    // argument) and after training at the longest distance.
     let mut norms_csv = String::from("architecture,model,steps_back,gradient_norm\n");
-    let mut series = Vec::new();
-    for ((architecture, name), (_, trained_model)) in ARCHITECTURES.iter().zip(&trained) {
-        let fresh = SentimentClassifier::new(
-            &task_model(*architecture),
-            TASK_WORDS,
-            2,
-            args.seed,
-            &device,
-        )?;
-        for (label, model) in [("initial", &fresh), ("trained", trained_model)] {
-            let norms = input_gradient_norms(model, far, args.seed + 7, &device);
-            for (k, n) in norms.iter().enumerate() {
-                norms_csv += &format!("{name},{label},{k},{n:.6e}\n");
-            }
-            let first = norms.first().copied().unwrap_or(1.0).max(f64::MIN_POSITIVE);
-            let at_far = norms.get(far).copied().unwrap_or(0.0);
-            println!(
-                "{name:>5} {label:>7}: gradient {far} steps back is {:.2e} of the last step's",
-                at_far / first
-            );
-            if label == "initial" {
-                series.push((
-                    format!("{name} (initial)"),
-                    norms
-                        .iter()
-                        .enumerate()
-                        .map(|(k, n)| (k as f64, n / first))
-                        .collect(),
-                ));
-            }
+    for curve in &gradients {
+        let stage = if curve.trained { "trained" } else { "initial" };
+        for (k, n) in curve.norms.iter().enumerate() {
+            norms_csv += &format!("{},{stage},{k},{n:.6e}\n", cell_name(curve.architecture));
         }
+        let at = |k: usize| curve.relative(k).map_or("-".into(), |r| format!("{r:.1e}"));
+        println!(
+            "{:>5} {stage:>7}: gradient 10 / 50 / {measured} steps back, relative to the last \
+             step's: {} / {} / {}",
+            cell_name(curve.architecture),
+            at(10),
+            at(50),
+            at(measured)
+        );
     }
     write_atomic(&args.out.join("gradient_norms.csv"), norms_csv.as_bytes())?;
-    write_figure(
-        &LineChart {
-            stem: "gradient_norms".into(),
-            title: "Gradient reaching each input step, at initialization".into(),
-            x_desc: "Steps back from the end".into(),
-            y_desc: "‖∂L/∂x‖ relative to the last step".into(),
-            series,
-            log_y: true,
-            reference: None,
-        },
+    let synthetic_seconds = started.elapsed().as_secs_f64();
+
+    let probe = match &probe_experiment {
+        Some(experiment) => Some(run_probe(args, &experiment.name, stop)?),
+        None => None,
+    };
+    if let Some(probe) = &probe {
+        let mut csv = String::from("model,architecture,fillers,test_accuracy,verdicts_kept\n");
+        for model in &probe.models {
+            for row in &model.rows {
+                csv += &format!(
+                    "{},{},{},{:.4},{:.4}\n",
+                    row.model,
+                    cell_name(model.architecture),
+                    row.fillers,
+                    row.accuracy,
+                    row.kept
+                );
+            }
+        }
+        write_atomic(&args.out.join("filler_probe.csv"), csv.as_bytes())?;
+    }
+    let page = write_long_range_page(
         &args.out,
+        &LongRangePage {
+            results: &results,
+            gradients: &gradients,
+            task: task_at(far),
+            examples: args.examples,
+            epochs: args.epochs,
+            seed: args.seed,
+            synthetic_seconds,
+            probe: probe.as_ref(),
+        },
     )?;
     eprintln!(
-        "long-range task done in {:.0} s: {}",
+        "long-range done in {:.0} s (synthetic task {synthetic_seconds:.0} s): {}",
         started.elapsed().as_secs_f64(),
-        args.out.display()
+        page.display()
     );
     Ok(())
+}
+
+/// Silent training that stops at the next batch once Ctrl-C was pressed.
+struct StopOnCtrlC<'a>(&'a AtomicBool);
+
+impl TrainObserver for StopOnCtrlC<'_> {
+    fn should_stop(&mut self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The filler probe: each probed run's saved model on its test set with neutral words
+/// appended, after training the runs that are not finished.
+fn run_probe(
+    args: &LongRangeArgs,
+    experiment: &str,
+    stop: Arc<AtomicBool>,
+) -> Result<FillerProbe, XtaskError> {
+    let dirs: Vec<PathBuf> = args
+        .probe_runs
+        .iter()
+        .map(|run| args.runs_dir.join(experiment).join(run))
+        .collect();
+    let missing: Vec<String> = args
+        .probe_runs
+        .iter()
+        .zip(&dirs)
+        .filter(|(_, dir)| read_metrics_json(&dir.join("metrics.json")).is_none())
+        .map(|(run, _)| run.clone())
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "probe: training {} of {} first (as `cargo xtask experiment {} --only ...`)",
+            missing.join(", "),
+            args.probe_config.display(),
+            args.probe_config.display()
+        );
+        let experiment_args = ExperimentArgs {
+            config: args.probe_config.clone(),
+            out: args.runs_dir.clone(),
+            only: missing,
+            backend: Some(args.backend),
+            keep_checkpoints: false,
+        };
+        crate::experiment::run(&experiment_args, stop)?;
+    }
+    let precision = crate::precision::from_env()?;
+    let device = args.backend.device()?;
+    let mut probe = FillerProbe::default();
+    // Runs of one experiment usually share their data: it is loaded once per setting, with
+    // its neutral words and vocabulary.
+    let mut loaded: Vec<(DataConfig, PreparedData, Vec<u32>, Vocabulary)> = Vec::new();
+    for (run, dir) in args.probe_runs.iter().zip(&dirs) {
+        let saved = SavedModel::load(dir, &device)?;
+        let (data_config, seed) = crate::evaluate::run_data(dir)?;
+        let data_config = data_config.with_preprocessing(&saved.manifest.preprocessing);
+        let index = match loaded.iter().position(|(c, ..)| c == &data_config) {
+            Some(index) => index,
+            None => {
+                let corpus = crate::data::load_data(&data_config, seed, false)?;
+                let data = prepare(&corpus, &data_config, seed)?;
+                let words = neutral_words(
+                    &data.train,
+                    data.classes.len(),
+                    NEUTRAL_WORDS,
+                    NEUTRAL_MIN_SHARE,
+                )?;
+                loaded.push((data_config, data, words, corpus.vocab));
+                loaded.len() - 1
+            }
+        };
+        let (_, data, words, vocab) = &loaded[index];
+        let probe_started = Instant::now();
+        let points = filler_probe(
+            &saved.model,
+            &data.test,
+            (words, &args.fillers, args.seed),
+            (512, true),
+            precision,
+            &device,
+        )?;
+        let recorded = recorded_accuracy(dir);
+        let plain = points.iter().find(|p| p.fillers == 0);
+        for point in &points {
+            println!(
+                "probe {run:>6}: {:>4} fillers, test accuracy {:.4}, verdicts kept {:.4}",
+                point.fillers, point.evaluation.metrics.accuracy, point.kept
+            );
+        }
+        if let (Some(plain), Some(recorded)) = (plain, recorded) {
+            let same = plain.evaluation.metrics.accuracy == recorded;
+            println!(
+                "probe {run:>6}: no filler gives {:.4}, the run's own test accuracy {recorded:.4}: {} \
+                 ({:.1} s)",
+                plain.evaluation.metrics.accuracy,
+                if same { "identical" } else { "DIFFERENT" },
+                probe_started.elapsed().as_secs_f64()
+            );
+        }
+        probe.models.push(ProbedModel {
+            run: run.clone(),
+            architecture: saved.model.config.architecture,
+            recorded_accuracy: recorded,
+            rows: points.iter().map(|p| p.row(run)).collect(),
+        });
+        if probe.fillers.is_empty() {
+            probe.fillers = words
+                .iter()
+                .map(|&w| vocab.id_to_word(w).to_string())
+                .collect();
+        }
+    }
+    Ok(probe)
+}
+
+/// The test accuracy a finished run recorded in its `metrics.json`.
+fn recorded_accuracy(dir: &Path) -> Option<f64> {
+    read_metrics_json(&dir.join("metrics.json")).map(|m| m.test_accuracy)
 }

@@ -64,6 +64,7 @@ fn main() -> ExitCode {
             eprintln!("error: {err}");
             match err {
                 XtaskError::Usage(_) => ExitCode::from(2),
+                XtaskError::Interrupted(_) => ExitCode::from(130),
                 _ => ExitCode::FAILURE,
             }
         }
@@ -81,7 +82,7 @@ fn run(cli: Cli) -> Result<(), XtaskError> {
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Bench(BenchCommand::TrainStep(args)) => bench::train_step(&args),
         Command::Bench(BenchCommand::Predict(args)) => bench::predict(&args),
-        Command::LongRange(args) => long_range::run(&args),
+        Command::LongRange(args) => long_range::run(&args, interrupt_flag()),
     }
 }
 

@@ -57,6 +57,7 @@ pub mod corpus;
 pub mod embeddings;
 pub mod error;
 pub mod fetch;
+pub mod filler;
 pub mod labelled;
 pub mod load;
 pub mod prepare;

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use imdb_data::{ClassCounts, write_atomic};
 use imdb_train::{Confusion, History, RocPoint};
 use plotters::coord::Shift;
-use plotters::coord::types::RangedCoordf64;
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
@@ -67,15 +67,19 @@ pub fn series_style(i: usize) -> (RGBColor, Marker) {
     )
 }
 
-/// Draws `points` as one named series in `i`'s colour and marker, with its legend entry (the
-/// line and the marker).
-fn draw_styled_series<'a, DB: DrawingBackend + 'a>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+/// Draws `points` as one named series in `color` with `marker` at each point, with its legend
+/// entry (the line and the marker).
+fn draw_styled_series<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
     points: Vec<(f64, f64)>,
     name: &str,
-    i: usize,
-) -> Result<(), String> {
-    let (color, marker) = series_style(i);
+    (color, marker): (RGBColor, Marker),
+) -> Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
     let line = color.stroke_width(2);
     let fill = color.filled();
     chart
@@ -225,6 +229,24 @@ fn tick(value: f64, range: f64) -> String {
         format!("{value:.1}")
     } else {
         format!("{value:.2}")
+    }
+}
+
+/// An axis label. On a log axis: scientific notation far from 1 (`1e-9`), otherwise as many
+/// decimals as the value's order of magnitude needs (`0.01`, `0.5`, `100`). On a linear axis:
+/// as [`tick`] writes them, whole numbers without decimals when the axis spans 2 or more.
+fn axis_label(value: f64, span: f64, log: bool) -> String {
+    if log && value > 0.0 {
+        let exponent = value.log10().floor();
+        if (-2.0..4.0).contains(&exponent) {
+            format!("{value:.*}", (-exponent).max(0.0) as usize)
+        } else {
+            format!("{value:.0e}")
+        }
+    } else if value.fract() == 0.0 && span >= 2.0 {
+        format!("{value:.0}")
+    } else {
+        tick(value, span)
     }
 }
 
@@ -918,15 +940,48 @@ impl Plot for ValidationOverlay {
                 .iter()
                 .map(|r| (r.epoch as f64, m.of(&r.val)))
                 .collect();
-            draw_styled_series(&mut chart, points, name, i)?;
+            draw_styled_series(&mut chart, points, name, series_style(i))?;
         }
         legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     }
 }
 
+/// One line of a [`LineChart`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChartSeries {
+    /// Legend name.
+    pub name: String,
+    /// The points, in drawing order.
+    pub points: Vec<(f64, f64)>,
+    /// Index of its colour in matplotlib's `tab10` palette (lines of one subject share it).
+    pub colour: usize,
+    /// Drawn dashed, e.g. the state before training beside the solid state after it.
+    pub dashed: bool,
+    /// The marker at each point, if any (lines of many points read better without).
+    pub marker: Option<Marker>,
+}
+
+impl ChartSeries {
+    /// A solid line in colour `colour` with `marker` at its points.
+    pub fn solid(
+        name: impl Into<String>,
+        points: Vec<(f64, f64)>,
+        colour: usize,
+        marker: Marker,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            points,
+            colour,
+            dashed: false,
+            marker: Some(marker),
+        }
+    }
+}
+
 /// A line chart of named series, for results that are not a training history (the long-range
-/// task's accuracy by distance, gradient norms by step).
+/// task's accuracy by distance, gradient norms by step, the filler probe).
 #[derive(Debug, Clone)]
 pub struct LineChart {
     /// File stem.
@@ -937,12 +992,32 @@ pub struct LineChart {
     pub x_desc: String,
     /// Y axis label.
     pub y_desc: String,
-    /// (name, points) per series.
-    pub series: Vec<(String, Vec<(f64, f64)>)>,
-    /// Logarithmic y axis (values ≤ 0 are left out).
+    /// The lines.
+    pub series: Vec<ChartSeries>,
+    /// Logarithmic x axis (points with x ≤ 0 are left out).
+    pub log_x: bool,
+    /// Logarithmic y axis (points with y ≤ 0 are left out).
     pub log_y: bool,
     /// A dashed horizontal reference line and its label (e.g. chance level).
     pub reference: Option<(f64, String)>,
+}
+
+/// The range an axis spans over `values`: on a log axis the positive ones, with a margin of a
+/// factor of 2 on the y axis (`pad`) and 1.1 on x.
+fn axis_range(values: &[f64], log: bool, pad: f64) -> (f64, f64) {
+    let kept = values
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite() && (!log || *v > 0.0));
+    let (lo, hi) = kept.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    match (lo.is_finite(), log) {
+        (false, true) => (1e-6, 1.0),
+        (false, false) => (0.0, 1.0),
+        (true, true) => (lo / pad, (hi * pad).max(lo * pad * pad)),
+        (true, false) => (lo, hi.max(lo + 1.0)),
+    }
 }
 
 impl Plot for LineChart {
@@ -951,87 +1026,245 @@ impl Plot for LineChart {
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let points = || self.series.iter().flat_map(|(_, p)| p.iter());
-        let (x_lo, x_hi) = points().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
-            (lo.min(p.0), hi.max(p.0))
-        });
-        let (x_lo, x_hi) = if x_lo.is_finite() {
-            (x_lo, x_hi.max(x_lo + 1.0))
-        } else {
-            (0.0, 1.0)
-        };
-        let ys = points()
-            .map(|p| p.1)
-            .chain(self.reference.iter().map(|r| r.0));
-        let mut chart = ChartBuilder::on(root);
-        chart
+        let xs: Vec<f64> = self
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.0))
+            .collect();
+        let ys: Vec<f64> = self
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.1))
+            .chain(self.reference.iter().map(|r| r.0))
+            .collect();
+        let (x_lo, x_hi) = axis_range(&xs, self.log_x, 1.1);
+        let mut builder = ChartBuilder::on(root);
+        builder
             .caption(&self.title, (FONT, 22, FontStyle::Bold))
             .margin(12)
             .x_label_area_size(50)
             .y_label_area_size(80);
-        macro_rules! finish {
-            ($chart:expr, $y:expr) => {{
-                let mut chart = $chart;
-                chart
-                    .configure_mesh()
-                    .x_desc(&self.x_desc)
-                    .y_desc(&self.y_desc)
-                    .label_style(label_font())
-                    .axis_desc_style((FONT, 18))
-                    .light_line_style(BLACK.mix(0.05))
-                    .draw()
+        let x = x_lo..x_hi;
+        match (self.log_x, self.log_y) {
+            (false, false) => {
+                let y = y_range(ys.iter().copied());
+                let chart = builder.build_cartesian_2d(x, y).map_err(e)?;
+                self.draw_lines(chart, (x_lo, x_hi))
+            }
+            (false, true) => {
+                let (lo, hi) = axis_range(&ys, true, 2.0);
+                let chart = builder
+                    .build_cartesian_2d(x, (lo..hi).log_scale())
                     .map_err(e)?;
-                for (i, (name, pts)) in self.series.iter().enumerate() {
-                    let color = PALETTE[i % PALETTE.len()];
-                    let pts: Vec<(f64, f64)> = pts.iter().copied().filter(|p| $y(p.1)).collect();
+                self.draw_lines(chart, (x_lo, x_hi))
+            }
+            (true, false) => {
+                let y = y_range(ys.iter().copied());
+                let chart = builder.build_cartesian_2d(x.log_scale(), y).map_err(e)?;
+                self.draw_lines(chart, (x_lo, x_hi))
+            }
+            (true, true) => {
+                let (lo, hi) = axis_range(&ys, true, 2.0);
+                let chart = builder
+                    .build_cartesian_2d(x.log_scale(), (lo..hi).log_scale())
+                    .map_err(e)?;
+                self.draw_lines(chart, (x_lo, x_hi))
+            }
+        }
+    }
+}
+
+impl LineChart {
+    /// The mesh, every series, the reference line and the legend, on axes of any scale.
+    fn draw_lines<'a, DB, X, Y>(
+        &self,
+        mut chart: ChartContext<'a, DB, Cartesian2d<X, Y>>,
+        (x_lo, x_hi): (f64, f64),
+    ) -> Result<(), String>
+    where
+        DB: DrawingBackend + 'a,
+        X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+        Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    {
+        let x_span = x_hi - x_lo;
+        let y_span = {
+            let r = chart.y_range();
+            r.end - r.start
+        };
+        let (log_x, log_y) = (self.log_x, self.log_y);
+        chart
+            .configure_mesh()
+            .x_desc(&self.x_desc)
+            .y_desc(&self.y_desc)
+            .x_label_formatter(&|v| axis_label(*v, x_span, log_x))
+            .y_label_formatter(&|v| axis_label(*v, y_span, log_y))
+            .label_style(label_font())
+            .axis_desc_style((FONT, 18))
+            .light_line_style(BLACK.mix(0.05))
+            .draw()
+            .map_err(e)?;
+        let shown = |p: &(f64, f64)| {
+            p.0.is_finite()
+                && p.1.is_finite()
+                && (!self.log_x || p.0 > 0.0)
+                && (!self.log_y || p.1 > 0.0)
+        };
+        for series in &self.series {
+            let color = PALETTE[series.colour % PALETTE.len()];
+            let style = color.stroke_width(2);
+            let pts: Vec<(f64, f64)> = series.points.iter().copied().filter(shown).collect();
+            match (series.dashed, series.marker) {
+                (false, Some(marker)) => {
+                    draw_styled_series(&mut chart, pts, &series.name, (color, marker))?;
+                }
+                (false, None) => {
                     chart
-                        .draw_series(LineSeries::new(pts, color.stroke_width(2)).point_size(3))
+                        .draw_series(LineSeries::new(pts, style))
                         .map_err(e)?
-                        .label(name.clone())
+                        .label(series.name.clone())
+                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+                }
+                (true, _) => {
+                    // Two short strokes: a dashed line in the legend too. (Dashed lines carry
+                    // no markers: they would hide the dashes.)
+                    chart
+                        .draw_series(DashedLineSeries::new(pts, 7, 5, style))
+                        .map_err(e)?
+                        .label(series.name.clone())
                         .legend(move |(x, y)| {
-                            PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                            EmptyElement::at((x, y))
+                                + PathElement::new(vec![(0, 0), (8, 0)], style)
+                                + PathElement::new(vec![(12, 0), (20, 0)], style)
                         });
                 }
-                if let Some((value, label)) = &self.reference {
-                    chart
-                        .draw_series(DashedLineSeries::new(
-                            vec![(x_lo, *value), (x_hi, *value)],
-                            8,
-                            6,
-                            BLACK.mix(0.6).stroke_width(1),
-                        ))
-                        .map_err(e)?
-                        .label(label.clone())
-                        .legend(|(x, y)| {
-                            PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.6))
-                        });
-                }
-                legend(&mut chart, SeriesLabelPosition::UpperRight)?;
-            }};
+            }
         }
-        if self.log_y {
-            let positive: Vec<f64> = ys.filter(|v| *v > 0.0 && v.is_finite()).collect();
-            let lo = positive.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = positive.iter().copied().fold(0.0, f64::max);
-            let (lo, hi) = if lo.is_finite() {
-                (lo / 2.0, hi * 2.0)
+        if let Some((value, label)) = &self.reference {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(x_lo, *value), (x_hi, *value)],
+                    8,
+                    6,
+                    BLACK.mix(0.6).stroke_width(1),
+                ))
+                .map_err(e)?
+                .label(label.clone())
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.6)));
+        }
+        let (y_lo, y_hi) = {
+            let r = chart.y_range();
+            (r.start, r.end)
+        };
+        let corner = self.quietest_corner((x_lo, x_hi), (y_lo, y_hi));
+        legend(&mut chart, corner)
+    }
+
+    /// The corner of the plot the lines cross least, for the legend: each line is followed in
+    /// small steps across the plot's fraction of width and height (log axes in log space), and
+    /// the steps inside each corner's box (40% of either side) are counted.
+    fn quietest_corner(&self, x: (f64, f64), y: (f64, f64)) -> SeriesLabelPosition {
+        let fraction = |v: f64, (lo, hi): (f64, f64), log: bool| {
+            if log {
+                (v.max(f64::MIN_POSITIVE).ln() - lo.ln()) / (hi.ln() - lo.ln())
             } else {
-                (1e-6, 1.0)
-            };
-            finish!(
-                chart
-                    .build_cartesian_2d(x_lo..x_hi, (lo..hi).log_scale())
-                    .map_err(e)?,
-                |v: f64| v > 0.0
-            );
-        } else {
-            finish!(
-                chart
-                    .build_cartesian_2d(x_lo..x_hi, y_range(ys))
-                    .map_err(e)?,
-                |v: f64| v.is_finite()
-            );
+                (v - lo) / (hi - lo)
+            }
+        };
+        let mut counts = [0usize; 4];
+        for series in &self.series {
+            let pts: Vec<(f64, f64)> = series
+                .points
+                .iter()
+                .filter(|p| p.1.is_finite() && (!self.log_y || p.1 > 0.0))
+                .map(|p| (fraction(p.0, x, self.log_x), fraction(p.1, y, self.log_y)))
+                .collect();
+            for pair in pts
+                .windows(2)
+                .map(|w| (w[0], w[1]))
+                .chain(pts.first().map(|&p| (p, p)))
+            {
+                for step in 0..=20 {
+                    let t = step as f64 / 20.0;
+                    let fx = pair.0.0 + t * (pair.1.0 - pair.0.0);
+                    let fy = pair.0.1 + t * (pair.1.1 - pair.0.1);
+                    let (right, top) = (fx > 0.6, fy > 0.6);
+                    let (left, bottom) = (fx < 0.4, fy < 0.4);
+                    for (i, inside) in [top && right, bottom && right, top && left, bottom && left]
+                        .into_iter()
+                        .enumerate()
+                    {
+                        counts[i] += usize::from(inside);
+                    }
+                }
+            }
         }
-        Ok(())
+        let corners = [
+            SeriesLabelPosition::UpperRight,
+            SeriesLabelPosition::LowerRight,
+            SeriesLabelPosition::UpperLeft,
+            SeriesLabelPosition::LowerLeft,
+        ];
+        // The first corner with the fewest crossings: upper right when all are equal.
+        let best = (0..4).min_by_key(|&i| counts[i]).unwrap_or(0);
+        corners[best].clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axis_labels_read_cleanly_on_both_scales() {
+        // Log axes: plotters' tick values are not exact powers of ten.
+        assert_eq!(axis_label(0.10000000000000002, 1e6, true), "0.1");
+        assert_eq!(axis_label(0.01, 1e6, true), "0.01");
+        assert_eq!(axis_label(1.0, 1e6, true), "1");
+        assert_eq!(axis_label(1000.0, 1e6, true), "1000");
+        assert_eq!(axis_label(1e-9, 1e6, true), "1e-9");
+        assert_eq!(axis_label(1e5, 1e6, true), "1e5");
+        // Linear axes.
+        assert_eq!(axis_label(0.9, 0.6, false), "0.90");
+        assert_eq!(axis_label(1.0, 0.6, false), "1.00");
+        assert_eq!(axis_label(200.0, 200.0, false), "200");
+    }
+
+    fn chart(series: Vec<ChartSeries>) -> LineChart {
+        LineChart {
+            stem: "t".into(),
+            title: "t".into(),
+            x_desc: "x".into(),
+            y_desc: "y".into(),
+            series,
+            log_x: false,
+            log_y: false,
+            reference: None,
+        }
+    }
+
+    #[test]
+    fn the_legend_goes_where_the_lines_are_not() {
+        let line = |points: Vec<(f64, f64)>| ChartSeries::solid("a", points, 0, Marker::Circle);
+        // A line along the top: a lower corner, the right one first.
+        let top = chart(vec![line(vec![(0.0, 1.0), (10.0, 1.0)])]);
+        assert_eq!(
+            top.quietest_corner((0.0, 10.0), (0.0, 1.0)),
+            SeriesLabelPosition::LowerRight
+        );
+        // Falling from the upper left to the lower right, plus a line along the top: the
+        // lower left is free.
+        let falling = chart(vec![
+            line(vec![(0.0, 1.0), (5.0, 1.0), (10.0, 0.0)]),
+            line(vec![(0.0, 0.9), (10.0, 0.9)]),
+        ]);
+        assert_eq!(
+            falling.quietest_corner((0.0, 10.0), (0.0, 1.0)),
+            SeriesLabelPosition::LowerLeft
+        );
+        // Nothing drawn: the usual upper right.
+        assert_eq!(
+            chart(vec![]).quietest_corner((0.0, 1.0), (0.0, 1.0)),
+            SeriesLabelPosition::UpperRight
+        );
     }
 }

@@ -25,6 +25,7 @@ pub mod error;
 pub mod examples;
 pub mod figures;
 pub mod html;
+pub mod long_range;
 pub mod report;
 pub mod tables;
 

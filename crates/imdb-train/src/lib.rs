@@ -62,6 +62,7 @@ pub mod learner;
 pub mod long_range;
 pub mod metrics;
 pub mod optim;
+pub mod probe;
 pub mod progress;
 pub mod records;
 pub mod step;
