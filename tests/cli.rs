@@ -680,6 +680,8 @@ fn long_range_writes_its_csvs_and_page_and_probes_trained_runs() {
     assert!(!String::from_utf8_lossy(&again.stderr).contains("probe: training"));
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(!html.contains("On the reviews"));
+    // The folder holds what the page shows: no probe left over from the first run.
+    assert!(!out.join("filler_probe.csv").exists() && !out.join("filler_probe.png").exists());
 
     // Settings that cannot work are refused before anything runs.
     for (gradient_distance, flags, expected) in [

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use burn::tensor::Device;
 use imdb_data::filler::neutral_words;
 use imdb_data::{DataConfig, PreparedData, Vocabulary, prepare, write_atomic};
 use imdb_model::Architecture;
@@ -76,31 +77,77 @@ pub fn run(args: &LongRangeArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskError
         .map_err(|e| XtaskError::io("cannot create", &args.out, e))?;
     let started = Instant::now();
 
+    // The probe first: its data (the corpus, trained runs) is what can be missing, and it is
+    // better refused before minutes of latch task than after.
+    let probe = match &probe_experiment {
+        Some(experiment) => Some(run_probe(args, &experiment.name, stop.clone())?),
+        None => None,
+    };
+    let probe_seconds = started.elapsed().as_secs_f64();
+    let (results, gradients) = latch_task(args, &stop, &device)?;
+    let synthetic_seconds = started.elapsed().as_secs_f64() - probe_seconds;
+
+    write_latch_csvs(&args.out, &results, &gradients)?;
+    write_probe_csv(&args.out, probe.as_ref())?;
     let far = *args.distances.iter().max().unwrap_or(&200);
-    let measured = args.gradient_distance;
-    let task_at = |distance| LatchTask {
+    let page = write_long_range_page(
+        &args.out,
+        &LongRangePage {
+            results: &results,
+            gradients: &gradients,
+            task: task_at(args, far),
+            examples: args.examples,
+            epochs: args.epochs,
+            seed: args.seed,
+            synthetic_seconds,
+            probe: probe.as_ref(),
+        },
+    )?;
+    eprintln!(
+        "long-range done in {:.0} s (latch task {synthetic_seconds:.0} s, probe \
+         {probe_seconds:.0} s): {}",
+        started.elapsed().as_secs_f64(),
+        page.display()
+    );
+    Ok(())
+}
+
+/// The latch task of the command line at `distance`.
+fn task_at(args: &LongRangeArgs, distance: usize) -> LatchTask {
+    LatchTask {
         distance,
         lag: args.lag.into(),
         gate_bias: args.gate_bias.into(),
-    };
+    }
+}
+
+/// Every cell at every distance, and the gradient by step back before and after training at
+/// `--gradient-distance`.
+fn latch_task(
+    args: &LongRangeArgs,
+    stop: &AtomicBool,
+    device: &Device,
+) -> Result<(Vec<LongRangeResult>, Vec<GradientCurve>), XtaskError> {
+    let measured = args.gradient_distance;
     let mut results: Vec<LongRangeResult> = Vec::new();
     let mut gradients: Vec<GradientCurve> = Vec::new();
     for architecture in CELLS {
         let name = cell_name(architecture);
         for &distance in &args.distances {
-            let task = task_at(distance);
+            let task = task_at(args, distance);
             let run_started = Instant::now();
             let (result, model) = run_long_range(
                 architecture,
                 &task,
                 (args.examples, args.epochs),
                 args.seed,
-                &device,
-                &mut StopOnCtrlC(&stop),
+                device,
+                &mut StopOnCtrlC(stop),
             )
             .map_err(|e| match e {
                 TrainError::Interrupted { .. } => XtaskError::Interrupted(
-                    "the latch task stopped before its last run; nothing was written".into(),
+                    "the latch task stopped before its last run; its results were not written"
+                        .into(),
                 ),
                 e => e.into(),
             })?;
@@ -111,10 +158,9 @@ pub fn run(args: &LongRangeArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskError
             );
             results.push(result);
             if distance == measured {
-                // The gradient by step back, before and after training at that distance.
-                let fresh = initial_task_model(architecture, &task, args.seed, &device)?;
+                let fresh = initial_task_model(architecture, &task, args.seed, device)?;
                 for (trained, model) in [(false, &fresh), (true, &model)] {
-                    let norms = input_gradient_norms(model, &task, args.seed + 7, &device)?;
+                    let norms = input_gradient_norms(model, &task, args.seed + 7, device)?;
                     gradients.push(GradientCurve {
                         architecture,
                         trained,
@@ -125,8 +171,33 @@ pub fn run(args: &LongRangeArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskError
             }
         }
     }
+    for curve in &gradients {
+        let at = |k: usize| curve.relative(k).map_or("-".into(), |r| format!("{r:.1e}"));
+        println!(
+            "{:>5} {:>7}: gradient 10 / 50 / {measured} steps back, relative to the last \
+             step's: {} / {} / {}",
+            cell_name(curve.architecture),
+            stage(curve),
+            at(10),
+            at(50),
+            at(measured)
+        );
+    }
+    Ok((results, gradients))
+}
+
+fn stage(curve: &GradientCurve) -> &'static str {
+    if curve.trained { "trained" } else { "initial" }
+}
+
+/// `long_range.csv` (its columns kept from the first version) and `gradient_norms.csv`.
+fn write_latch_csvs(
+    out: &Path,
+    results: &[LongRangeResult],
+    gradients: &[GradientCurve],
+) -> Result<(), XtaskError> {
     let mut csv = String::from("architecture,distance,test_accuracy\n");
-    for r in &results {
+    for r in results {
         csv += &format!(
             "{},{},{:.4}\n",
             cell_name(r.architecture),
@@ -134,64 +205,48 @@ pub fn run(args: &LongRangeArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskError
             r.accuracy
         );
     }
-    write_atomic(&args.out.join("long_range.csv"), csv.as_bytes())?;
-    let mut norms_csv = String::from("architecture,model,steps_back,gradient_norm\n");
-    for curve in &gradients {
-        let stage = if curve.trained { "trained" } else { "initial" };
+    write_atomic(&out.join("long_range.csv"), csv.as_bytes())?;
+    let mut csv = String::from("architecture,model,steps_back,gradient_norm\n");
+    for curve in gradients {
         for (k, n) in curve.norms.iter().enumerate() {
-            norms_csv += &format!("{},{stage},{k},{n:.6e}\n", cell_name(curve.architecture));
+            csv += &format!(
+                "{},{},{k},{n:.6e}\n",
+                cell_name(curve.architecture),
+                stage(curve)
+            );
         }
-        let at = |k: usize| curve.relative(k).map_or("-".into(), |r| format!("{r:.1e}"));
-        println!(
-            "{:>5} {stage:>7}: gradient 10 / 50 / {measured} steps back, relative to the last \
-             step's: {} / {} / {}",
-            cell_name(curve.architecture),
-            at(10),
-            at(50),
-            at(measured)
-        );
     }
-    write_atomic(&args.out.join("gradient_norms.csv"), norms_csv.as_bytes())?;
-    let synthetic_seconds = started.elapsed().as_secs_f64();
+    write_atomic(&out.join("gradient_norms.csv"), csv.as_bytes())?;
+    Ok(())
+}
 
-    let probe = match &probe_experiment {
-        Some(experiment) => Some(run_probe(args, &experiment.name, stop)?),
-        None => None,
-    };
-    if let Some(probe) = &probe {
-        let mut csv = String::from("model,architecture,fillers,test_accuracy,verdicts_kept\n");
-        for model in &probe.models {
-            for row in &model.rows {
-                csv += &format!(
-                    "{},{},{},{:.4},{:.4}\n",
-                    row.model,
-                    cell_name(model.architecture),
-                    row.fillers,
-                    row.accuracy,
-                    row.kept
-                );
+/// `filler_probe.csv`; without a probe, the files of an earlier one are removed, so that the
+/// folder holds what its page shows.
+fn write_probe_csv(out: &Path, probe: Option<&FillerProbe>) -> Result<(), XtaskError> {
+    let Some(probe) = probe else {
+        for file in ["filler_probe.csv", "filler_probe.png", "filler_probe.svg"] {
+            let path = out.join(file);
+            if path.exists() {
+                std::fs::remove_file(&path)
+                    .map_err(|e| XtaskError::io("cannot remove", &path, e))?;
             }
         }
-        write_atomic(&args.out.join("filler_probe.csv"), csv.as_bytes())?;
+        return Ok(());
+    };
+    let mut csv = String::from("model,architecture,fillers,test_accuracy,verdicts_kept\n");
+    for model in &probe.models {
+        for row in &model.rows {
+            csv += &format!(
+                "{},{},{},{:.4},{:.4}\n",
+                row.model,
+                cell_name(model.architecture),
+                row.fillers,
+                row.accuracy,
+                row.kept
+            );
+        }
     }
-    let page = write_long_range_page(
-        &args.out,
-        &LongRangePage {
-            results: &results,
-            gradients: &gradients,
-            task: task_at(far),
-            examples: args.examples,
-            epochs: args.epochs,
-            seed: args.seed,
-            synthetic_seconds,
-            probe: probe.as_ref(),
-        },
-    )?;
-    eprintln!(
-        "long-range done in {:.0} s (synthetic task {synthetic_seconds:.0} s): {}",
-        started.elapsed().as_secs_f64(),
-        page.display()
-    );
+    write_atomic(&out.join("filler_probe.csv"), csv.as_bytes())?;
     Ok(())
 }
 
