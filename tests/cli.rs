@@ -444,6 +444,88 @@ fn predict_handles_any_text_and_refuses_bad_utf8() {
 }
 
 #[test]
+fn predict_explains_each_verdict_and_bench_explain_checks_faithfulness() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (model, data) = trained_model(tmp.path());
+    let out = run(command(&data)
+        .args(["predict", "--explain", "--format", "json", "--model"])
+        .arg(&model)
+        .args(["A wonderful, WONDERFUL film.", ""]));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let tokens = lines[0]["tokens"].as_array().unwrap();
+    let words: Vec<&str> = tokens
+        .iter()
+        .map(|t| t["token"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        words,
+        ["a", "wonderful", "wonderful", "film"],
+        "in review order"
+    );
+    assert!(
+        tokens
+            .iter()
+            .all(|t| t["weight"].as_f64().unwrap().is_finite())
+    );
+    assert!(tokens.iter().any(|t| t["weight"].as_f64().unwrap() != 0.0));
+    assert_eq!(lines[1]["tokens"].as_array().unwrap().len(), 0);
+    assert!(lines[1]["label"].is_string());
+    // The same verdict as without explanation.
+    let plain = run(command(&data)
+        .args(["predict", "--format", "json", "--model"])
+        .arg(&model)
+        .arg("A wonderful, WONDERFUL film."));
+    let plain: serde_json::Value = serde_json::from_slice(&plain.stdout).unwrap();
+    assert!(plain.get("tokens").is_none());
+    assert_eq!(plain["label"], lines[0]["label"]);
+    // Text: the verdict, then the words that pushed it most.
+    let out = run(command(&data)
+        .args(["predict", "--explain", "--model"])
+        .arg(&model)
+        .arg("A wonderful film."));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let label = lines
+        .next()
+        .unwrap()
+        .split('\t')
+        .next()
+        .unwrap()
+        .to_string();
+    let why = lines.next().unwrap();
+    assert!(why.starts_with(&format!("\tfor {label}: ")), "{text}");
+    assert!(why.contains("; against: "), "{text}");
+
+    let out = run(command(&data)
+        .args([
+            "bench",
+            "explain",
+            "--reviews",
+            "40",
+            "--max-k",
+            "3",
+            "--model",
+        ])
+        .arg(&model));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["reviews"], 40);
+    assert!(last["ms_per_review"].as_f64().unwrap() > 0.0);
+    let curve = last["curve"].as_array().unwrap();
+    assert_eq!(curve.len(), 3, "{stdout}");
+    for (k, point) in curve.iter().enumerate() {
+        assert_eq!(point["k"], k + 1);
+        for key in ["top", "random", "top_wins"] {
+            assert!(point[key].as_f64().unwrap().is_finite(), "{point}");
+        }
+    }
+}
+
+#[test]
 fn evaluate_reports_the_test_metrics() {
     let tmp = tempfile::tempdir().unwrap();
     let (model, data) = trained_model(tmp.path());

@@ -188,6 +188,10 @@ pub struct PredictArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Explain each verdict word by word (occlusion): text output names the words that
+    /// pushed it most, JSON adds `tokens`, every word in order with its weight.
+    #[arg(long)]
+    pub explain: bool,
     /// Backend to run on.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     pub backend: Backend,
@@ -217,6 +221,30 @@ pub enum BenchCommand {
     TrainStep(TrainStepArgs),
     /// Reviews per second when classifying the 25,000 test reviews.
     Predict(PredictBenchArgs),
+    /// Explanations: their cost per review, and whether they are faithful (deleting the k
+    /// words with the largest weights lowers the verdict's probability more than deleting k
+    /// random words).
+    Explain(ExplainBenchArgs),
+}
+
+/// `bench explain`.
+#[derive(Debug, Args)]
+pub struct ExplainBenchArgs {
+    /// A run folder holding a saved model; its own test set is read (encoded as trained).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Test reviews explained (a seeded sample).
+    #[arg(long, default_value_t = 1000)]
+    pub reviews: usize,
+    /// The largest number of words deleted: the curve runs k = 1, 2, …, this.
+    #[arg(long, default_value_t = 10)]
+    pub max_k: usize,
+    /// Seed of the sample and of the random deletions.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Backend to run on.
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    pub backend: Backend,
 }
 
 /// `bench train-step`.

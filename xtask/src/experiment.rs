@@ -14,11 +14,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use imdb_data::{SourceKind, TokenizedCorpus, TokenizedReview, prepare, write_atomic};
+use imdb_data::{
+    DataConfig, EncodedSet, SourceKind, TokenizedCorpus, TokenizedReview, prepare, write_atomic,
+};
 use imdb_model::{InferencePrecision, SentimentClassifier};
-use imdb_report::{RunMetrics, RunReport, TestOutcome, read_metrics_json, write_metrics_json};
+use imdb_report::{
+    ExplainedRow, RunMetrics, RunReport, TestOutcome, read_metrics_json, rows_to_explain,
+    write_metrics_json,
+};
+use imdb_train::explain::{RowLayout, occlude_towards};
 use imdb_train::{
-    ConsoleProgress, EpochRecord, FitSpec, History, SavedModel, TrainObserver, evaluate_at,
+    ConsoleProgress, EpochRecord, FitSpec, History, SavedModel, TokenWeight, TrainObserver,
+    evaluate_at,
 };
 
 use crate::cli::ExperimentArgs;
@@ -262,6 +269,21 @@ fn run_one(
     );
     let reviews: Vec<&TokenizedReview> =
         data.test.source.iter().map(|&i| &corpus.test[i]).collect();
+    let test_outcome = TestOutcome {
+        reviews: &reviews,
+        probabilities: &test.probabilities,
+        labels: &test.labels,
+        classes: &data.classes,
+        vocab: &corpus.vocab,
+        num_words: config.data.num_words,
+    };
+    let explained = explain_rows(
+        &outcome.model,
+        &data.test,
+        (&test_outcome, config.seed),
+        precision,
+        &config.data,
+    )?;
     let report = RunReport {
         run: &run.name,
         experiment: &experiment.name,
@@ -271,16 +293,10 @@ fn run_one(
         train_lengths: &corpus.train_lengths(),
         maxlen: config.data.maxlen,
         history: &outcome.history,
-        test: TestOutcome {
-            reviews: &reviews,
-            probabilities: &test.probabilities,
-            labels: &test.labels,
-            classes: &data.classes,
-            vocab: &corpus.vocab,
-            num_words: config.data.num_words,
-        },
+        test: test_outcome,
         metrics: &metrics,
         seed: config.seed,
+        explained: &explained,
     };
     let page = imdb_report::write_run_report(&dir, &report)?;
     // Last: its presence marks the run as finished.
@@ -299,6 +315,51 @@ fn run_one(
         page.display()
     );
     Ok(())
+}
+
+/// The test rows the report explains (see [`rows_to_explain`]), word by word towards the
+/// verdicts the evaluation gave, each id decoded as the model read it.
+fn explain_rows(
+    model: &SentimentClassifier,
+    set: &EncodedSet,
+    (test, seed): (&TestOutcome<'_>, u64),
+    precision: InferencePrecision,
+    data: &DataConfig,
+) -> Result<Vec<ExplainedRow>, XtaskError> {
+    let rows = rows_to_explain(test, seed);
+    let sequences: Vec<&[u32]> = rows.iter().map(|&i| set.sequences.real(i)).collect();
+    let verdicts: Vec<u32> = rows
+        .iter()
+        .map(|&i| test.probabilities.predicted(i))
+        .collect();
+    let layout = RowLayout {
+        padding: data.padding,
+        fixed_steps: (!model.config.mask_padding).then_some(data.maxlen),
+    };
+    let predictor = model.predictor().with_precision(precision);
+    let occluded = occlude_towards(
+        &predictor,
+        model.outputs(),
+        (&sequences, Some(&verdicts)),
+        layout,
+        &model.embedding.device(),
+    )?;
+    Ok(rows
+        .iter()
+        .zip(sequences)
+        .zip(occluded)
+        .map(|((&index, ids), occlusion)| ExplainedRow {
+            index,
+            tokens: ids
+                .iter()
+                .zip(occlusion.weights)
+                .map(|(&id, weight)| TokenWeight {
+                    token: test.vocab.id_to_word(id).to_string(),
+                    weight,
+                })
+                .collect(),
+        })
+        .collect())
 }
 
 /// Removes a run's checkpoint folder, if it has one.

@@ -6,6 +6,7 @@
 
 mod backend;
 mod bench;
+mod bench_explain;
 mod cli;
 mod config;
 mod data;
@@ -82,6 +83,7 @@ fn run(cli: Cli) -> Result<(), XtaskError> {
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Bench(BenchCommand::TrainStep(args)) => bench::train_step(&args),
         Command::Bench(BenchCommand::Predict(args)) => bench::predict(&args),
+        Command::Bench(BenchCommand::Explain(args)) => bench_explain::run(&args),
         Command::LongRange(args) => long_range::run(&args, interrupt_flag()),
     }
 }

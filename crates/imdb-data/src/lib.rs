@@ -78,7 +78,7 @@ pub use error::{DataError, Result};
 pub use fetch::{ArchiveSource, LocatedArchive, OFFICIAL_SHA256, OFFICIAL_URL, default_data_dir};
 pub use labelled::{load_labelled, relabel_by_rating};
 pub use load::{LoadOptions, LoadReport, fetch_and_extract, load_corpus};
-pub use prepare::{DataConfig, EncodedSet, PreparedData, Preprocessing, prepare};
+pub use prepare::{DataConfig, EncodedSet, EncodedText, PreparedData, Preprocessing, prepare};
 pub use sequence::{PaddedSequences, Padding, Truncating, pad_sequences};
 pub use source::{LabelledText, SourceKind};
 pub use split::{SeededRng, derive_seed};

@@ -44,7 +44,7 @@ pub struct TestOutcome<'a> {
 
 impl TestOutcome<'_> {
     /// The name of class `class`.
-    fn class_name(&self, class: u32) -> String {
+    pub fn class_name(&self, class: u32) -> String {
         self.classes
             .get(class as usize)
             .cloned()
@@ -86,17 +86,32 @@ impl TestOutcome<'_> {
     pub fn confident_mistakes(&self, n: usize) -> Vec<Vec<Example>> {
         (0..self.classes.len() as u32)
             .map(|class| {
-                let mut rows: Vec<usize> = (0..self.labels.len())
-                    .filter(|&i| self.labels[i] == class && !self.correct(i))
-                    .collect();
-                rows.sort_by(|&a, &b| {
-                    self.probabilities
-                        .confidence(b)
-                        .total_cmp(&self.probabilities.confidence(a))
-                });
+                let rows = self.mistakes_by_confidence(Some(class));
                 rows.into_iter().take(n).map(|i| self.example(i)).collect()
             })
             .collect()
+    }
+
+    /// The `n` misclassified rows whose wrong verdict was the most confident, whatever their
+    /// class, most confident first.
+    pub fn most_confident_mistakes(&self, n: usize) -> Vec<usize> {
+        let mut rows = self.mistakes_by_confidence(None);
+        rows.truncate(n);
+        rows
+    }
+
+    /// The misclassified rows (of true class `class`, or all), most confident verdict first,
+    /// rows of equal confidence in row order.
+    fn mistakes_by_confidence(&self, class: Option<u32>) -> Vec<usize> {
+        let mut rows: Vec<usize> = (0..self.labels.len())
+            .filter(|&i| class.is_none_or(|c| self.labels[i] == c) && !self.correct(i))
+            .collect();
+        rows.sort_by(|&a, &b| {
+            self.probabilities
+                .confidence(b)
+                .total_cmp(&self.probabilities.confidence(a))
+        });
+        rows
     }
 
     /// Accuracy within review-length buckets (in words, before truncation).

@@ -33,6 +33,15 @@ pub fn figure_img(figure: &RenderedFigure, alt: &str) -> String {
 /// A table from a header row and body rows (cells are escaped), in a box that scrolls
 /// sideways when the table is wider than the page.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|cell| escape(cell)).collect())
+        .collect();
+    table_html(header, &rows)
+}
+
+/// [`table`] whose body cells are HTML already (the caller escapes what it must).
+pub fn table_html(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut out = String::from("<div class=\"table-scroll\"><table><thead><tr>");
     for h in header {
         out += &format!("<th>{}</th>", escape(h));
@@ -41,7 +50,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     for row in rows {
         out += "<tr>";
         for cell in row {
-            out += &format!("<td>{}</td>", escape(cell));
+            out += &format!("<td>{cell}</td>");
         }
         out += "</tr>";
     }
@@ -64,7 +73,7 @@ background:#fff}h1{font-size:28px;margin-bottom:4px}h2{font-size:21px;margin-top
 border-bottom:1px solid #dde;padding-bottom:4px}p.lead{color:#556;margin-top:0}\
 .table-scroll{max-width:100%;overflow-x:auto}table{border-collapse:collapse;margin:10px 0;font-size:14px}th,td{border:1px solid #d5d9e0;\
 padding:4px 9px;text-align:left;vertical-align:top}th{background:#eef1f5}\
-td.text{font-size:13px;max-width:720px}pre{background:#f3f4f7;padding:10px;overflow-x:auto;\
+td.text,div.text{font-size:13px;max-width:720px}.explained span{border-radius:2px}pre{background:#f3f4f7;padding:10px;overflow-x:auto;\
 font-size:13px}figure{margin:14px 0}figure img{max-width:100%;border:1px solid #e3e6ea}\
 figcaption{font-size:13px;color:#667}.grid{display:flex;flex-wrap:wrap;gap:12px}\
 .metric{display:inline-block;margin:6px 18px 6px 0}.metric b{display:block;font-size:24px}";

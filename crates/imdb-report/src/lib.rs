@@ -23,6 +23,7 @@
 
 pub mod error;
 pub mod examples;
+pub mod explained;
 pub mod figures;
 pub mod html;
 pub mod long_range;
@@ -31,5 +32,6 @@ pub mod tables;
 
 pub use error::ReportError;
 pub use examples::{Example, LengthBucket, TestOutcome};
+pub use explained::{ExplainedRow, rows_to_explain};
 pub use report::{RunReport, write_experiment_report, write_run_report};
 pub use tables::{RunMetrics, read_metrics_json, write_metrics_json};

@@ -8,12 +8,15 @@ use imdb_train::{Confusion, History, is_class, roc_auc, roc_curve};
 
 use crate::error::ReportError;
 use crate::examples::{Example, LENGTH_EDGES, LengthBucket, TestOutcome};
+use crate::explained::{
+    ExplainedRow, MistakeDriver, drivers_section, highlighted, mistake_drivers,
+};
 use crate::figures::{
     ClassDistribution, ConfusionHeatmap, CurveMetric, LengthAccuracy, LengthHistogram,
     RenderedFigure, RocFigure, RocSeries, RunComparison, TrainingCurve, ValidationOverlay,
     write_figure,
 };
-use crate::html::{escape, figure_img, page, table};
+use crate::html::{escape, figure_img, page, table, table_html};
 use crate::tables::{
     RunMetrics, SUMMARY_COLUMNS, classification_report, write_classification_report,
     write_history_csv, write_predictions_csv, write_summary_csv,
@@ -49,6 +52,10 @@ pub struct RunReport<'a> {
     pub metrics: &'a RunMetrics,
     /// Seed of the example sample.
     pub seed: u64,
+    /// Test rows explained word by word (see [`rows_to_explain`]): the examples and
+    /// mistakes shown are highlighted, and the words that drive mistakes are listed. Empty:
+    /// plain text.
+    pub explained: &'a [ExplainedRow],
 }
 
 /// The files a run's report consists of (besides `metrics.json`, which the caller writes last).
@@ -92,10 +99,12 @@ pub fn write_run_report(dir: &Path, report: &RunReport<'_>) -> Result<PathBuf, R
         .cloned()
         .zip(mistakes.iter().map(|m| serde_json::json!(m)))
         .collect();
+    let drivers = mistake_drivers(test, report.explained);
     let analysis = serde_json::json!({
         "random_sample": sample,
         "confident_mistakes_by_true_class": by_class,
         "accuracy_by_length": buckets,
+        "words_driving_mistakes": drivers,
     });
     write_atomic(
         &dir.join("examples.json"),
@@ -109,8 +118,7 @@ pub fn write_run_report(dir: &Path, report: &RunReport<'_>) -> Result<PathBuf, R
         &confusion,
         &figures,
         &length_figure,
-        &sample,
-        &mistakes,
+        (&sample, &mistakes, &drivers),
         &buckets,
     );
     let path = dir.join("report.html");
@@ -203,42 +211,50 @@ fn roc_series(test: &TestOutcome<'_>) -> Vec<RocSeries> {
         .collect()
 }
 
-fn examples_table(examples: &[Example]) -> String {
+/// The examples as a table; an example with an explanation shows the words the model read,
+/// coloured by weight, instead of its first words.
+fn examples_table(examples: &[Example], explained: &[ExplainedRow]) -> String {
     let rows: Vec<Vec<String>> = examples
         .iter()
         .map(|e| {
+            let text = match explained.iter().find(|r| r.index == e.index) {
+                Some(row) => highlighted(&row.tokens),
+                None => escape(&e.text),
+            };
             vec![
                 e.index.to_string(),
-                e.label.clone(),
-                e.predicted.clone(),
+                escape(&e.label),
+                escape(&e.predicted),
                 format!("{:.3}", e.probability),
                 e.words.to_string(),
-                e.text.clone(),
+                format!("<div class=\"text\">{text}</div>"),
             ]
         })
         .collect();
-    table(
+    let text_column = if explained.is_empty() {
+        "Text (first 120 words)"
+    } else {
+        "Text (explained: the words read, coloured by weight)"
+    };
+    table_html(
         &[
             "Index",
             "True",
             "Predicted",
             "P(predicted)",
             "Words",
-            "Text (first 120 words)",
+            text_column,
         ],
         &rows,
     )
-    .replace("<td>&lt;START&gt;", "<td class=\"text\">&lt;START&gt;")
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run_page(
     report: &RunReport<'_>,
     confusion: &Confusion,
     figures: &[(RenderedFigure, String)],
     length_figure: &RenderedFigure,
-    sample: &[Example],
-    mistakes: &[Vec<Example>],
+    (sample, mistakes, drivers): (&[Example], &[Vec<Example>], &[MistakeDriver]),
     buckets: &[LengthBucket],
 ) -> String {
     let m = report.metrics;
@@ -374,16 +390,30 @@ fn run_page(
     }
     body += "</div>";
 
-    body += "<h2>Examples (notebook §7)</h2><p>A seeded random sample of test texts.</p>";
-    body += &examples_table(sample);
+    body += "<h2>Examples (notebook §7)</h2><p>A seeded random sample of test texts.";
+    if !report.explained.is_empty() {
+        body += " Each word the model read is coloured by how much it pushed the verdict \
+                 (occlusion: the fall of the predicted class's probability without it): \
+                 <span style=\"background:rgba(44,160,44,0.6)\">towards the verdict</span>, \
+                 <span style=\"background:rgba(214,39,40,0.6)\">against it</span>; hover a \
+                 word for its weight.";
+    }
+    body += "</p>";
+    body += &examples_table(sample, report.explained);
     body += "<h2>Error analysis</h2>";
     for (class, examples) in report.test.classes.iter().zip(mistakes) {
         body += &format!(
             "<h3>Most confident mistakes on true class {}</h3>",
             escape(class)
         );
-        body += &examples_table(examples);
+        body += &examples_table(examples, report.explained);
     }
+    let analysed = report
+        .explained
+        .iter()
+        .filter(|r| report.test.probabilities.predicted(r.index) != report.test.labels[r.index])
+        .count();
+    body += &drivers_section(drivers, analysed);
     body += "<h3>Accuracy by text length</h3>";
     let bucket_rows: Vec<Vec<String>> = buckets
         .iter()

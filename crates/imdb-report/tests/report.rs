@@ -4,8 +4,11 @@
 use imdb_data::{ClassCounts, CorpusStats, LengthStats, TokenizedReview, Vocabulary};
 use imdb_model::{ModelConfig, SentimentClassifier};
 use imdb_report::figures::{ConfusionHeatmap, render};
-use imdb_report::{RunMetrics, RunReport, TestOutcome, write_experiment_report, write_run_report};
-use imdb_train::{ClassProbabilities, Confusion, EpochRecord, History, Metrics};
+use imdb_report::{
+    ExplainedRow, RunMetrics, RunReport, TestOutcome, rows_to_explain, write_experiment_report,
+    write_run_report,
+};
+use imdb_train::{ClassProbabilities, Confusion, EpochRecord, History, Metrics, TokenWeight};
 
 fn history() -> History {
     let m = |loss: f64, acc: f64| Metrics {
@@ -61,9 +64,10 @@ fn counts(classes: &[String], each: usize) -> ClassCounts {
     }
 }
 
-/// Writes a run report of 40 fabricated test texts over `classes` into `dir`; returns the
-/// page's HTML.
-fn fabricated_report(dir: &std::path::Path, classes: &[String]) -> String {
+/// Writes a run report of 40 fabricated test texts over `classes` into `dir`, with the rows
+/// it asks for explained if `explain` (every "bad" pushes the verdict, "good" argues against
+/// it); returns the page's HTML.
+fn fabricated_report(dir: &std::path::Path, classes: &[String], explain: bool) -> String {
     let n = classes.len();
     let vocab =
         Vocabulary::from_ranked_words(vec!["good".into(), "bad".into(), "<b>film</b>".into()]);
@@ -112,6 +116,35 @@ fn fabricated_report(dir: &std::path::Path, classes: &[String]) -> String {
         test_lengths: None,
         vocabulary_size: 3,
     };
+    let test = TestOutcome {
+        reviews: &refs,
+        probabilities: &probabilities,
+        labels: &labels,
+        classes,
+        vocab: &vocab,
+        num_words: 50,
+    };
+    let explained: Vec<ExplainedRow> = if explain {
+        rows_to_explain(&test, 3)
+            .into_iter()
+            .map(|index| ExplainedRow {
+                index,
+                tokens: ["good", "bad", "<b>film</b>"]
+                    .iter()
+                    .map(|&w| TokenWeight {
+                        token: w.into(),
+                        weight: match w {
+                            "bad" => 0.25,
+                            "good" => -0.1,
+                            _ => 0.01,
+                        },
+                    })
+                    .collect(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let report = RunReport {
         run: "demo",
         experiment: "exp",
@@ -121,16 +154,10 @@ fn fabricated_report(dir: &std::path::Path, classes: &[String]) -> String {
         train_lengths: &[10, 20, 300, 450],
         maxlen: 200,
         history: &history(),
-        test: TestOutcome {
-            reviews: &refs,
-            probabilities: &probabilities,
-            labels: &labels,
-            classes,
-            vocab: &vocab,
-            num_words: 50,
-        },
+        test,
         metrics: &metrics("demo", 0.8),
         seed: 3,
+        explained: &explained,
     };
     let page = write_run_report(dir, &report).unwrap();
     std::fs::read_to_string(page).unwrap()
@@ -139,7 +166,7 @@ fn fabricated_report(dir: &std::path::Path, classes: &[String]) -> String {
 #[test]
 fn run_report_writes_every_file() {
     let dir = tempfile::tempdir().unwrap();
-    let html = fabricated_report(dir.path(), &names(&["negative", "positive"]));
+    let html = fabricated_report(dir.path(), &names(&["negative", "positive"]), false);
     for file in [
         "history.csv",
         "predictions.csv",
@@ -196,7 +223,7 @@ fn run_report_writes_every_file() {
 fn run_report_for_three_classes_names_every_class() {
     let dir = tempfile::tempdir().unwrap();
     let classes = names(&["bad", "fine", "good"]);
-    let html = fabricated_report(dir.path(), &classes);
+    let html = fabricated_report(dir.path(), &classes, false);
     let report = std::fs::read_to_string(dir.path().join("classification_report.txt")).unwrap();
     let rows: Vec<&str> = report.lines().filter(|l| !l.trim().is_empty()).collect();
     // Header, one row per class, accuracy, macro and weighted averages.
@@ -314,4 +341,41 @@ fn runs_never_share_a_series_style() {
     let colours: std::collections::HashSet<_> =
         styles[..10].iter().map(|(c, _)| (c.0, c.1, c.2)).collect();
     assert_eq!(colours.len(), 10);
+}
+
+#[test]
+fn explained_examples_are_highlighted_and_the_words_behind_mistakes_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = fabricated_report(dir.path(), &names(&["negative", "positive"]), true);
+    // The shown examples and mistakes: their words coloured by weight, escaped.
+    assert!(html.contains("Text (explained: the words read, coloured by weight)"));
+    assert!(html.contains("rgba(44,160,44,0.85)\" title=\"+0.2500\">bad</span>"));
+    assert!(html.contains("rgba(214,39,40,0.34)\" title=\"-0.1000\">good</span>"));
+    assert!(html.contains("&lt;b&gt;film&lt;/b&gt;</span>") && !html.contains("<b>film</b>"));
+    // "bad" drives every mistake analysed, then the film word; "good" never (it argues
+    // against the verdicts).
+    assert!(html.contains("Words that drive mistakes"));
+    let examples: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("examples.json")).unwrap())
+            .unwrap();
+    let drivers = examples["words_driving_mistakes"].as_array().unwrap();
+    let words: Vec<&str> = drivers
+        .iter()
+        .map(|d| d["word"].as_str().unwrap())
+        .collect();
+    assert_eq!(words[0], "bad", "{drivers:?}");
+    assert!(!words.contains(&"good"));
+    let mistakes: u64 = drivers
+        .iter()
+        .filter(|d| d["word"] == "bad")
+        .map(|d| d["mistakes"].as_u64().unwrap())
+        .sum();
+    let fp = examples["confident_mistakes_by_true_class"]["negative"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(mistakes as usize >= fp, "{drivers:?}");
+    // Without explanations the plain text stays.
+    let plain = fabricated_report(dir.path(), &names(&["negative", "positive"]), false);
+    assert!(plain.contains("Text (first 120 words)") && !plain.contains("Words that drive"));
 }

@@ -11,12 +11,13 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use imdb_data::vocab::INDEX_FROM;
-use imdb_data::{Padding, Preprocessing, Vocabulary};
-use imdb_model::{InferencePrecision, ModelConfig, ModelInput, SentimentClassifier};
+use imdb_data::{EncodedText, Padding, Preprocessing, Vocabulary};
+use imdb_model::{InferencePrecision, ModelConfig, ModelInput, Predictor, SentimentClassifier};
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
-use crate::metrics::ClassProbabilities;
+use crate::explain::{RowLayout, TokenWeight, occlude};
+use crate::metrics::{ClassProbabilities, predicted_class};
 use crate::records::{load_json, load_module, save_json, save_module};
 use crate::step::try_host;
 
@@ -236,20 +237,56 @@ impl SavedModel {
 
     /// Classifies texts, with the preprocessing the model was trained with: one prediction per
     /// text, in order. Any text works: empty, very long (truncated like training data), emoji
-    /// or another language (unknown words become `<UNK>`).
+    /// or another language (unknown words become `<UNK>`). To classify many times, keep a
+    /// [`session`](Self::session): it prepares the model's inference tables once.
     pub fn predict(
         &self,
         texts: &[&str],
         batch_size: usize,
     ) -> Result<Vec<Prediction>, TrainError> {
-        let pre = &self.manifest.preprocessing;
-        let device = self.model.embedding.device();
-        let predictor = self.model.predictor().with_precision(self.precision);
-        let outputs = self.model.outputs();
+        self.session().predict(texts, batch_size)
+    }
+
+    /// The model ready to classify and explain many times: the inference tables (each word's
+    /// input projection) are computed here, once.
+    pub fn session(&self) -> Session<'_> {
+        Session {
+            saved: self,
+            predictor: self.model.predictor().with_precision(self.precision),
+        }
+    }
+}
+
+/// A [`SavedModel`] ready for inference (see [`SavedModel::session`]).
+pub struct Session<'a> {
+    saved: &'a SavedModel,
+    predictor: Predictor<'a>,
+}
+
+impl Session<'_> {
+    /// The model.
+    pub fn saved(&self) -> &SavedModel {
+        self.saved
+    }
+
+    /// The model's inference, its tables ready (for [`crate::explain`]'s functions).
+    pub fn predictor(&self) -> &Predictor<'_> {
+        &self.predictor
+    }
+
+    /// [`SavedModel::predict`].
+    pub fn predict(
+        &self,
+        texts: &[&str],
+        batch_size: usize,
+    ) -> Result<Vec<Prediction>, TrainError> {
+        let pre = &self.saved.manifest.preprocessing;
+        let device = self.saved.model.embedding.device();
+        let outputs = self.saved.model.outputs();
         let mut predictions = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(batch_size.max(1)) {
             // The settings were validated when the model was built or loaded.
-            let padded = pre.encode(&self.vocab, chunk)?;
+            let padded = pre.encode(&self.saved.vocab, chunk)?;
             let input = ModelInput::from_padded(
                 &padded.ids,
                 &padded.lengths,
@@ -257,7 +294,7 @@ impl SavedModel {
                 pre.padding == Padding::Pre,
                 &device,
             );
-            let logits = try_host(predictor.logits(input))?;
+            let logits = try_host(self.predictor.logits(input))?;
             let probabilities = ClassProbabilities::from_logits(&logits, outputs);
             if probabilities.len() != chunk.len() {
                 return Err(TrainError::DeviceRead {
@@ -270,16 +307,79 @@ impl SavedModel {
                 });
             }
             for i in 0..probabilities.len() {
-                let class = probabilities.predicted(i);
-                predictions.push(Prediction {
-                    class,
-                    label: self.manifest.classes[class as usize].clone(),
-                    probability: probabilities.confidence(i),
-                    probabilities: probabilities.row(i).to_vec(),
-                });
+                predictions.push(self.saved.prediction(probabilities.row(i)));
             }
         }
         Ok(predictions)
+    }
+
+    /// Classifies `texts` and explains each verdict word by word (see [`crate::explain`]):
+    /// every word of the text in order with its weight towards the predicted class (0 for
+    /// words cut by truncation). The prediction is the one [`predict`](Self::predict) gives,
+    /// up to rounding.
+    pub fn explain(&self, texts: &[&str]) -> Result<Vec<Explanation>, TrainError> {
+        let saved = self.saved;
+        let pre = &saved.manifest.preprocessing;
+        let encoded: Vec<EncodedText> = texts
+            .iter()
+            .map(|t| pre.encode_words(&saved.vocab, t))
+            .collect();
+        let ids: Vec<&[u32]> = encoded.iter().map(|e| e.ids.as_slice()).collect();
+        let layout = RowLayout {
+            padding: pre.padding,
+            fixed_steps: (!saved.model.config.mask_padding).then_some(pre.maxlen),
+        };
+        let device = saved.model.embedding.device();
+        let occluded = occlude(
+            &self.predictor,
+            saved.model.outputs(),
+            &ids,
+            layout,
+            &device,
+        )?;
+        Ok(encoded
+            .into_iter()
+            .zip(occluded)
+            .map(|(text, occlusion)| {
+                let mut weights = vec![0.0f32; text.words.len()];
+                for (word, weight) in text.word_of.iter().zip(&occlusion.weights) {
+                    if let Some(w) = word {
+                        weights[*w] = *weight;
+                    }
+                }
+                Explanation {
+                    prediction: saved.prediction(&occlusion.probabilities),
+                    tokens: text
+                        .words
+                        .into_iter()
+                        .zip(weights)
+                        .map(|(token, weight)| TokenWeight { token, weight })
+                        .collect(),
+                }
+            })
+            .collect())
+    }
+}
+
+/// A verdict and the words behind it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Explanation {
+    /// The verdict.
+    pub prediction: Prediction,
+    /// Every word of the text, in order, with its weight towards the verdict.
+    pub tokens: Vec<TokenWeight>,
+}
+
+impl SavedModel {
+    /// The prediction for one row of class probabilities.
+    fn prediction(&self, probabilities: &[f32]) -> Prediction {
+        let class = predicted_class(probabilities) as usize;
+        Prediction {
+            class: class as u32,
+            label: self.manifest.classes[class].clone(),
+            probability: probabilities[class],
+            probabilities: probabilities.to_vec(),
+        }
     }
 }
 

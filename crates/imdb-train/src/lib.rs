@@ -57,6 +57,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod evaluate;
+pub mod explain;
 pub mod history;
 pub mod learner;
 pub mod long_range;
@@ -67,10 +68,11 @@ pub mod progress;
 pub mod records;
 pub mod step;
 
-pub use artifacts::{MODEL_FORMAT, ModelManifest, Prediction, SavedModel};
+pub use artifacts::{Explanation, MODEL_FORMAT, ModelManifest, Prediction, SavedModel, Session};
 pub use config::{EarlyStoppingConfig, Monitor, TrainConfig};
 pub use error::TrainError;
 pub use evaluate::{Evaluation, evaluate, evaluate_at};
+pub use explain::TokenWeight;
 pub use history::{EpochRecord, History};
 pub use learner::{FitOutcome, FitSpec, InitialEmbeddings, fit, fit_with, optimizer};
 pub use metrics::{

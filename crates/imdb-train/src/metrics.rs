@@ -68,17 +68,7 @@ impl ClassProbabilities {
     /// The predicted class of row `i`: for two classes class 1 when its probability is at
     /// least [`THRESHOLD`], else the most probable class (the first of equals).
     pub fn predicted(&self, i: usize) -> u32 {
-        let row = self.row(i);
-        if self.num_classes == 2 {
-            return u32::from(row[1] >= THRESHOLD);
-        }
-        let mut best = 0;
-        for (k, &p) in row.iter().enumerate() {
-            if p > row[best] {
-                best = k;
-            }
-        }
-        best as u32
+        predicted_class(self.row(i))
     }
 
     /// The predicted class of every row.
@@ -90,6 +80,26 @@ impl ClassProbabilities {
     pub fn confidence(&self, i: usize) -> f32 {
         self.row(i)[self.predicted(i) as usize]
     }
+}
+
+/// The number of classes of a model with `outputs` outputs: one output is two classes.
+pub fn num_classes_for(outputs: usize) -> usize {
+    if outputs <= 1 { 2 } else { outputs }
+}
+
+/// The predicted class of one row of class probabilities: for two classes class 1 when its
+/// probability is at least [`THRESHOLD`], else the most probable class (the first of equals).
+pub fn predicted_class(row: &[f32]) -> u32 {
+    if row.len() == 2 {
+        return u32::from(row[1] >= THRESHOLD);
+    }
+    let mut best = 0;
+    for (k, &p) in row.iter().enumerate() {
+        if p > row[best] {
+            best = k;
+        }
+    }
+    best as u32
 }
 
 /// The `n × n` confusion matrix: `counts[true][predicted]`.
