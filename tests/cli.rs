@@ -5,50 +5,10 @@
 //! is not set, a small synthetic archive built here. They never reach the network.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::process::{Output, Stdio};
 
 mod common;
-use common::{run, xtask};
-
-use imdb_data::synthetic::{SyntheticSpec, write_synthetic_archive};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The archive the tests use: `IMDB_ARCHIVE`, or a synthetic one made once.
-fn archive() -> PathBuf {
-    static SYNTHETIC: OnceLock<PathBuf> = OnceLock::new();
-    if let Some(path) = std::env::var_os("IMDB_ARCHIVE") {
-        return PathBuf::from(path);
-    }
-    SYNTHETIC
-        .get_or_init(|| {
-            let dir = std::env::temp_dir().join(format!("imdb-cli-tests-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let path = dir.join("synthetic.tar.gz");
-            let spec = SyntheticSpec {
-                per_class: 250,
-                unsup: 20,
-                min_words: 12,
-                seed: 5,
-            };
-            write_synthetic_archive(&path, &spec).unwrap();
-            path
-        })
-        .clone()
-}
-
-/// A command with the test corpus and a private data folder.
-fn command(data_dir: &Path) -> Command {
-    let mut cmd = Command::new(xtask());
-    cmd.current_dir(repo())
-        .env("IMDB_ARCHIVE", archive())
-        .env("IMDB_DATA_DIR", data_dir)
-        .stdin(Stdio::null());
-    cmd
-}
+use common::{command, headless_chromium, repo, run, trained_model};
 
 fn smoke(out_dir: &Path, data_dir: &Path) -> Output {
     run(command(data_dir)
@@ -343,20 +303,6 @@ fn two_experiments_in_separate_folders_run_at_once_and_agree() {
     );
     // Same seed, same data: the same model, whichever finished first.
     assert_eq!(a["test_accuracy"], b["test_accuracy"]);
-}
-
-fn trained_model(tmp: &Path) -> (PathBuf, PathBuf) {
-    let (out, data) = (tmp.join("runs"), tmp.join("data"));
-    run(command(&data)
-        .args([
-            "experiment",
-            "configs/smoke.toml",
-            "--only",
-            "lstm",
-            "--out",
-        ])
-        .arg(&out));
-    (out.join("smoke/lstm"), data)
 }
 
 #[test]
@@ -781,54 +727,13 @@ fn long_range_writes_its_csvs_and_page_and_probes_trained_runs() {
     }
 }
 
-/// Headless Chromium, if installed (`.ci/run` installs Debian's `chromium`).
-fn chromium() -> Option<PathBuf> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|name| {
-            std::env::var_os("PATH")?
-                .to_str()?
-                .split(':')
-                .map(|dir| Path::new(dir).join(name))
-                .find(|path| path.is_file())
-        })
-}
-
-/// Headless Chromium with a fresh profile and the flags a closed network needs, or `None`
-/// (the `what` of `page` skipped, said on stderr) when it is not installed and
-/// `IMDB_REQUIRE_BROWSER` is not set (CI sets it).
-fn headless_chromium(what: &str, page: &Path) -> Option<(Command, tempfile::TempDir)> {
-    let Some(path) = chromium() else {
-        assert!(
-            std::env::var_os("IMDB_REQUIRE_BROWSER").is_none(),
-            "IMDB_REQUIRE_BROWSER is set but no chromium is on PATH: install Debian's `chromium`"
-        );
-        eprintln!("no chromium on PATH: {what} of {} skipped", page.display());
-        return None;
-    };
-    // Returned with the command, so that it lives until the browser is done.
-    let profile = tempfile::tempdir().unwrap();
-    let mut command = Command::new(path);
-    command
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()));
-    Some((command, profile))
-}
-
 /// Loads a copy of `page` with a measuring script in headless Chromium, 1280 px wide: the page
 /// must not be wider than the window, and every table must sit in a box inside the window
 /// that scrolls sideways (so the last columns are reachable, never cut off).
 fn check_fits_at_1280(page: &Path, tmp: &Path) {
-    let Some((mut browser, _profile)) = headless_chromium("width check", page) else {
+    let Some((mut browser, _profile)) =
+        headless_chromium("width check", &page.display().to_string())
+    else {
         return;
     };
     let probe = r#"<script>addEventListener('load', () => {
@@ -890,7 +795,9 @@ fn check_fits_at_1280(page: &Path, tmp: &Path) {
 /// the window, and drawn (figures and tables, not a blank or an error page). Without a
 /// browser the check is skipped, unless `IMDB_REQUIRE_BROWSER` is set (CI sets it).
 fn check_in_browser(page: &Path, tmp: &Path) {
-    let Some((mut browser, _profile)) = headless_chromium("browser check", page) else {
+    let Some((mut browser, _profile)) =
+        headless_chromium("browser check", &page.display().to_string())
+    else {
         return;
     };
     let shot = tmp.join(format!(

@@ -33,9 +33,29 @@ pub enum Command {
     /// Measure speed: training steps or prediction.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Serve a saved model over HTTP: POST /predict, GET /health, and a page at / to try it.
+    Serve(ServeArgs),
     /// How far back RNN, GRU and LSTM remember: the latch task by distance, the gradient by
     /// step back, and trained review classifiers reading neutral words after each review.
     LongRange(LongRangeArgs),
+}
+
+/// `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A run folder holding a saved model (model.json, model.bpk, vocab.json).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Address to listen on (port 0: any free port, printed at start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    /// Seconds a client has to send a request's headers, and a request to be read and
+    /// answered; past them the connection is closed (headers) or answered 408 (the rest).
+    #[arg(long, default_value_t = 10)]
+    pub timeout: u64,
+    /// Backend to run on.
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    pub backend: Backend,
 }
 
 /// `long-range`.
@@ -225,6 +245,28 @@ pub enum BenchCommand {
     /// words with the largest weights lowers the verdict's probability more than deleting k
     /// random words).
     Explain(ExplainBenchArgs),
+    /// Requests per second and latency of `serve` under concurrent clients on loopback.
+    Serve(ServeBenchArgs),
+}
+
+/// `bench serve`.
+#[derive(Debug, Args)]
+pub struct ServeBenchArgs {
+    /// A run folder holding a saved model; the clients send its own test reviews.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Concurrent clients, each with its own connection, one review per request.
+    #[arg(long, default_value_t = 16)]
+    pub clients: usize,
+    /// Seconds measured (after one second of warm-up).
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Ask for explanations too.
+    #[arg(long)]
+    pub explain: bool,
+    /// Backend to run on.
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    pub backend: Backend,
 }
 
 /// `bench explain`.

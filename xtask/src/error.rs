@@ -42,6 +42,10 @@ pub enum XtaskError {
     #[error("interrupted: {0}")]
     Interrupted(String),
 
+    /// A benchmark's own check failed (e.g. requests failed under load).
+    #[error("{0}")]
+    Bench(String),
+
     /// From the data layer.
     #[error(transparent)]
     Data(#[from] imdb_data::DataError),

@@ -20,6 +20,7 @@ mod lock;
 mod long_range;
 mod precision;
 mod predict;
+mod serve;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -84,6 +85,8 @@ fn run(cli: Cli) -> Result<(), XtaskError> {
         Command::Bench(BenchCommand::TrainStep(args)) => bench::train_step(&args),
         Command::Bench(BenchCommand::Predict(args)) => bench::predict(&args),
         Command::Bench(BenchCommand::Explain(args)) => bench_explain::run(&args),
+        Command::Bench(BenchCommand::Serve(args)) => serve::bench::run(&args),
+        Command::Serve(args) => serve::run(&args),
         Command::LongRange(args) => long_range::run(&args, interrupt_flag()),
     }
 }
