@@ -176,7 +176,7 @@ pub fn predict(args: &PredictBenchArgs) -> Result<(), XtaskError> {
             // The run's own test set (a `test_limit` it sampled included), encoded as the
             // model was trained.
             let pre = saved.manifest.preprocessing;
-            data_config = crate::evaluate::run_data(dir)?.0.with_preprocessing(&pre);
+            data_config = crate::data::run_data(dir)?.0.with_preprocessing(&pre);
             if data_config.source != imdb_data::SourceKind::Imdb
                 || data_config.rating_bands.is_some()
                 || saved.classes() != corpus.classes

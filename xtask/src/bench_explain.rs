@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use imdb_data::{SeededRng, derive_seed, prepare};
+use imdb_data::{SeededRng, derive_seed};
 use imdb_train::SavedModel;
 use imdb_train::explain::{RowLayout, occlude, sequence_probabilities};
 use imdb_train::metrics::ClassProbabilities;
@@ -40,11 +40,8 @@ pub fn run(args: &ExplainBenchArgs) -> Result<(), XtaskError> {
     let precision = crate::precision::from_env()?;
     let device = args.backend.device()?;
     let saved = SavedModel::load(&args.model, &device)?.with_precision(precision);
-    let (data_config, seed) = crate::evaluate::run_data(&args.model)?;
     let pre = saved.manifest.preprocessing;
-    let data_config = data_config.with_preprocessing(&pre);
-    let corpus = crate::data::load_data(&data_config, seed, false)?;
-    let data = prepare(&corpus, &data_config, seed)?;
+    let (_, _, data) = crate::data::trained_data(&args.model, Some(&pre))?;
     let set = &data.test;
     let mut order: Vec<usize> = (0..set.len()).collect();
     SeededRng::new(args.seed).shuffle(&mut order);

@@ -4,11 +4,14 @@
 
 use std::time::Instant;
 
+use std::path::Path;
+
 use imdb_data::{
-    DataConfig, LoadOptions, SourceKind, TokenizedCorpus, load_corpus, load_labelled,
-    relabel_by_rating,
+    DataConfig, LoadOptions, PreparedData, Preprocessing, SourceKind, TokenizedCorpus, load_corpus,
+    load_labelled, prepare, relabel_by_rating,
 };
 
+use crate::config::RunConfig;
 use crate::error::XtaskError;
 
 /// Loads the IMDB corpus with the default tokenizer (with the unlabelled reviews if asked) and
@@ -80,4 +83,40 @@ pub fn load_data(
         start.elapsed().as_secs_f64()
     );
     Ok(corpus)
+}
+
+/// The data settings and seed of the run that saved the model in `dir`.
+pub fn run_data(dir: &Path) -> Result<(DataConfig, u64), XtaskError> {
+    let path = dir.join("config.toml");
+    if !path.is_file() {
+        return Ok((DataConfig::default(), 42));
+    }
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| XtaskError::io("cannot read", &path, e))?;
+    let run: RunConfig = toml::from_str(&text).map_err(|e| XtaskError::Config {
+        path: path.clone(),
+        message: format!("cannot read the run's settings: {e}"),
+    })?;
+    Ok((run.data, run.seed))
+}
+
+/// The data the model saved in `dir` was trained on: its run's settings (encoded with
+/// `preprocessing`, the model's own, when given), the corpus, and the sets split as the run
+/// split them. A source with too few training texts for the run's validation share still
+/// gives its test set.
+pub fn trained_data(
+    dir: &Path,
+    preprocessing: Option<&Preprocessing>,
+) -> Result<(DataConfig, TokenizedCorpus, PreparedData), XtaskError> {
+    let (mut config, seed) = run_data(dir)?;
+    if let Some(pre) = preprocessing {
+        config = config.with_preprocessing(pre);
+    }
+    let corpus = load_data(&config, seed, false)?;
+    config.val_size = config
+        .val_size
+        .min(corpus.train.len().saturating_sub(1))
+        .max(1);
+    let data = prepare(&corpus, &config, seed)?;
+    Ok((config, corpus, data))
 }

@@ -2,15 +2,14 @@
 //! trained on (the run folder's `config.toml` names it; IMDB without one), or of another
 //! experiment config's data (`--config`).
 
-use std::path::Path;
 use std::time::Instant;
 
-use imdb_data::{DataConfig, prepare};
+use imdb_data::prepare;
 use imdb_report::tables::classification_report;
 use imdb_train::{Confusion, SavedModel, evaluate_at};
 
 use crate::cli::EvaluateArgs;
-use crate::config::{RunConfig, load_experiment};
+use crate::config::load_experiment;
 use crate::error::XtaskError;
 
 /// Runs the command.
@@ -23,7 +22,7 @@ pub fn run(args: &EvaluateArgs) -> Result<(), XtaskError> {
             let run = &load_experiment(path)?.runs[0].config;
             (run.data.clone(), run.seed)
         }
-        None => run_data(&args.model)?,
+        None => crate::data::run_data(&args.model)?,
     };
     // Encoded as the model was trained, whatever the config says.
     let mut data_config = data_config.with_preprocessing(&saved.manifest.preprocessing);
@@ -69,19 +68,4 @@ pub fn run(args: &EvaluateArgs) -> Result<(), XtaskError> {
         )
     );
     Ok(())
-}
-
-/// The data settings and seed of the run that saved the model in `dir`.
-pub fn run_data(dir: &Path) -> Result<(DataConfig, u64), XtaskError> {
-    let path = dir.join("config.toml");
-    if !path.is_file() {
-        return Ok((DataConfig::default(), 42));
-    }
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| XtaskError::io("cannot read", &path, e))?;
-    let run: RunConfig = toml::from_str(&text).map_err(|e| XtaskError::Config {
-        path: path.clone(),
-        message: format!("cannot read the run's settings: {e}"),
-    })?;
-    Ok((run.data, run.seed))
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 use imdb_data::filler::neutral_words;
-use imdb_data::{DataConfig, PreparedData, Vocabulary, prepare, write_atomic};
+use imdb_data::write_atomic;
 use imdb_model::Architecture;
 use imdb_report::long_range::{
     FillerProbe, LongRangePage, ProbedModel, cell_name, write_long_range_page,
@@ -297,34 +297,21 @@ fn run_probe(
     let precision = crate::precision::from_env()?;
     let device = args.backend.device()?;
     let mut probe = FillerProbe::default();
-    // Runs of one experiment usually share their data: it is loaded once per setting, with
-    // its neutral words and vocabulary.
-    let mut loaded: Vec<(DataConfig, PreparedData, Vec<u32>, Vocabulary)> = Vec::new();
     for (run, dir) in args.probe_runs.iter().zip(&dirs) {
         let saved = SavedModel::load(dir, &device)?;
-        let (data_config, seed) = crate::evaluate::run_data(dir)?;
-        let data_config = data_config.with_preprocessing(&saved.manifest.preprocessing);
-        let index = match loaded.iter().position(|(c, ..)| c == &data_config) {
-            Some(index) => index,
-            None => {
-                let corpus = crate::data::load_data(&data_config, seed, false)?;
-                let data = prepare(&corpus, &data_config, seed)?;
-                let words = neutral_words(
-                    &data.train,
-                    data.classes.len(),
-                    NEUTRAL_WORDS,
-                    NEUTRAL_MIN_SHARE,
-                )?;
-                loaded.push((data_config, data, words, corpus.vocab));
-                loaded.len() - 1
-            }
-        };
-        let (_, data, words, vocab) = &loaded[index];
+        let (_, corpus, data) =
+            crate::data::trained_data(dir, Some(&saved.manifest.preprocessing))?;
+        let words = neutral_words(
+            &data.train,
+            data.classes.len(),
+            NEUTRAL_WORDS,
+            NEUTRAL_MIN_SHARE,
+        )?;
         let probe_started = Instant::now();
         let points = filler_probe(
             &saved.model,
             &data.test,
-            (words, &args.fillers, args.seed),
+            (&words, &args.fillers, args.seed),
             (512, true),
             precision,
             &device,
@@ -356,7 +343,7 @@ fn run_probe(
         if probe.fillers.is_empty() {
             probe.fillers = words
                 .iter()
-                .map(|&w| vocab.id_to_word(w).to_string())
+                .map(|&w| corpus.vocab.id_to_word(w).to_string())
                 .collect();
         }
     }

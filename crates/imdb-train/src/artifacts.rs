@@ -264,11 +264,6 @@ pub struct Session<'a> {
 }
 
 impl Session<'_> {
-    /// The model.
-    pub fn saved(&self) -> &SavedModel {
-        self.saved
-    }
-
     /// The model's inference, its tables ready (for [`crate::explain`]'s functions).
     pub fn predictor(&self) -> &Predictor<'_> {
         &self.predictor

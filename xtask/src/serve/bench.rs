@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use imdb_data::{TokenizedCorpus, prepare};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -80,14 +79,8 @@ pub fn run(args: &ServeBenchArgs) -> Result<(), XtaskError> {
 /// Texts of the model's own test reviews: each review's words, as the model's tokenizer split
 /// them, joined by spaces (the same words, so the same ids).
 fn test_reviews(args: &ServeBenchArgs) -> Result<Vec<String>, XtaskError> {
-    let (data_config, seed) = crate::evaluate::run_data(&args.model)?;
-    let corpus: TokenizedCorpus = crate::data::load_data(&data_config, seed, false)?;
-    let mut data_config = data_config;
-    data_config.val_size = data_config
-        .val_size
-        .min(corpus.train.len().saturating_sub(1))
-        .max(1);
-    let data = prepare(&corpus, &data_config, seed)?;
+    // The texts are rebuilt from the corpus' words: the split matters, not the encoding.
+    let (_, corpus, data) = crate::data::trained_data(&args.model, None)?;
     let words = corpus.vocab.words();
     Ok(data
         .test
