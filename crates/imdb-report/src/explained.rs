@@ -13,7 +13,7 @@ use crate::report::{MISTAKES_SHOWN, SAMPLE_SIZE};
 /// The most confident mistakes whose words are analysed for the words that drive mistakes.
 pub const MISTAKES_ANALYSED: usize = 200;
 /// Words counted as the drivers of one mistake: its largest positive weights.
-const DRIVERS_PER_MISTAKE: usize = 3;
+pub const DRIVERS_PER_MISTAKE: usize = 3;
 /// Rows of the table of words that drive mistakes.
 const DRIVERS_SHOWN: usize = 20;
 

@@ -52,7 +52,7 @@ pub struct RunReport<'a> {
     pub metrics: &'a RunMetrics,
     /// Seed of the example sample.
     pub seed: u64,
-    /// Test rows explained word by word (see [`rows_to_explain`]): the examples and
+    /// Test rows explained word by word (see [`crate::rows_to_explain`]): the examples and
     /// mistakes shown are highlighted, and the words that drive mistakes are listed. Empty:
     /// plain text.
     pub explained: &'a [ExplainedRow],

@@ -19,7 +19,7 @@ use crate::step::try_host;
 
 /// Most rows in one forward pass: a review and its occluded copies always go together, so a
 /// review longer than this is a pass of its own.
-const MAX_ROWS: usize = 512;
+pub const MAX_ROWS: usize = 512;
 
 /// One word of a text and how much it pushed the verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
