@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
 mod common;
-use common::{command, headless_chromium, repo, run, trained_model};
+use common::{command, headless_chromium, repo, run, smoke_lstm, trained_model};
 
 fn smoke(out_dir: &Path, data_dir: &Path) -> Output {
     run(command(data_dir)
@@ -107,6 +107,110 @@ fn smoke_experiment_writes_everything_and_reruns_skip() {
     let log = String::from_utf8_lossy(&again.stderr);
     assert_eq!(log.matches("already finished").count(), 2, "{log}");
     assert_eq!(std::fs::read(run.join("metrics.json")).unwrap(), before);
+}
+
+#[test]
+fn seeds_train_once_each_and_the_summary_gives_mean_and_spread() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, data) = (tmp.path().join("runs"), tmp.path().join("data"));
+    let experiment = |extra: &[&str]| run(smoke_lstm(&data, &out).args(extra));
+    experiment(&["--seeds", "7,8"]);
+    let exp = out.join("smoke");
+    let accuracy = |dir: &Path| {
+        let metrics: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap())
+                .unwrap();
+        metrics["test_accuracy"].as_f64().unwrap()
+    };
+    let (a, b) = (
+        accuracy(&exp.join("lstm/seed-7")),
+        accuracy(&exp.join("lstm/seed-8")),
+    );
+    let seed_config = std::fs::read_to_string(exp.join("lstm/seed-8/config.toml")).unwrap();
+    assert!(seed_config.contains("seed = 8") && !seed_config.contains("seeds"));
+    let summary = std::fs::read_to_string(exp.join("summary.csv")).unwrap();
+    let header: Vec<&str> = summary.lines().next().unwrap().split(',').collect();
+    let row: Vec<&str> = summary.lines().nth(1).unwrap().split(',').collect();
+    let column = |name: &str| row[header.iter().position(|c| *c == name).unwrap()];
+    assert_eq!(summary.lines().count(), 2, "{summary}");
+    assert_eq!(column("run"), "lstm");
+    assert_eq!(column("seeds"), "7 8");
+    assert_eq!(column("test_accuracy"), format!("{:.4}", (a + b) / 2.0));
+    // Two values: the sample standard deviation is |a - b| / sqrt(2).
+    assert_eq!(
+        column("test_accuracy_std"),
+        format!("{:.4}", (a - b).abs() / 2f64.sqrt())
+    );
+    let index = std::fs::read_to_string(exp.join("index.html")).unwrap();
+    assert!(index.contains("lstm/seed-7/report.html") && index.contains("lstm/seed-8/report.html"));
+
+    // Seed 7 in its folder is exactly the run trained once with the config's seed (7).
+    experiment(&[]);
+    assert_eq!(
+        std::fs::read(exp.join("lstm/predictions.csv")).unwrap(),
+        std::fs::read(exp.join("lstm/seed-7/predictions.csv")).unwrap()
+    );
+    let summary = std::fs::read_to_string(exp.join("summary.csv")).unwrap();
+    let row: Vec<&str> = summary.lines().nth(1).unwrap().split(',').collect();
+    let column = |name: &str| row[header.iter().position(|c| *c == name).unwrap()];
+    assert_eq!(
+        (column("seeds"), column("test_accuracy_std")),
+        ("7", "0.0000"),
+        "{summary}"
+    );
+    assert_eq!(column("test_accuracy"), format!("{a:.4}"));
+
+    // A repeated seed is refused before anything trains.
+    let refused = command(&data)
+        .args([
+            "experiment",
+            "configs/smoke.toml",
+            "--seeds",
+            "1,1",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("--seeds") && err.contains("seed 1 is given twice"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bench_skipgram_gives_the_same_vectors_on_one_and_two_threads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let bench = |threads: &str| {
+        let out = run(command(&data).args([
+            "bench",
+            "skipgram",
+            "--epochs",
+            "2",
+            "--dim",
+            "16",
+            "--reviews",
+            "500",
+            "--threads",
+            threads,
+        ]));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let json: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert_eq!(json["reviews"], 500, "{text}");
+        assert!(json["seconds"].as_f64().unwrap() > 0.0, "{text}");
+        assert!(text.contains("nearest to great"), "{text}");
+        json["fingerprint"].as_str().unwrap().to_string()
+    };
+    assert_eq!(bench("1"), bench("2"));
+    let refused = command(&data)
+        .args(["bench", "skipgram", "--threads", "0"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--threads"));
 }
 
 /// `configs/smoke.toml` renamed `name` with the `epochs = 2` line replaced by `train`.
@@ -271,15 +375,7 @@ fn two_experiments_in_separate_folders_run_at_once_and_agree() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let spawn = |out: &Path| {
-        command(&data)
-            .args([
-                "experiment",
-                "configs/smoke.toml",
-                "--only",
-                "lstm",
-                "--out",
-            ])
-            .arg(out)
+        smoke_lstm(&data, out)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -107,17 +107,23 @@ pub fn command(data_dir: &Path) -> Command {
     cmd
 }
 
+/// The command that trains the smoke experiment's `lstm` run into `out`.
+pub fn smoke_lstm(data_dir: &Path, out: &Path) -> Command {
+    let mut cmd = command(data_dir);
+    cmd.args([
+        "experiment",
+        "configs/smoke.toml",
+        "--only",
+        "lstm",
+        "--out",
+    ])
+    .arg(out);
+    cmd
+}
+
 /// The smoke experiment's `lstm` run trained into `tmp/runs`: its folder, and the data folder.
 pub fn trained_model(tmp: &Path) -> (PathBuf, PathBuf) {
     let (out, data) = (tmp.join("runs"), tmp.join("data"));
-    run(command(&data)
-        .args([
-            "experiment",
-            "configs/smoke.toml",
-            "--only",
-            "lstm",
-            "--out",
-        ])
-        .arg(&out));
+    run(&mut smoke_lstm(&data, &out));
     (out.join("smoke/lstm"), data)
 }

@@ -168,6 +168,10 @@ pub struct ExperimentArgs {
     /// config does); by default it is removed once the run's results are written.
     #[arg(long)]
     pub keep_checkpoints: bool,
+    /// Train every selected run once per seed (comma-separated, e.g. `--seeds 42,1,2`),
+    /// overriding the config's `seed` and `seeds`; the summary gives the mean and spread.
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Vec<u64>,
 }
 
 /// `download`.
@@ -247,6 +251,32 @@ pub enum BenchCommand {
     Explain(ExplainBenchArgs),
     /// Requests per second and latency of `serve` under concurrent clients on loopback.
     Serve(ServeBenchArgs),
+    /// Seconds to train the baseline's skip-gram vectors (IMDB's 50,000 unlabelled and 25,000
+    /// training reviews), never from the cache.
+    Skipgram(SkipgramBenchArgs),
+}
+
+/// `bench skipgram`.
+#[derive(Debug, Args)]
+pub struct SkipgramBenchArgs {
+    /// Passes over the reviews (the baseline's `skipgram_epochs`).
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// Vector size (the baseline's `embed_dim`).
+    #[arg(long, default_value_t = 128)]
+    pub dim: usize,
+    /// Vocabulary size including the 4 reserved ids (the baseline's `num_words`).
+    #[arg(long, default_value_t = 20_000)]
+    pub num_words: usize,
+    /// Seed (the baseline's).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Threads (default: every core); the vectors are the same on any number.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Train on only the first N reviews (the unlabelled ones come first).
+    #[arg(long)]
+    pub reviews: Option<usize>,
 }
 
 /// `bench serve`.

@@ -50,6 +50,10 @@ fn default_skipgram_epochs() -> usize {
 pub struct RunConfig {
     /// Fixes the split, initialization, shuffling and dropout.
     pub seed: u64,
+    /// Train and evaluate the run once per seed (each in its folder `seed-<n>`, `seed` set to
+    /// it) and report the mean and spread; empty: once, with `seed`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub seeds: Vec<u64>,
     /// Where to compute.
     pub backend: Backend,
     /// Preprocessing (notebook §1–3).
@@ -66,6 +70,7 @@ impl Default for RunConfig {
     fn default() -> Self {
         Self {
             seed: 42,
+            seeds: Vec::new(),
             backend: Backend::Flex,
             data: DataConfig::default(),
             model: ModelConfig::default(),
@@ -234,6 +239,7 @@ fn validate(config: &RunConfig) -> Result<(), String> {
     use imdb_data::DataError;
     use imdb_model::ModelError;
     use imdb_train::TrainError;
+    check_seeds(&config.seeds).map_err(|problem| format!("key `seeds`: {problem}"))?;
     match config.data.validate() {
         Err(DataError::InvalidSetting { setting, problem }) => {
             return Err(format!("key `data.{setting}`: {problem}"));
@@ -253,6 +259,38 @@ fn validate(config: &RunConfig) -> Result<(), String> {
         }
         Err(other) => Err(other.to_string()),
         Ok(()) => Ok(()),
+    }
+}
+
+/// `seeds` must not repeat a seed (it would train the same run twice and shrink the spread).
+pub fn check_seeds(seeds: &[u64]) -> Result<(), String> {
+    for (i, seed) in seeds.iter().enumerate() {
+        if seeds[..i].contains(seed) {
+            return Err(format!(
+                "seed {seed} is given twice; give each seed once, e.g. seeds = [1, 2, 3]"
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl RunConfig {
+    /// The seeds the run trains with, each with its config (`seed` set, `seeds` cleared) and
+    /// whether it gets its own folder (only when `seeds` is given).
+    pub fn per_seed(&self) -> (Vec<RunConfig>, bool) {
+        if self.seeds.is_empty() {
+            return (vec![self.clone()], false);
+        }
+        let configs = self
+            .seeds
+            .iter()
+            .map(|&seed| RunConfig {
+                seed,
+                seeds: Vec::new(),
+                ..self.clone()
+            })
+            .collect();
+        (configs, true)
     }
 }
 
@@ -411,6 +449,30 @@ mod tests {
             count >= 3,
             "expected the shipped configs in {}",
             dir.display()
+        );
+    }
+
+    #[test]
+    fn seeds_expand_into_one_config_each_and_refuse_repeats() {
+        let e = parse(
+            "name = \"x\"\n[defaults]\nseed = 7\n[[runs]]\nname = \"a\"\n[[runs]]\nname = \"b\"\nseeds = [1, 2, 3]",
+        )
+        .unwrap();
+        let (a, a_folders) = e.runs[0].config.per_seed();
+        assert_eq!((a.len(), a[0].seed, a_folders), (1, 7, false));
+        let (b, b_folders) = e.runs[1].config.per_seed();
+        assert!(b_folders);
+        assert_eq!(b.iter().map(|c| c.seed).collect::<Vec<_>>(), [1, 2, 3]);
+        assert!(b.iter().all(|c| c.seeds.is_empty()));
+        // A seed's config is exactly the config of a one-seed run with that seed.
+        let single = parse("name = \"x\"\n[[runs]]\nname = \"b\"\nseed = 2").unwrap();
+        assert_eq!(b[1], single.runs[0].config);
+        // `seeds` is left out of a written config when empty (fingerprints unchanged).
+        assert!(!toml::to_string(&a[0]).unwrap().contains("seeds"));
+        let err = parse("name = \"x\"\n[[runs]]\nname = \"a\"\nseeds = [1, 2, 1]").unwrap_err();
+        assert!(
+            err.contains("seeds") && err.contains("seed 1 is given twice"),
+            "{err}"
         );
     }
 }

@@ -1,13 +1,17 @@
 //! Starting word vectors for runs that ask for them (`[embeddings]` in a config): a GloVe or
 //! fastText file, or skip-gram vectors trained on the corpus' unlabelled reviews (cached).
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use imdb_data::embeddings::AlignedVectors;
 use imdb_data::fetch::sha256_file;
-use imdb_data::{SkipGramConfig, TokenizedCorpus, load_word_vectors, train_skipgram, write_atomic};
+use imdb_data::{
+    SkipGramConfig, TokenizedCorpus, load_word_vectors, train_skipgram_with_progress, write_atomic,
+};
 use imdb_train::InitialEmbeddings;
+use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::RunConfig;
 use crate::error::XtaskError;
@@ -35,8 +39,9 @@ pub fn initial_embeddings(
             seed: config.seed,
             ..SkipGramConfig::default()
         };
+        // `skipgram2`: the sharded trainer's vectors (the first version's differ).
         let key = format!(
-            "skipgram-n{num_words}-d{dim}-e{}-s{}",
+            "skipgram2-n{num_words}-d{dim}-e{}-s{}",
             settings.epochs, settings.seed
         );
         // IMDB's vectors are learnt from its unlabelled reviews too; other sources have none.
@@ -108,18 +113,7 @@ fn skipgram(
             total: words,
         });
     }
-    eprintln!(
-        "training skip-gram vectors on {} unlabelled and {} training reviews…",
-        corpus.unsup.len(),
-        corpus.train.len()
-    );
-    let reviews: Vec<&[u32]> = corpus
-        .unsup
-        .iter()
-        .chain(&corpus.train)
-        .map(|r| r.ranks.as_slice())
-        .collect();
-    let vectors = train_skipgram(&reviews, num_words, settings);
+    let vectors = train_with_progress(&skipgram_reviews(corpus), num_words, settings);
     if let Some(dir) = cache.parent() {
         std::fs::create_dir_all(dir).map_err(|e| XtaskError::io("cannot create", dir, e))?;
     }
@@ -130,4 +124,119 @@ fn skipgram(
         .collect();
     write_atomic(&cache, &bytes)?;
     Ok(vectors)
+}
+
+/// The reviews skip-gram vectors learn from: the unlabelled ones and the training ones (no
+/// labels, no test texts).
+pub fn skipgram_reviews(corpus: &TokenizedCorpus) -> Vec<&[u32]> {
+    corpus
+        .unsup
+        .iter()
+        .chain(&corpus.train)
+        .map(|r| r.ranks.as_slice())
+        .collect()
+}
+
+/// Trains skip-gram vectors on `reviews` (see [`skipgram_reviews`]), showing a progress bar
+/// with an ETA on a terminal (a line every tenth otherwise).
+pub fn train_with_progress(
+    reviews: &[&[u32]],
+    num_words: usize,
+    settings: &SkipGramConfig,
+) -> AlignedVectors {
+    eprintln!(
+        "training skip-gram vectors on {} unlabelled and training reviews, {} epochs, on {} \
+         threads…",
+        reviews.len(),
+        settings.epochs,
+        rayon::current_num_threads()
+    );
+    let interactive = std::io::stderr().is_terminal();
+    let bar = if interactive {
+        let bar = ProgressBar::new(0);
+        if let Ok(style) = ProgressStyle::with_template(
+            "skip-gram {bar:40} {percent:>3}% {human_pos}/{human_len} words [{elapsed_precise}<{eta_precise}]",
+        ) {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let started = Instant::now();
+    let mut tenth_shown = 0u64;
+    let vectors = train_skipgram_with_progress(reviews, num_words, settings, &mut |done, all| {
+        bar.set_length(all);
+        bar.set_position(done);
+        let tenth = (done * 10).checked_div(all).unwrap_or(10);
+        if !interactive && tenth > tenth_shown {
+            tenth_shown = tenth;
+            let seconds = started.elapsed().as_secs_f64();
+            let left = seconds * (all - done) as f64 / done.max(1) as f64;
+            eprintln!(
+                "skip-gram: {}% of {all} words in {seconds:.0} s, about {left:.0} s left",
+                tenth * 10
+            );
+        }
+    });
+    bar.finish_and_clear();
+    vectors
+}
+
+/// `cargo xtask bench skipgram`: the baseline's skip-gram job, timed (the vectors' nearest
+/// words to a few probes as a sanity check); the last line is JSON.
+pub fn bench(args: &crate::cli::SkipgramBenchArgs) -> Result<(), XtaskError> {
+    if args.epochs == 0 || args.dim == 0 || args.threads == Some(0) || args.reviews == Some(0) {
+        return Err(XtaskError::Usage(
+            "--epochs, --dim, --threads and --reviews must be at least 1".into(),
+        ));
+    }
+    let (corpus, _) = crate::data::load(true)?;
+    let settings = SkipGramConfig {
+        dim: args.dim,
+        epochs: args.epochs,
+        seed: args.seed,
+        ..SkipGramConfig::default()
+    };
+    let threads = args.threads.unwrap_or_else(rayon::current_num_threads);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| XtaskError::Usage(format!("cannot start {threads} threads: {e}")))?;
+    let mut reviews = skipgram_reviews(&corpus);
+    if let Some(limit) = args.reviews {
+        reviews.truncate(limit);
+    }
+    let words: u64 = reviews.iter().map(|r| r.len() as u64).sum();
+    let started = Instant::now();
+    let vectors = pool.install(|| train_with_progress(&reviews, args.num_words, &settings));
+    let seconds = started.elapsed().as_secs_f64();
+    for probe in ["great", "awful", "boring", "actor"] {
+        let near: Vec<String> = imdb_data::embeddings::nearest(&vectors, &corpus.vocab, probe, 5)
+            .into_iter()
+            .map(|(w, s)| format!("{w} {s:.2}"))
+            .collect();
+        println!("nearest to {probe}: {}", near.join(", "));
+    }
+    // FNV-1a over the vectors' bits: equal fingerprints, equal vectors.
+    let fingerprint = vectors
+        .weights
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, w| {
+            (h ^ u64::from(w.to_bits())).wrapping_mul(0x0100_0000_01b3)
+        });
+    println!(
+        "{} reviews, {words} words, {} epochs, {} dimensions, {threads} threads: {seconds:.1} s",
+        reviews.len(),
+        args.epochs,
+        args.dim
+    );
+    println!(
+        "{{\"reviews\":{},\"words\":{words},\"epochs\":{},\"dim\":{},\"threads\":{threads},\
+         \"seconds\":{seconds:.2},\"fingerprint\":\"{fingerprint:016x}\"}}",
+        reviews.len(),
+        args.epochs,
+        args.dim
+    );
+    Ok(())
 }

@@ -19,8 +19,8 @@ use imdb_data::{
 };
 use imdb_model::{InferencePrecision, SentimentClassifier};
 use imdb_report::{
-    ExplainedRow, RunMetrics, RunReport, TestOutcome, read_metrics_json, rows_to_explain,
-    write_metrics_json,
+    ExplainedRow, RunMetrics, RunReport, RunSummary, TestOutcome, read_metrics_json,
+    rows_to_explain, write_metrics_json,
 };
 use imdb_train::explain::{RowLayout, occlude_towards};
 use imdb_train::{
@@ -73,15 +73,43 @@ pub fn run(args: &ExperimentArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskErro
             )));
         }
     }
-    let selected: Vec<&Run> = experiment
-        .runs
-        .iter()
-        .filter(|r| args.only.is_empty() || args.only.contains(&r.name))
-        .collect();
+    if !args.seeds.is_empty() {
+        crate::config::check_seeds(&args.seeds)
+            .map_err(|problem| XtaskError::Usage(format!("--seeds: {problem}")))?;
+    }
+    // Each selected run, once per seed: (run, its folder, its label on the console).
+    let mut selected: Vec<(Run, std::path::PathBuf, String)> = Vec::new();
+    let out = args.out.join(&experiment.name);
+    for run in &experiment.runs {
+        if !(args.only.is_empty() || args.only.contains(&run.name)) {
+            continue;
+        }
+        let mut config = run.config.clone();
+        if !args.seeds.is_empty() {
+            config.seeds = args.seeds.clone();
+        }
+        let (configs, per_seed_folders) = config.per_seed();
+        for config in configs {
+            let (dir, label) = if per_seed_folders {
+                let folder = imdb_report::seed_folder(config.seed);
+                (
+                    out.join(&run.name).join(&folder),
+                    format!("{}/{folder}", run.name),
+                )
+            } else {
+                (out.join(&run.name), run.name.clone())
+            };
+            let run = Run {
+                name: run.name.clone(),
+                config,
+            };
+            selected.push((run, dir, label));
+        }
+    }
     let precision = crate::precision::from_env()?;
     // IMDB's unlabelled reviews are loaded once for every IMDB run if one needs them; they
     // change nothing for the others (the vocabulary comes from the training reviews).
-    let needs_unsup = selected.iter().any(|r| {
+    let needs_unsup = selected.iter().any(|(r, _, _)| {
         r.config.data.source == SourceKind::Imdb
             && r.config
                 .embeddings
@@ -90,7 +118,7 @@ pub fn run(args: &ExperimentArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskErro
     });
     // Every run's data is loaded and checked before the first one trains.
     let mut corpora: HashMap<String, TokenizedCorpus> = HashMap::new();
-    for run in &selected {
+    for (run, _, _) in &selected {
         let key = data_key(&run.config);
         if !corpora.contains_key(&key) {
             let corpus = crate::data::load_data(&run.config.data, run.config.seed, needs_unsup)?;
@@ -99,7 +127,6 @@ pub fn run(args: &ExperimentArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskErro
         check_against_corpus(&experiment, run, corpora[&key].train.len())?;
     }
 
-    let out = args.out.join(&experiment.name);
     std::fs::create_dir_all(&out).map_err(io("cannot create", &out))?;
     // Held until every run and the summary are written.
     let _lock = crate::lock::OutputLock::acquire(&out)?;
@@ -108,17 +135,18 @@ pub fn run(args: &ExperimentArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskErro
     write_atomic(&out.join("experiment.toml"), &config_text)?;
 
     let started = Instant::now();
-    for run in selected {
+    for (run, dir, label) in &selected {
         let corpus = &corpora[&data_key(&run.config)];
         let context = RunContext {
             experiment: &experiment,
             args,
-            out: &out,
+            dir,
+            label,
             precision,
         };
         run_one(&context, run, corpus, stop.clone())?;
     }
-    let page = write_summary(&experiment, &out)?;
+    let page = write_summary(&experiment, args, &out)?;
     eprintln!(
         "experiment {} done in {:.0} s: {}",
         experiment.name,
@@ -165,11 +193,14 @@ fn data_key(config: &RunConfig) -> String {
     .to_string()
 }
 
-/// What every run of one experiment command shares.
+/// Where one run (one seed of it) goes and what it shares with the others.
 struct RunContext<'a> {
     experiment: &'a Experiment,
     args: &'a ExperimentArgs,
-    out: &'a Path,
+    /// The run's folder (its seed's, for a run with several).
+    dir: &'a Path,
+    /// The run's name on the console and in its report (with its seed folder if any).
+    label: &'a str,
     precision: InferencePrecision,
 }
 
@@ -182,11 +213,11 @@ fn run_one(
     let RunContext {
         experiment,
         args,
-        out,
+        dir,
+        label,
         precision,
     } = *context;
     let (config, toml_text) = resolved_toml(run, args)?;
-    let dir = out.join(&run.name);
     let config_path = dir.join("config.toml");
     let metrics_path = dir.join("metrics.json");
     let previous = std::fs::read_to_string(&config_path).ok();
@@ -194,7 +225,7 @@ fn run_one(
     let keep_checkpoints = experiment.keep_checkpoints || args.keep_checkpoints;
     if previous.as_deref() == Some(toml_text.as_str()) && read_metrics_json(&metrics_path).is_some()
     {
-        eprintln!("[{}] already finished: {}", run.name, dir.display());
+        eprintln!("[{label}] already finished: {}", dir.display());
         // A run killed between its last result and this cleanup.
         if !keep_checkpoints {
             remove_checkpoints(&checkpoint)?;
@@ -202,21 +233,18 @@ fn run_one(
         return Ok(());
     }
     if previous.is_some() && previous.as_deref() != Some(toml_text.as_str()) {
-        eprintln!(
-            "[{}] its configuration changed: starting it again",
-            run.name
-        );
+        eprintln!("[{label}] its configuration changed: starting it again");
         remove_checkpoints(&checkpoint)?;
         if metrics_path.exists() {
             std::fs::remove_file(&metrics_path).map_err(io("cannot remove", &metrics_path))?;
         }
     }
-    std::fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
+    std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
     write_atomic(&config_path, toml_text.as_bytes())?;
 
     let device = config.backend.device()?;
     let data = prepare(corpus, &config.data, config.seed)?;
-    let embeddings = crate::embeddings::initial_embeddings(&config, corpus, &dir)?;
+    let embeddings = crate::embeddings::initial_embeddings(&config, corpus, dir)?;
     let spec = FitSpec {
         train_set: &data.train,
         val_set: &data.val,
@@ -227,7 +255,7 @@ fn run_one(
         seed: config.seed,
     };
     let mut observer = Interruptible {
-        inner: ConsoleProgress::new(run.name.clone()),
+        inner: ConsoleProgress::new(label.to_string()),
         stop,
     };
     let outcome = imdb_train::fit_with(
@@ -254,7 +282,7 @@ fn run_one(
         &corpus.vocab,
         &data.classes,
     )?;
-    saved.save(&dir)?;
+    saved.save(dir)?;
     let history_json = serde_json::to_string_pretty(&outcome.history)
         .map_err(|e| XtaskError::io("cannot encode", dir.join("history.json"), e))?;
     write_atomic(&dir.join("history.json"), history_json.as_bytes())?;
@@ -285,7 +313,7 @@ fn run_one(
         &config.data,
     )?;
     let report = RunReport {
-        run: &run.name,
+        run: label,
         experiment: &experiment.name,
         config_toml: &toml_text,
         summary: &outcome.model.summary(config.data.maxlen),
@@ -298,15 +326,14 @@ fn run_one(
         seed: config.seed,
         explained: &explained,
     };
-    let page = imdb_report::write_run_report(&dir, &report)?;
+    let page = imdb_report::write_run_report(dir, &report)?;
     // Last: its presence marks the run as finished.
     write_metrics_json(&metrics_path, &metrics)?;
     if !keep_checkpoints {
         remove_checkpoints(&checkpoint)?;
     }
     eprintln!(
-        "[{}] test accuracy {:.4}, AUC {:.4}, loss {:.4}; {} epochs ({:.1} s each); {}",
-        run.name,
+        "[{label}] test accuracy {:.4}, AUC {:.4}, loss {:.4}; {} epochs ({:.1} s each); {}",
         metrics.test_accuracy,
         metrics.test_auc,
         metrics.test_loss,
@@ -398,20 +425,54 @@ pub fn run_metrics(
     }
 }
 
-/// `summary.csv`, comparison figures and `index.html` over every finished run of the experiment.
-fn write_summary(experiment: &Experiment, out: &Path) -> Result<std::path::PathBuf, XtaskError> {
+/// `summary.csv`, comparison figures and `index.html` over every finished run of the
+/// experiment (a run with several seeds once all of them are finished).
+fn write_summary(
+    experiment: &Experiment,
+    args: &ExperimentArgs,
+    out: &Path,
+) -> Result<std::path::PathBuf, XtaskError> {
     let mut finished = Vec::new();
     for run in &experiment.runs {
-        let dir = out.join(&run.name);
-        let (Some(metrics), Ok(history)) = (
-            read_metrics_json(&dir.join("metrics.json")),
-            std::fs::read_to_string(dir.join("history.json")),
-        ) else {
+        let mut config = run.config.clone();
+        // `--seeds` applies to the runs it trained; the others are read as configured.
+        if !args.seeds.is_empty() && (args.only.is_empty() || args.only.contains(&run.name)) {
+            config.seeds = args.seeds.clone();
+        }
+        let (configs, per_seed_folders) = config.per_seed();
+        let mut seeds = Vec::new();
+        let mut first_history = None;
+        for config in &configs {
+            let dir = if per_seed_folders {
+                out.join(&run.name)
+                    .join(imdb_report::seed_folder(config.seed))
+            } else {
+                out.join(&run.name)
+            };
+            let (Some(metrics), Ok(history)) = (
+                read_metrics_json(&dir.join("metrics.json")),
+                std::fs::read_to_string(dir.join("history.json")),
+            ) else {
+                break;
+            };
+            if first_history.is_none() {
+                let history: History = serde_json::from_str(&history)
+                    .map_err(|e| XtaskError::io("cannot read", dir.join("history.json"), e))?;
+                first_history = Some(history);
+            }
+            seeds.push((config.seed, metrics));
+        }
+        if seeds.len() < configs.len() {
             continue;
-        };
-        let history: History = serde_json::from_str(&history)
-            .map_err(|e| XtaskError::io("cannot read", dir.join("history.json"), e))?;
-        finished.push((metrics, history));
+        }
+        if let Some(history) = first_history {
+            let summary = RunSummary {
+                run: run.name.clone(),
+                seeds,
+                per_seed_folders,
+            };
+            finished.push((summary, history));
+        }
     }
     Ok(imdb_report::write_experiment_report(
         out,

@@ -291,6 +291,7 @@ fn run_probe(
             only: missing,
             backend: Some(args.backend),
             keep_checkpoints: false,
+            seeds: Vec::new(),
         };
         crate::experiment::run(&experiment_args, stop)?;
     }

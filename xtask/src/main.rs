@@ -86,6 +86,7 @@ fn run(cli: Cli) -> Result<(), XtaskError> {
         Command::Bench(BenchCommand::Predict(args)) => bench::predict(&args),
         Command::Bench(BenchCommand::Explain(args)) => bench_explain::run(&args),
         Command::Bench(BenchCommand::Serve(args)) => serve::bench::run(&args),
+        Command::Bench(BenchCommand::Skipgram(args)) => embeddings::bench(&args),
         Command::Serve(args) => serve::run(&args),
         Command::LongRange(args) => long_range::run(&args, interrupt_flag()),
     }

@@ -1,6 +1,6 @@
 //! Word vectors for the embedding layer: pretrained GloVe or fastText vectors read from their
-//! text format and aligned to the vocabulary, or skip-gram vectors trained here on the corpus'
-//! own reviews (so the option works offline).
+//! text format and aligned to the vocabulary (skip-gram vectors trained here on the corpus' own
+//! reviews, so that the option works offline, are in [`crate::skipgram`]).
 //!
 //! Both give a `num_words × dim` row-major matrix in Keras id order: row 0 (padding) is zero,
 //! rows 1–3 (start, unknown, unused) and words without a vector are drawn uniformly from
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
 use crate::split::SeededRng;
-use crate::vocab::{INDEX_FROM, UNRANKED, Vocabulary};
+use crate::vocab::{INDEX_FROM, Vocabulary};
 
 /// Word vectors aligned to a vocabulary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,7 +42,7 @@ impl AlignedVectors {
 }
 
 /// Keras' embedding initialization for rows without a vector.
-fn random_rows(num_words: usize, dim: usize, seed: u64) -> Vec<f32> {
+pub(crate) fn random_rows(num_words: usize, dim: usize, seed: u64) -> Vec<f32> {
     let mut rng = SeededRng::new(seed);
     let mut weights: Vec<f32> = (0..num_words * dim)
         .map(|_| (rng.next_f32() * 2.0 - 1.0) * 0.05)
@@ -123,169 +123,6 @@ pub fn load_word_vectors(
         found: filled.iter().filter(|&&f| f).count(),
         total: known,
     })
-}
-
-/// Settings of the skip-gram trainer (word2vec's skip-gram with negative sampling).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SkipGramConfig {
-    /// Vector size.
-    pub dim: usize,
-    /// Largest distance between a word and a context word (each pair uses a random window up
-    /// to this, as word2vec does).
-    pub window: usize,
-    /// Negative samples per pair.
-    pub negatives: usize,
-    /// Passes over the reviews.
-    pub epochs: usize,
-    /// Initial step size, decayed linearly to 1/1000 of it.
-    pub learning_rate: f32,
-    /// Frequent words are dropped with probability `1 - sqrt(t / frequency)`.
-    pub subsample: f64,
-    /// Fixes every random choice.
-    pub seed: u64,
-}
-
-impl Default for SkipGramConfig {
-    fn default() -> Self {
-        Self {
-            dim: 128,
-            window: 5,
-            negatives: 5,
-            epochs: 1,
-            learning_rate: 0.025,
-            subsample: 1e-4,
-            seed: 1,
-        }
-    }
-}
-
-/// Trains skip-gram vectors for the ids `4…num_words-1` on `reviews` (each a sequence of word
-/// ranks, as in [`crate::TokenizedReview::ranks`]); returns them aligned like
-/// [`load_word_vectors`]. No labels are read: the unlabelled reviews are made for this.
-pub fn train_skipgram(
-    reviews: &[&[u32]],
-    num_words: usize,
-    config: &SkipGramConfig,
-) -> AlignedVectors {
-    let dim = config.dim;
-    let words = num_words.saturating_sub(INDEX_FROM as usize + 1);
-    let mut counts = vec![0u64; words];
-    for review in reviews {
-        for &rank in review.iter() {
-            if rank != UNRANKED && (rank as usize) < words {
-                counts[rank as usize] += 1;
-            }
-        }
-    }
-    let total: u64 = counts.iter().sum();
-    let keep: Vec<f32> = counts
-        .iter()
-        .map(|&c| {
-            if c == 0 || config.subsample <= 0.0 {
-                1.0
-            } else {
-                let f = c as f64 / total as f64;
-                ((config.subsample / f).sqrt() + config.subsample / f).min(1.0) as f32
-            }
-        })
-        .collect();
-    let table = negative_table(&counts);
-    let mut rng = SeededRng::new(config.seed);
-    let mut input: Vec<f32> = (0..words * dim)
-        .map(|_| (rng.next_f32() - 0.5) / dim as f32)
-        .collect();
-    let mut output = vec![0.0f32; words * dim];
-    let mut grad = vec![0.0f32; dim];
-    let planned = (total as f64 * config.epochs as f64).max(1.0);
-    let mut seen = 0u64;
-    let mut sentence: Vec<usize> = Vec::new();
-    for _ in 0..config.epochs {
-        for review in reviews {
-            sentence.clear();
-            for &rank in review.iter() {
-                if rank == UNRANKED || rank as usize >= words {
-                    continue;
-                }
-                seen += 1;
-                if rng.next_f32() < keep[rank as usize] {
-                    sentence.push(rank as usize);
-                }
-            }
-            let progress = (seen as f64 / planned).min(1.0) as f32;
-            let lr = config.learning_rate * (1.0 - progress).max(1e-3);
-            for (pos, &center) in sentence.iter().enumerate() {
-                let reach = 1 + rng.below(config.window.max(1) as u64) as usize;
-                let lo = pos.saturating_sub(reach);
-                let hi = (pos + reach + 1).min(sentence.len());
-                for (ctx_pos, &context) in sentence.iter().enumerate().take(hi).skip(lo) {
-                    if ctx_pos == pos {
-                        continue;
-                    }
-                    // Predict `center` from `context`'s input vector, as word2vec does.
-                    grad.fill(0.0);
-                    let v = context * dim..(context + 1) * dim;
-                    for k in 0..=config.negatives {
-                        let (target, label) = if k == 0 {
-                            (center, 1.0f32)
-                        } else {
-                            let t = table[rng.below(table.len() as u64) as usize] as usize;
-                            if t == center {
-                                continue;
-                            }
-                            (t, 0.0)
-                        };
-                        let o = target * dim..(target + 1) * dim;
-                        let dot: f32 = input[v.clone()]
-                            .iter()
-                            .zip(&output[o.clone()])
-                            .map(|(a, b)| a * b)
-                            .sum();
-                        let g = (label - 1.0 / (1.0 + (-dot.clamp(-10.0, 10.0)).exp())) * lr;
-                        for (gr, &out) in grad.iter_mut().zip(&output[o.clone()]) {
-                            *gr += g * out;
-                        }
-                        for (out, &inp) in output[o].iter_mut().zip(&input[v.clone()]) {
-                            *out += g * inp;
-                        }
-                    }
-                    for (inp, &gr) in input[v].iter_mut().zip(&grad) {
-                        *inp += gr;
-                    }
-                }
-            }
-        }
-    }
-    let mut weights = random_rows(num_words, dim, config.seed ^ 0x5eed);
-    let offset = (INDEX_FROM as usize + 1) * dim;
-    weights[offset..offset + words * dim].copy_from_slice(&input);
-    AlignedVectors {
-        weights,
-        dim,
-        found: counts.iter().filter(|&&c| c > 0).count(),
-        total: words,
-    }
-}
-
-/// A table of word indices drawn in proportion to `count^0.75` (word2vec's noise distribution).
-fn negative_table(counts: &[u64]) -> Vec<u32> {
-    const SIZE: usize = 1 << 20;
-    let weights: Vec<f64> = counts.iter().map(|&c| (c as f64).powf(0.75)).collect();
-    let sum: f64 = weights.iter().sum();
-    if sum == 0.0 {
-        return (0..counts.len().max(1) as u32).collect();
-    }
-    let mut table = Vec::with_capacity(SIZE);
-    let mut cumulative = 0.0;
-    let mut word = 0usize;
-    for i in 0..SIZE {
-        let position = (i as f64 + 0.5) / SIZE as f64;
-        while word + 1 < weights.len() && (cumulative + weights[word]) / sum < position {
-            cumulative += weights[word];
-            word += 1;
-        }
-        table.push(word as u32);
-    }
-    table
 }
 
 /// Nearest words of `word` by cosine similarity in `vectors`, for inspecting embeddings.
@@ -387,39 +224,5 @@ mod tests {
         assert!(err.contains("line 1") && err.contains("\"x\""), "{err}");
         let err = load_word_vectors(&dir.path().join("none.txt"), &vocab(), 10, 3, 1).unwrap_err();
         assert!(err.to_string().contains("none.txt"));
-    }
-
-    #[test]
-    fn skipgram_brings_co_occurring_words_together() {
-        // Two topics that never share a review: words of one topic should end up closer to
-        // each other than to the other topic's words.
-        let mut rng = SeededRng::new(2);
-        let mut reviews: Vec<Vec<u32>> = Vec::new();
-        for i in 0..400 {
-            let topic = if i % 2 == 0 {
-                [0u32, 1, 2, 3]
-            } else {
-                [4u32, 5, 6, 7]
-            };
-            reviews.push((0..30).map(|_| topic[rng.below(4) as usize]).collect());
-        }
-        let refs: Vec<&[u32]> = reviews.iter().map(Vec::as_slice).collect();
-        let config = SkipGramConfig {
-            dim: 16,
-            epochs: 3,
-            subsample: 0.0,
-            ..SkipGramConfig::default()
-        };
-        let v = train_skipgram(&refs, 12, &config);
-        assert_eq!(v.weights.len(), 12 * 16);
-        let words: Vec<String> = (0..8).map(|i| format!("w{i}")).collect();
-        let vocab = Vocabulary::from_ranked_words(words);
-        let near = nearest(&v, &vocab, "w0", 3);
-        assert!(
-            near.iter()
-                .all(|(w, _)| ["w1", "w2", "w3"].contains(&w.as_str())),
-            "{near:?}"
-        );
-        assert_eq!(v, train_skipgram(&refs, 12, &config), "seeded");
     }
 }

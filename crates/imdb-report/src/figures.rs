@@ -16,7 +16,7 @@ use plotters::style::{FontStyle, register_font};
 
 use crate::error::ReportError;
 use crate::examples::LengthBucket;
-use crate::tables::RunMetrics;
+use crate::tables::RunSummary;
 
 const REGULAR: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 const BOLD: &[u8] = include_bytes!("../assets/fonts/DejaVuSans-Bold.ttf");
@@ -273,6 +273,7 @@ fn bar_chart<DB: DrawingBackend>(
     bars: &[(String, f64, String)],
     y_max: f64,
     colors: &[RGBColor],
+    spread: &[Vec<f64>],
 ) -> Result<(), String> {
     let n = bars.len().max(1);
     let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
@@ -334,10 +335,35 @@ fn bar_chart<DB: DrawingBackend>(
                 color.filled(),
             )))
             .map_err(e)?;
+        // Several values behind a bar (one per seed): each as a dot, and the bar's value ± one
+        // standard deviation as a whisker; the label goes above the highest of them.
+        let values = spread.get(i).filter(|v| v.len() > 1);
+        let mut top = *value;
+        if let Some(values) = values {
+            let n = values.len() as f64;
+            let std = (values.iter().map(|v| (v - value).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+            let ink = BLACK.stroke_width(2);
+            let (low, high) = (value - std, value + std);
+            chart
+                .draw_series([
+                    PathElement::new(vec![(x, low), (x, high)], ink),
+                    PathElement::new(vec![(x - 0.1, low), (x + 0.1, low)], ink),
+                    PathElement::new(vec![(x - 0.1, high), (x + 0.1, high)], ink),
+                ])
+                .map_err(e)?;
+            chart
+                .draw_series(values.iter().enumerate().map(|(k, &v)| {
+                    // Spread sideways so that equal values stay visible.
+                    let dx = (k as f64 - (n - 1.0) / 2.0) * 0.08;
+                    Circle::new((x + dx, v), 4, BLACK.mix(0.7).filled())
+                }))
+                .map_err(e)?;
+            top = values.iter().copied().fold(high, f64::max);
+        }
         chart
             .draw_series(std::iter::once(Text::new(
                 text.clone(),
-                (x, value + y_max * 0.01),
+                (x, top + y_max * 0.01),
                 centered(15),
             )))
             .map_err(e)?;
@@ -395,6 +421,7 @@ impl Plot for ClassDistribution {
                 &bars,
                 y_max,
                 &PALETTE,
+                &[],
             )?;
         }
         Ok(())
@@ -821,6 +848,7 @@ impl Plot for LengthAccuracy {
             &bars,
             1.1,
             &colors,
+            &[],
         )
     }
 }
@@ -828,8 +856,8 @@ impl Plot for LengthAccuracy {
 /// An experiment's runs compared: test accuracy and training time per run.
 #[derive(Debug, Clone)]
 pub struct RunComparison {
-    /// One entry per run.
-    pub runs: Vec<RunMetrics>,
+    /// One entry per run (several seeds each drawn with their spread).
+    pub runs: Vec<RunSummary>,
 }
 
 impl Plot for RunComparison {
@@ -847,30 +875,28 @@ impl Plot for RunComparison {
             .runs
             .iter()
             .map(|r| {
-                (
-                    r.run.clone(),
-                    r.test_accuracy,
-                    format!("{:.4}", r.test_accuracy),
-                )
+                let (mean, std) = r.test_accuracy();
+                let label = if r.seeds.len() > 1 {
+                    format!("{mean:.4} ± {std:.4}")
+                } else {
+                    format!("{mean:.4}")
+                };
+                (r.run.clone(), mean, label)
             })
             .collect();
-        bar_chart(
-            &areas[0],
-            "Test accuracy per run",
-            "Accuracy",
-            &acc,
-            1.1,
-            &PALETTE,
-        )?;
+        let spread: Vec<Vec<f64>> = self.runs.iter().map(RunSummary::accuracies).collect();
+        let title = if self.runs.iter().any(|r| r.seeds.len() > 1) {
+            "Test accuracy per run (mean, ± 1 std, each seed)"
+        } else {
+            "Test accuracy per run"
+        };
+        bar_chart(&areas[0], title, "Accuracy", &acc, 1.1, &PALETTE, &spread)?;
         let time: Vec<(String, f64, String)> = self
             .runs
             .iter()
             .map(|r| {
-                (
-                    r.run.clone(),
-                    r.train_seconds,
-                    format!("{:.0}s", r.train_seconds),
-                )
+                let seconds = r.mean(|m| m.train_seconds);
+                (r.run.clone(), seconds, format!("{seconds:.0}s"))
             })
             .collect();
         let top = time.iter().map(|t| t.1).fold(1.0, f64::max) * 1.15;
@@ -881,6 +907,7 @@ impl Plot for RunComparison {
             &time,
             top,
             &PALETTE,
+            &[],
         )
     }
 }

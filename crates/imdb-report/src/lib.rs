@@ -34,4 +34,4 @@ pub use error::ReportError;
 pub use examples::{Example, LengthBucket, TestOutcome};
 pub use explained::{ExplainedRow, rows_to_explain};
 pub use report::{RunReport, write_experiment_report, write_run_report};
-pub use tables::{RunMetrics, read_metrics_json, write_metrics_json};
+pub use tables::{RunMetrics, RunSummary, read_metrics_json, seed_folder, write_metrics_json};

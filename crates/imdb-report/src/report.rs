@@ -18,7 +18,7 @@ use crate::figures::{
 };
 use crate::html::{escape, figure_img, page, table, table_html};
 use crate::tables::{
-    RunMetrics, SUMMARY_COLUMNS, classification_report, write_classification_report,
+    RunMetrics, RunSummary, SUMMARY_COLUMNS, classification_report, write_classification_report,
     write_history_csv, write_predictions_csv, write_summary_csv,
 };
 
@@ -442,19 +442,19 @@ pub fn write_experiment_report(
     dir: &Path,
     name: &str,
     description: &str,
-    runs: &[(RunMetrics, History)],
+    runs: &[(RunSummary, History)],
 ) -> Result<PathBuf, ReportError> {
-    let metrics: Vec<RunMetrics> = runs.iter().map(|(m, _)| m.clone()).collect();
-    write_summary_csv(&dir.join("summary.csv"), &metrics)?;
+    let summaries: Vec<RunSummary> = runs.iter().map(|(s, _)| s.clone()).collect();
+    write_summary_csv(&dir.join("summary.csv"), &summaries)?;
     let comparison = write_figure(
         &RunComparison {
-            runs: metrics.clone(),
+            runs: summaries.clone(),
         },
         dir,
     )?;
     let histories: Vec<(String, History)> = runs
         .iter()
-        .map(|(m, h)| (m.run.clone(), h.clone()))
+        .map(|(s, h)| (s.run.clone(), h.clone()))
         .collect();
     let val_loss = write_figure(
         &ValidationOverlay {
@@ -475,15 +475,24 @@ pub fn write_experiment_report(
         escape(name),
         escape(description)
     );
-    let rows: Vec<Vec<String>> = metrics.iter().map(RunMetrics::summary_row).collect();
+    let rows: Vec<Vec<String>> = summaries.iter().map(RunSummary::row).collect();
     body += &table(&SUMMARY_COLUMNS, &rows);
+    if summaries.iter().any(|s| s.seeds.len() > 1) {
+        body += "<p>A run trained with several seeds shows the mean over its seeds and the \
+                 sample standard deviation of its test accuracy; its validation curves are its \
+                 first seed's.</p>";
+    }
     body += "<p>Reports of the runs: ";
-    for m in &metrics {
-        body += &format!(
-            "<a href=\"{0}/report.html\">{1}</a> ",
-            escape(&m.run),
-            escape(&m.run)
-        );
+    for s in &summaries {
+        let pages = s.report_pages();
+        for (page, (seed, _)) in pages.iter().zip(&s.seeds) {
+            let label = if pages.len() > 1 {
+                format!("{} (seed {seed})", s.run)
+            } else {
+                s.run.clone()
+            };
+            body += &format!("<a href=\"{}\">{}</a> ", escape(page), escape(&label));
+        }
     }
     body += "</p>";
     body += &figure_img(&comparison, "Test accuracy and training time per run");

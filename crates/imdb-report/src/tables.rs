@@ -224,7 +224,7 @@ pub fn read_metrics_json(path: &Path) -> Option<RunMetrics> {
 }
 
 /// Columns of `summary.csv` and of the experiment page's table.
-pub const SUMMARY_COLUMNS: [&str; 13] = [
+pub const SUMMARY_COLUMNS: [&str; 15] = [
     "run",
     "backend",
     "params",
@@ -235,36 +235,125 @@ pub const SUMMARY_COLUMNS: [&str; 13] = [
     "predict_seconds",
     "test_loss",
     "test_accuracy",
+    "test_accuracy_std",
     "test_precision",
     "test_recall",
     "test_auc",
+    "seeds",
 ];
 
-impl RunMetrics {
-    /// The run's row under [`SUMMARY_COLUMNS`].
-    pub fn summary_row(&self) -> Vec<String> {
+/// One row of `summary.csv`: a run trained with one seed or more, its numbers averaged over
+/// the seeds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    /// The run's name.
+    pub run: String,
+    /// Each seed and what it gave, in the order they ran.
+    pub seeds: Vec<(u64, RunMetrics)>,
+    /// Whether each seed has its own folder, [`seed_folder`], in the run's (a run given
+    /// `seeds`); otherwise the run's folder holds its one seed's results.
+    pub per_seed_folders: bool,
+}
+
+/// The folder, inside its run's, of one seed of a run trained with several.
+pub fn seed_folder(seed: u64) -> String {
+    format!("seed-{seed}")
+}
+
+impl RunSummary {
+    /// A run trained once, with `seed`.
+    pub fn single(seed: u64, metrics: RunMetrics) -> Self {
+        Self {
+            run: metrics.run.clone(),
+            seeds: vec![(seed, metrics)],
+            per_seed_folders: false,
+        }
+    }
+
+    /// The mean of `of` over the seeds.
+    pub fn mean(&self, of: impl Fn(&RunMetrics) -> f64) -> f64 {
+        mean_and_std(self.seeds.iter().map(|(_, m)| of(m))).0
+    }
+
+    /// The mean test accuracy and its sample standard deviation over the seeds (divided by
+    /// n − 1, as pandas and R do; 0 for one seed).
+    pub fn test_accuracy(&self) -> (f64, f64) {
+        mean_and_std(self.seeds.iter().map(|(_, m)| m.test_accuracy))
+    }
+
+    /// Each seed's report page, relative to the experiment's folder.
+    pub fn report_pages(&self) -> Vec<String> {
+        if self.per_seed_folders {
+            self.seeds
+                .iter()
+                .map(|(s, _)| format!("{}/{}/report.html", self.run, seed_folder(*s)))
+                .collect()
+        } else {
+            vec![format!("{}/report.html", self.run)]
+        }
+    }
+
+    /// Each seed's test accuracy.
+    pub fn accuracies(&self) -> Vec<f64> {
+        self.seeds.iter().map(|(_, m)| m.test_accuracy).collect()
+    }
+
+    /// The row under [`SUMMARY_COLUMNS`]: means over the seeds; epochs that differ between
+    /// seeds are listed seed by seed, `/` between them.
+    pub fn row(&self) -> Vec<String> {
+        let first = self.seeds.first().map(|(_, m)| m);
+        let listed = |of: &dyn Fn(&RunMetrics) -> String| {
+            let values: Vec<String> = self.seeds.iter().map(|(_, m)| of(m)).collect();
+            if values.windows(2).all(|w| w[0] == w[1]) {
+                values.first().cloned().unwrap_or_default()
+            } else {
+                values.join("/")
+            }
+        };
+        let (accuracy, std) = self.test_accuracy();
         vec![
             self.run.clone(),
-            self.backend.clone(),
-            self.params.to_string(),
-            self.epochs_run.to_string(),
-            self.best_epoch.map_or(String::new(), |e| e.to_string()),
-            format!("{:.2}", self.train_seconds),
-            format!("{:.2}", self.seconds_per_epoch),
-            format!("{:.3}", self.predict_seconds),
-            format!("{:.4}", self.test_loss),
-            format!("{:.4}", self.test_accuracy),
-            format!("{:.4}", self.test_precision),
-            format!("{:.4}", self.test_recall),
-            format!("{:.4}", self.test_auc),
+            first.map_or(String::new(), |m| m.backend.clone()),
+            first.map_or(String::new(), |m| m.params.to_string()),
+            listed(&|m| m.epochs_run.to_string()),
+            listed(&|m| m.best_epoch.map_or(String::new(), |e| e.to_string())),
+            format!("{:.2}", self.mean(|m| m.train_seconds)),
+            format!("{:.2}", self.mean(|m| m.seconds_per_epoch)),
+            format!("{:.3}", self.mean(|m| m.predict_seconds)),
+            format!("{:.4}", self.mean(|m| m.test_loss)),
+            format!("{accuracy:.4}"),
+            format!("{std:.4}"),
+            format!("{:.4}", self.mean(|m| m.test_precision)),
+            format!("{:.4}", self.mean(|m| m.test_recall)),
+            format!("{:.4}", self.mean(|m| m.test_auc)),
+            self.seeds
+                .iter()
+                .map(|(s, _)| s.to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
         ]
     }
 }
 
+/// Mean and sample standard deviation (n − 1; 0 for fewer than two values).
+fn mean_and_std(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let values: Vec<f64> = values.collect();
+    if values.is_empty() {
+        return (f64::NAN, 0.0);
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    if values.len() < 2 {
+        return (mean, 0.0);
+    }
+    let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, variance.sqrt())
+}
+
 /// `summary.csv`: one row per run.
-pub fn write_summary_csv(path: &Path, runs: &[RunMetrics]) -> Result<(), ReportError> {
+pub fn write_summary_csv(path: &Path, runs: &[RunSummary]) -> Result<(), ReportError> {
     let mut rows = vec![SUMMARY_COLUMNS.map(String::from).to_vec()];
-    rows.extend(runs.iter().map(RunMetrics::summary_row));
+    rows.extend(runs.iter().map(RunSummary::row));
     write(path, &csv_bytes(rows, path)?)
 }
 
@@ -454,5 +543,53 @@ mod tests {
                 "row {i}: {cell}"
             );
         }
+    }
+
+    #[test]
+    fn summary_rows_average_over_seeds() {
+        let metrics = |accuracy: f64, epochs: usize| RunMetrics {
+            run: "r".into(),
+            backend: "flex".into(),
+            params: 10,
+            epochs_run: epochs,
+            best_epoch: Some(epochs - 1),
+            train_seconds: 2.0 * epochs as f64,
+            seconds_per_epoch: 2.0,
+            predict_seconds: 0.5,
+            test_loss: 0.3,
+            test_accuracy: accuracy,
+            test_precision: 0.8,
+            test_recall: 0.7,
+            test_f1: 0.75,
+            test_auc: accuracy + 0.1,
+        };
+        let three = RunSummary {
+            run: "r".into(),
+            seeds: vec![
+                (1, metrics(0.80, 3)),
+                (2, metrics(0.82, 3)),
+                (3, metrics(0.87, 4)),
+            ],
+            per_seed_folders: true,
+        };
+        // mean 0.83; deviations -0.03, -0.01, 0.04: variance 0.0026 / 2 = 0.0013.
+        let (mean, std) = three.test_accuracy();
+        assert!((mean - 0.83).abs() < 1e-12);
+        assert!((std - 0.0013f64.sqrt()).abs() < 1e-12);
+        let row = three.row();
+        let column =
+            |name: &str| row[SUMMARY_COLUMNS.iter().position(|c| *c == name).unwrap()].clone();
+        assert_eq!(column("test_accuracy"), "0.8300");
+        assert_eq!(column("test_accuracy_std"), "0.0361");
+        assert_eq!(column("test_auc"), "0.9300");
+        assert_eq!(column("epochs_run"), "3/3/4");
+        assert_eq!(column("train_seconds"), "6.67");
+        assert_eq!(column("seeds"), "1 2 3");
+        let one = RunSummary::single(42, metrics(0.8, 3));
+        assert_eq!(one.test_accuracy(), (0.8, 0.0));
+        assert_eq!(one.row()[SUMMARY_COLUMNS.len() - 1], "42");
+        assert_eq!(one.row()[10], "0.0000");
+        assert_eq!(one.report_pages(), ["r/report.html"]);
+        assert_eq!(three.report_pages()[2], "r/seed-3/report.html");
     }
 }

@@ -5,8 +5,8 @@ use imdb_data::{ClassCounts, CorpusStats, LengthStats, TokenizedReview, Vocabula
 use imdb_model::{ModelConfig, SentimentClassifier};
 use imdb_report::figures::{ConfusionHeatmap, render};
 use imdb_report::{
-    ExplainedRow, RunMetrics, RunReport, TestOutcome, rows_to_explain, write_experiment_report,
-    write_run_report,
+    ExplainedRow, RunMetrics, RunReport, RunSummary, TestOutcome, rows_to_explain,
+    write_experiment_report, write_run_report,
 };
 use imdb_train::{ClassProbabilities, Confusion, EpochRecord, History, Metrics, TokenWeight};
 
@@ -259,14 +259,50 @@ fn run_report_for_three_classes_names_every_class() {
 #[test]
 fn experiment_page_compares_runs() {
     let dir = tempfile::tempdir().unwrap();
+    let three_seeds = RunSummary {
+        run: "b".into(),
+        seeds: vec![
+            (1, metrics("b", 0.84)),
+            (2, metrics("b", 0.85)),
+            (3, metrics("b", 0.86)),
+        ],
+        per_seed_folders: true,
+    };
     let runs = vec![
-        (metrics("a", 0.8), history()),
-        (metrics("b", 0.85), history()),
+        (RunSummary::single(42, metrics("a", 0.8)), history()),
+        (three_seeds, history()),
     ];
     let page = write_experiment_report(dir.path(), "exp", "two runs", &runs).unwrap();
     let summary = std::fs::read_to_string(dir.path().join("summary.csv")).unwrap();
     assert_eq!(summary.lines().count(), 3);
     assert!(summary.starts_with("run,backend,params,epochs_run,best_epoch,train_seconds"));
+    let header: Vec<&str> = summary.lines().next().unwrap().split(',').collect();
+    let row = |line: usize, column: &str| {
+        let at = header.iter().position(|c| *c == column).unwrap();
+        summary
+            .lines()
+            .nth(line)
+            .unwrap()
+            .split(',')
+            .nth(at)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        (row(1, "test_accuracy"), row(1, "test_accuracy_std")),
+        ("0.8000".into(), "0.0000".into())
+    );
+    assert_eq!(
+        (row(1, "seeds"), row(2, "seeds")),
+        ("42".into(), "1 2 3".into())
+    );
+    assert_eq!(
+        (row(2, "test_accuracy"), row(2, "test_accuracy_std")),
+        ("0.8500".into(), "0.0100".into())
+    );
+    let comparison = std::fs::read_to_string(dir.path().join("comparison.svg")).unwrap();
+    assert!(comparison.contains("0.8500 ± 0.0100"), "the spread's label");
+    assert_eq!(comparison.matches("<circle").count(), 3, "a dot per seed");
     for file in [
         "comparison.png",
         "val_loss_by_run.png",
@@ -275,7 +311,7 @@ fn experiment_page_compares_runs() {
         assert!(dir.path().join(file).is_file(), "missing {file}");
     }
     let html = std::fs::read_to_string(page).unwrap();
-    assert!(html.contains("a/report.html") && html.contains("b/report.html"));
+    assert!(html.contains("a/report.html") && html.contains("b/seed-3/report.html"));
 }
 
 /// Failures that hold for root too (CI runs as root, which ignores permissions).
