@@ -39,9 +39,9 @@ pub fn initial_embeddings(
             seed: config.seed,
             ..SkipGramConfig::default()
         };
-        // `skipgram2`: the sharded trainer's vectors (the first version's differ).
+        // `skipgram3`: the sharded trainer's vectors (earlier versions' differ).
         let key = format!(
-            "skipgram2-n{num_words}-d{dim}-e{}-s{}",
+            "skipgram3-n{num_words}-d{dim}-e{}-s{}",
             settings.epochs, settings.seed
         );
         // IMDB's vectors are learnt from its unlabelled reviews too; other sources have none.

@@ -4,13 +4,16 @@
 //! word2vec runs its threads "Hogwild": they update shared vectors without locks, so two runs
 //! differ. Here the reviews are dealt to a fixed number of shards ([`SHARDS`]), each with its
 //! own copy of the vectors; rayon runs the shards of a round on however many threads it has,
-//! and after every round ([`ROUND_TOKENS`] words per shard) each vector moves by the mean of
-//! the changes of the shards that moved it, added in shard order (the sum, which is what
-//! Hogwild's racing writes approach, overshoots on frequent words that every shard pushes the
-//! same way within a round). The shards, their random streams and the merge never depend on
-//! the thread count, so one thread and two give the same vectors, bit for bit. The hot loops (dot products and updates over a vector) keep
-//! 16 partial sums and are compiled for AVX-512, AVX2 and plain x86-64, chosen at run time;
-//! without fused multiply-adds the three give the same numbers. The logistic function comes
+//! and after every round ([`ROUND_TOKENS`] words per shard) each vector moves by the sum of
+//! what every shard did to it — what Hogwild applies, here in a fixed order. Rounds are short
+//! because the shards push a frequent word the same way: with 2^14 words per shard the sum
+//! already overshoots (worse neighbours), with 2^18 it diverges; the mean instead of the sum
+//! is stable at any length but trains frequent words a quarter as fast (about a point lower
+//! downstream). The shards, their random streams and the merge never depend on the thread
+//! count, so one thread and two give the same vectors, bit for bit. The hot loops (dot
+//! products and updates over a vector) keep 16 partial sums and are compiled for AVX-512,
+//! AVX2 and plain x86-64, chosen at run time; without fused multiply-adds the three give the
+//! same numbers. The logistic function comes
 //! from word2vec's table (1,000 entries on [-6, 6]).
 
 use rayon::prelude::*;
@@ -22,7 +25,7 @@ use crate::vocab::{INDEX_FROM, UNRANKED};
 /// Shards the reviews are dealt to: fixed, so that the vectors do not depend on the cores.
 pub const SHARDS: usize = 4;
 /// Words (before subsampling) each shard reads between two merges.
-pub const ROUND_TOKENS: usize = 1 << 18;
+pub const ROUND_TOKENS: usize = 1 << 13;
 /// Entries of the logistic table, over `[-MAX_EXP, MAX_EXP]` (word2vec's values).
 const EXP_TABLE_SIZE: usize = 1000;
 const MAX_EXP: f32 = 6.0;
@@ -223,57 +226,71 @@ struct Shard {
     grad: Vec<f32>,
 }
 
-/// After a round: every row any shard changed moves by the mean of the changes of the shards
-/// that changed it, in shard order, and every shard's copy takes the result.
+/// Rows merged by one task of [`merge`].
+const MERGE_ROWS: usize = 512;
+
+/// One block of rows of one matrix in every shard: the rows, and which of them the shard
+/// changed.
+type ShardBlocks<'a> = (Vec<&'a mut [f32]>, Vec<&'a mut [bool]>);
+
+/// After a round: every row any shard changed moves by the sum of the changes of the shards
+/// that changed it, added in shard order, and every shard's copy takes the result. Rows are
+/// independent, so blocks of them are merged on every core (the order within a row is fixed).
 fn merge(model: &mut Vectors, shards: &mut [Shard], dim: usize) {
-    for matrix in [0, 1] {
-        let rows = if matrix == 0 {
-            model.input.len() / dim
+    for input in [true, false] {
+        let global = if input {
+            &mut model.input
         } else {
-            model.output.len() / dim
+            &mut model.output
         };
-        for row in 0..rows {
-            let touched = |s: &Shard| {
-                if matrix == 0 {
-                    s.touched.input[row]
-                } else {
-                    s.touched.output[row]
-                }
-            };
-            if !shards.iter().any(touched) {
-                continue;
-            }
-            let span = row * dim..(row + 1) * dim;
-            let global = if matrix == 0 {
-                &mut model.input[span.clone()]
+        let blocks = global.len().div_ceil(MERGE_ROWS * dim);
+        // Each block's rows and flags in every shard, shard by shard.
+        let mut by_block: Vec<ShardBlocks<'_>> =
+            (0..blocks).map(|_| (Vec::new(), Vec::new())).collect();
+        for shard in shards.iter_mut() {
+            let (rows, flags) = if input {
+                (&mut shard.vectors.input, &mut shard.touched.input)
             } else {
-                &mut model.output[span.clone()]
+                (&mut shard.vectors.output, &mut shard.touched.output)
             };
-            let base: Vec<f32> = global.to_vec();
-            let movers = shards.iter().filter(|s| touched(s)).count() as f32;
-            for shard in shards.iter().filter(|s| touched(s)) {
-                let local = if matrix == 0 {
-                    &shard.vectors.input[span.clone()]
-                } else {
-                    &shard.vectors.output[span.clone()]
-                };
-                for ((g, &l), &b) in global.iter_mut().zip(local).zip(&base) {
-                    *g += (l - b) / movers;
-                }
-            }
-            for shard in shards.iter_mut() {
-                let local = if matrix == 0 {
-                    &mut shard.vectors.input[span.clone()]
-                } else {
-                    &mut shard.vectors.output[span.clone()]
-                };
-                local.copy_from_slice(global);
+            let pieces = rows
+                .chunks_mut(MERGE_ROWS * dim)
+                .zip(flags.chunks_mut(MERGE_ROWS));
+            for ((rows, flags), block) in pieces.zip(by_block.iter_mut()) {
+                block.0.push(rows);
+                block.1.push(flags);
             }
         }
-    }
-    for shard in shards {
-        shard.touched.input.fill(false);
-        shard.touched.output.fill(false);
+        global
+            .par_chunks_mut(MERGE_ROWS * dim)
+            .zip(by_block.into_par_iter())
+            .for_each(|(global, (mut locals, mut flags))| {
+                let mut base = vec![0.0f32; dim];
+                for row in 0..global.len() / dim {
+                    if !flags.iter().any(|f| f[row]) {
+                        continue;
+                    }
+                    let span = row * dim..(row + 1) * dim;
+                    base.copy_from_slice(&global[span.clone()]);
+                    for (local, flag) in locals.iter().zip(flags.iter()) {
+                        if flag[row] {
+                            for ((g, &l), &b) in global[span.clone()]
+                                .iter_mut()
+                                .zip(&local[span.clone()])
+                                .zip(&base)
+                            {
+                                *g += l - b;
+                            }
+                        }
+                    }
+                    for local in locals.iter_mut() {
+                        local[span.clone()].copy_from_slice(&global[span.clone()]);
+                    }
+                    for flag in flags.iter_mut() {
+                        flag[row] = false;
+                    }
+                }
+            });
     }
 }
 
