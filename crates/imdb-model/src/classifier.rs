@@ -230,6 +230,45 @@ impl SentimentClassifier {
         tables: Option<&[Tensor<2>]>,
         precision: InferencePrecision,
     ) -> Tensor<2> {
+        let features = match self.encode(input, dropout_seed, tables, precision, false) {
+            Encoded::Features(features) => features,
+            Encoded::Steps(seq, step_mask) => pool_steps(seq, &step_mask, self.config.readout),
+        };
+        features.matmul(self.dense_weight.val()) + self.dense_bias.val().unsqueeze()
+    }
+
+    /// The last recurrent layer's output at every step, `[batch, steps, hidden]` (dropout as
+    /// in [`forward`](Self::forward)): what a language model reads to predict the next word.
+    /// Only for one-directional recurrent models (a bidirectional one has seen the next word).
+    pub fn step_features(
+        &self,
+        input: ModelInput,
+        dropout_seed: Option<u64>,
+    ) -> Result<Tensor<3>, ModelError> {
+        if self.transformer.is_some() || self.config.bidirectional {
+            return Err(ModelError::InvalidConfig {
+                key: "architecture",
+                problem: "a language model needs a one-directional recurrent network (lstm, \
+                          gru or rnn, bidirectional = false)"
+                    .into(),
+            });
+        }
+        match self.encode(input, dropout_seed, None, InferencePrecision::Fast, true) {
+            Encoded::Steps(seq, _) => Ok(seq),
+            Encoded::Features(_) => unreachable!("every step was asked for"),
+        }
+    }
+
+    /// The network up to its dense layer: the readout's features, or with `every_step` (or a
+    /// pooling readout) the last layer's output at every step with the step mask it used.
+    fn encode(
+        &self,
+        input: ModelInput,
+        dropout_seed: Option<u64>,
+        tables: Option<&[Tensor<2>]>,
+        precision: InferencePrecision,
+        every_step: bool,
+    ) -> Encoded {
         let device = input.tokens.device();
         let [batch, steps] = input.tokens.dims();
         let mut rng = dropout_seed.map(SeededRng::new);
@@ -241,7 +280,7 @@ impl SentimentClassifier {
         let tokens = input.tokens;
         if let Some(transformer) = &self.transformer {
             let features = self.transformer_features(transformer, tokens, step_mask, rng.as_mut());
-            return features.matmul(self.dense_weight.val()) + self.dense_bias.val().unsqueeze();
+            return Encoded::Features(features);
         }
         // In training on the CPU backends, the lookup and the first layer's input-dropout mask
         // are one op whose backward runs on every core; it runs below, once the mask is drawn.
@@ -294,7 +333,7 @@ impl SentimentClassifier {
             // Only the last layer's final states are read, and only by the `Last` readout: that
             // layer then returns nothing else, `[batch, 1, hidden]`.
             let last_layer = (index + 1) * directions == self.encoder.len();
-            let final_only = last_layer && self.config.readout == Readout::Last;
+            let final_only = last_layer && self.config.readout == Readout::Last && !every_step;
             let outputs: Vec<Tensor<3>> = pair
                 .iter()
                 .enumerate()
@@ -364,11 +403,11 @@ impl SentimentClassifier {
                 Tensor::cat(outputs, 2)
             };
         }
-        let features = match self.config.readout {
-            Readout::Last => Tensor::cat(finals, 1),
-            readout => pool_steps(seq, &step_mask, readout),
-        };
-        features.matmul(self.dense_weight.val()) + self.dense_bias.val().unsqueeze()
+        if finals.is_empty() {
+            Encoded::Steps(seq, step_mask)
+        } else {
+            Encoded::Features(Tensor::cat(finals, 1))
+        }
     }
 
     /// The Transformer's pooled review vectors, `[batch, embed_dim]`.
@@ -546,6 +585,15 @@ fn pool_steps(seq: Tensor<3>, step_mask: &Tensor<2>, readout: Readout) -> Tensor
             (seq * weights).sum_dim(1).reshape([batch, features]) / counts
         }
     }
+}
+
+/// What [`SentimentClassifier::encode`] gives: the dense layer's input, or every step of the
+/// last layer with the step mask.
+// Returned once per forward pass and matched at once: its size costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum Encoded {
+    Features(Tensor<2>),
+    Steps(Tensor<3>, Tensor<2>),
 }
 
 /// A model prepared for inference over many batches (see

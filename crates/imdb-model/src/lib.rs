@@ -39,6 +39,7 @@ pub mod config;
 pub mod error;
 pub mod init;
 pub mod kernels;
+pub mod language_model;
 pub mod ops;
 pub mod recurrent;
 pub mod summary;

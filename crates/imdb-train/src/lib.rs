@@ -63,6 +63,7 @@ pub mod learner;
 pub mod long_range;
 pub mod metrics;
 pub mod optim;
+pub mod pretrain;
 pub mod probe;
 pub mod progress;
 pub mod records;
