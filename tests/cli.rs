@@ -935,3 +935,159 @@ fn check_in_browser(page: &Path, tmp: &Path) {
         colors.len()
     );
 }
+
+/// The smoke experiment's `lstm` run started from a language model with `pretrain` settings.
+fn pretrain_config(dir: &Path, name: &str, pretrain: &str) -> PathBuf {
+    let smoke = std::fs::read_to_string(repo().join("configs/smoke.toml")).unwrap();
+    let config = smoke.replace(
+        "[[runs]]\nname = \"lstm\"\n",
+        &format!(
+            "[[runs]]\nname = \"lstm\"\npretrain = {{ {pretrain} }}\n\
+             fine_tune = {{ pretrained_lr_scale = 0.5, freeze_recurrent_epochs = 1 }}\n"
+        ),
+    );
+    assert!(
+        config.contains("pretrain"),
+        "the smoke config changed shape"
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+/// The language-model cache folders under `data`.
+fn lm_folders(data: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for corpus in std::fs::read_dir(data).unwrap() {
+        let corpus = corpus.unwrap().path();
+        if corpus.is_dir() {
+            for entry in std::fs::read_dir(&corpus).unwrap() {
+                let path = entry.unwrap().path();
+                if path
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("lm2-")
+                {
+                    found.push(path);
+                }
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Each pretraining epoch's loss and perplexity as the run's `pretrain.json` records them.
+fn pretrain_epochs(run: &Path) -> Vec<(f64, f64)> {
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("pretrain.json")).unwrap()).unwrap();
+    record["epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["train_loss"].as_f64().unwrap(),
+                e["held_out_perplexity"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn pretraining_is_cached_resumed_and_refused_on_mismatch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let settings = "window = 20, batch_size = 16, samples = 32, max_texts = 300";
+    let one = pretrain_config(tmp.path(), "one", &format!("epochs = 1, {settings}"));
+    let two = pretrain_config(tmp.path(), "two", &format!("epochs = 2, {settings}"));
+    let experiment = |config: &Path, out: &str| {
+        let out = tmp.path().join(out);
+        let output = run(command(&data)
+            .arg("experiment")
+            .arg(config)
+            .args(["--only", "lstm", "--out"])
+            .arg(&out));
+        (
+            out.join("smoke/lstm"),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+
+    // Trained once, with its epoch in the cache, its table and curve in the report.
+    let (first, log) = experiment(&one, "a");
+    assert!(log.contains("epochs 1 to 1"), "{log}");
+    let folders = lm_folders(&data);
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    let folder = &folders[0];
+    for file in ["epoch-1.bpk", "optimizer-1.bpk", "record.json"] {
+        assert!(folder.join(file).is_file(), "{file} missing");
+    }
+    assert_eq!(pretrain_epochs(&first).len(), 1);
+    let report = std::fs::read_to_string(first.join("report.html")).unwrap();
+    assert!(
+        report.contains("Language-model pretraining") && report.contains("held-out perplexity")
+    );
+    assert!(first.join("pretrain_perplexity.svg").is_file());
+    let config = std::fs::read_to_string(first.join("config.toml")).unwrap();
+    assert!(config.contains("freeze_recurrent_epochs = 1"), "{config}");
+    // Where the time went: the data, then the run (its start includes the pretraining).
+    let timings = std::fs::read_to_string(tmp.path().join("a/smoke/timings.csv")).unwrap();
+    let rows: Vec<&str> = timings.lines().collect();
+    assert_eq!(
+        rows[0],
+        "step,start_seconds,training_seconds,report_seconds"
+    );
+    assert!(
+        rows[1].starts_with("loading data,") && rows[2].starts_with("lstm,"),
+        "{timings}"
+    );
+    assert!(log.contains("where the time went"), "{log}");
+
+    // The same settings again: from the cache, the same classifier.
+    let (again, log) = experiment(&one, "b");
+    assert!(log.contains("1 epochs from the cache"), "{log}");
+    assert!(!log.contains("pretraining language model"), "{log}");
+    assert_eq!(
+        std::fs::read(first.join("predictions.csv")).unwrap(),
+        std::fs::read(again.join("predictions.csv")).unwrap()
+    );
+
+    // One more epoch resumes after the cached one, in the same folder.
+    let (resumed, log) = experiment(&two, "c");
+    assert!(log.contains("resuming after epoch 1 of 2"), "{log}");
+    assert!(log.contains("epochs 2 to 2"), "{log}");
+    assert_eq!(lm_folders(&data), folders);
+    assert!(folder.join("epoch-2.bpk").is_file() && folder.join("optimizer-2.bpk").is_file());
+    assert!(!folder.join("optimizer-1.bpk").exists());
+    let resumed_epochs = pretrain_epochs(&resumed);
+    assert_eq!(resumed_epochs[0], pretrain_epochs(&first)[0]);
+
+    // A record made with other settings is refused: both epochs are trained again, from
+    // scratch, and give what the resumed run gave.
+    let record_path = folder.join("record.json");
+    let record = std::fs::read_to_string(&record_path).unwrap();
+    std::fs::write(
+        &record_path,
+        record.replacen("\"window\\\":20", "\"window\\\":21", 1),
+    )
+    .unwrap();
+    assert_ne!(std::fs::read_to_string(&record_path).unwrap(), record);
+    let (retrained, log) = experiment(&two, "d");
+    assert!(
+        log.contains("other settings") && log.contains("epochs 1 to 2"),
+        "{log}"
+    );
+    assert_eq!(pretrain_epochs(&retrained), resumed_epochs);
+
+    // Another setting, another folder.
+    let other = pretrain_config(
+        tmp.path(),
+        "other",
+        &format!("epochs = 1, {settings}, learning_rate = 0.01"),
+    );
+    let (_, log) = experiment(&other, "e");
+    assert!(log.contains("epochs 1 to 1"), "{log}");
+    assert_eq!(lm_folders(&data).len(), 2);
+}

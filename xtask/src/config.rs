@@ -64,6 +64,14 @@ pub struct RunConfig {
     pub train: TrainConfig,
     /// Pretrained word vectors, if any.
     pub embeddings: Option<EmbeddingsConfig>,
+    /// Pretrain the embedding and recurrent layers as a language model on the unlabelled and
+    /// training texts first (cached; see `crate::pretrain`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pretrain: Option<imdb_train::pretrain::PretrainConfig>,
+    /// How the pretrained layers are taken and fine-tuned (with `pretrain` only): which
+    /// layers, their learning rate beside the new output layer's, epochs kept fixed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fine_tune: Option<imdb_train::FineTuneConfig>,
 }
 
 impl Default for RunConfig {
@@ -76,6 +84,8 @@ impl Default for RunConfig {
             model: ModelConfig::default(),
             train: TrainConfig::default(),
             embeddings: None,
+            pretrain: None,
+            fine_tune: None,
         }
     }
 }
@@ -240,6 +250,48 @@ fn validate(config: &RunConfig) -> Result<(), String> {
     use imdb_model::ModelError;
     use imdb_train::TrainError;
     check_seeds(&config.seeds).map_err(|problem| format!("key `seeds`: {problem}"))?;
+    if let Some(fine_tune) = &config.fine_tune {
+        if config.pretrain.is_none() {
+            return Err(
+                "key `fine_tune`: it sets how pretrained layers are fine-tuned, but the \
+                        run has no `pretrain`; add `pretrain = { epochs = 1 }` or remove it"
+                    .into(),
+            );
+        }
+        match fine_tune.validate() {
+            Err(TrainError::InvalidConfig { key, problem }) => {
+                return Err(format!("key `fine_tune.{key}`: {problem}"));
+            }
+            Err(other) => return Err(other.to_string()),
+            Ok(()) => {}
+        }
+    }
+    if let Some(pretrain) = &config.pretrain {
+        match pretrain.validate() {
+            Err(TrainError::InvalidConfig { key, problem }) => {
+                return Err(format!("key `pretrain.{key}`: {problem}"));
+            }
+            Err(other) => return Err(other.to_string()),
+            Ok(()) => {}
+        }
+        if config.model.architecture == imdb_model::Architecture::Transformer
+            || config.model.bidirectional
+        {
+            return Err(
+                "key `pretrain`: a language model reads left to right: it needs a \
+                        one-directional recurrent model (architecture lstm, gru or rnn, \
+                        bidirectional = false)"
+                    .into(),
+            );
+        }
+        if config.embeddings.is_some() {
+            return Err(
+                "keys `pretrain` and `embeddings`: the language model learns its own \
+                        word vectors; give one of the two"
+                    .into(),
+            );
+        }
+    }
     match config.data.validate() {
         Err(DataError::InvalidSetting { setting, problem }) => {
             return Err(format!("key `data.{setting}`: {problem}"));
@@ -431,6 +483,42 @@ mod tests {
         );
         let err = parse("name = \"x\"\n[[runs]]\nname = \"a\"\ndata.source = \"csv\"").unwrap_err();
         assert!(err.contains("data.train"), "{err}");
+    }
+
+    #[test]
+    fn pretraining_settings_are_checked_with_their_key() {
+        let run = |keys: &str| parse(&format!("name = \"x\"\n[[runs]]\nname = \"a\"\n{keys}"));
+        let ok =
+            run("pretrain = { epochs = 2 }\nfine_tune = { freeze_recurrent_epochs = 1 }").unwrap();
+        let config = &ok.runs[0].config;
+        assert_eq!(config.pretrain.as_ref().unwrap().epochs, 2);
+        assert_eq!(
+            config.fine_tune.as_ref().unwrap().freeze_recurrent_epochs,
+            1
+        );
+        for (keys, expected) in [
+            (
+                "fine_tune = { pretrained_lr_scale = 0.5 }",
+                "has no `pretrain`",
+            ),
+            ("pretrain = { epochs = 0 }", "pretrain.epochs"),
+            ("pretrain = { windw = 70 }", "windw"),
+            (
+                "pretrain = {}\nfine_tune = { pretrained_lr_scale = 0.0 }",
+                "fine_tune.pretrained_lr_scale",
+            ),
+            (
+                "pretrain = {}\nmodel.bidirectional = true",
+                "one-directional recurrent model",
+            ),
+            (
+                "pretrain = {}\nembeddings = { source = \"skipgram\" }",
+                "give one of the two",
+            ),
+        ] {
+            let err = run(keys).unwrap_err().to_string();
+            assert!(err.contains(expected), "{keys}: {err}");
+        }
     }
 
     #[test]

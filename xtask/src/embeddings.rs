@@ -219,12 +219,8 @@ pub fn bench(args: &crate::cli::SkipgramBenchArgs) -> Result<(), XtaskError> {
         println!("nearest to {probe}: {}", near.join(", "));
     }
     // FNV-1a over the vectors' bits: equal fingerprints, equal vectors.
-    let fingerprint = vectors
-        .weights
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, w| {
-            (h ^ u64::from(w.to_bits())).wrapping_mul(0x0100_0000_01b3)
-        });
+    let fingerprint =
+        crate::fingerprint::fnv1a(vectors.weights.iter().map(|w| u64::from(w.to_bits())));
     println!(
         "{} reviews, {words} words, {} epochs, {} dimensions, {threads} threads: {seconds:.1} s",
         reviews.len(),

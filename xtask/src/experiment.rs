@@ -24,7 +24,7 @@ use imdb_report::{
 };
 use imdb_train::explain::{RowLayout, occlude_towards};
 use imdb_train::{
-    ConsoleProgress, EpochRecord, FitSpec, History, SavedModel, TokenWeight, TrainObserver,
+    ConsoleProgress, EpochRecord, FitSpec, History, SavedModel, Start, TokenWeight, TrainObserver,
     evaluate_at,
 };
 
@@ -81,29 +81,8 @@ pub fn run(args: &ExperimentArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskErro
     let mut selected: Vec<(Run, std::path::PathBuf, String)> = Vec::new();
     let out = args.out.join(&experiment.name);
     for run in &experiment.runs {
-        if !(args.only.is_empty() || args.only.contains(&run.name)) {
-            continue;
-        }
-        let mut config = run.config.clone();
-        if !args.seeds.is_empty() {
-            config.seeds = args.seeds.clone();
-        }
-        let (configs, per_seed_folders) = config.per_seed();
-        for config in configs {
-            let (dir, label) = if per_seed_folders {
-                let folder = imdb_report::seed_folder(config.seed);
-                (
-                    out.join(&run.name).join(&folder),
-                    format!("{}/{folder}", run.name),
-                )
-            } else {
-                (out.join(&run.name), run.name.clone())
-            };
-            let run = Run {
-                name: run.name.clone(),
-                config,
-            };
-            selected.push((run, dir, label));
+        if is_selected(run, args) {
+            selected.extend(seed_runs(run, args, &out).0);
         }
     }
     let precision = crate::precision::from_env()?;
@@ -111,12 +90,14 @@ pub fn run(args: &ExperimentArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskErro
     // change nothing for the others (the vocabulary comes from the training reviews).
     let needs_unsup = selected.iter().any(|(r, _, _)| {
         r.config.data.source == SourceKind::Imdb
-            && r.config
-                .embeddings
-                .as_ref()
-                .is_some_and(|e| e.source == crate::embeddings::SKIPGRAM)
+            && (r.config.pretrain.is_some()
+                || r.config
+                    .embeddings
+                    .as_ref()
+                    .is_some_and(|e| e.source == crate::embeddings::SKIPGRAM))
     });
     // Every run's data is loaded and checked before the first one trains.
+    let loading = Instant::now();
     let mut corpora: HashMap<String, TokenizedCorpus> = HashMap::new();
     for (run, _, _) in &selected {
         let key = data_key(&run.config);
@@ -134,7 +115,10 @@ pub fn run(args: &ExperimentArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskErro
         std::fs::read(&experiment.path).map_err(io("cannot read", &experiment.path))?;
     write_atomic(&out.join("experiment.toml"), &config_text)?;
 
+    let loading_seconds = loading.elapsed().as_secs_f64();
+
     let started = Instant::now();
+    let mut timings = Vec::new();
     for (run, dir, label) in &selected {
         let corpus = &corpora[&data_key(&run.config)];
         let context = RunContext {
@@ -144,16 +128,55 @@ pub fn run(args: &ExperimentArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskErro
             label,
             precision,
         };
-        run_one(&context, run, corpus, stop.clone())?;
+        if let Some(times) = run_one(&context, run, corpus, stop.clone())? {
+            timings.push((label.clone(), times));
+        }
     }
     let page = write_summary(&experiment, args, &out)?;
+    let seconds = started.elapsed().as_secs_f64();
+    if !timings.is_empty() {
+        write_timings(&out, loading_seconds, &timings)?;
+    }
     eprintln!(
-        "experiment {} done in {:.0} s: {}",
+        "experiment {} done in {:.0} s (and {loading_seconds:.0} s loading data): {}",
         experiment.name,
-        started.elapsed().as_secs_f64(),
+        seconds,
         page.display()
     );
     Ok(())
+}
+
+/// Where one run's time went, in seconds.
+#[derive(Debug, Clone, Copy)]
+struct RunTimes {
+    /// Preparing its data and its start: skip-gram vectors or a language model, trained or
+    /// read from the cache.
+    start: f64,
+    /// Training the classifier.
+    training: f64,
+    /// Evaluating on the test set, explaining, writing the report.
+    report: f64,
+}
+
+/// Prints where the experiment's time went and writes it to `timings.csv`: the data loading,
+/// then each run trained by this command.
+fn write_timings(
+    out: &Path,
+    loading_seconds: f64,
+    timings: &[(String, RunTimes)],
+) -> Result<(), XtaskError> {
+    let mut csv = String::from("step,start_seconds,training_seconds,report_seconds\n");
+    csv += &format!("loading data,{loading_seconds:.1},0,0\n");
+    eprintln!("where the time went: loading data {loading_seconds:.0} s");
+    for (label, t) in timings {
+        csv += &format!("{label},{:.1},{:.1},{:.1}\n", t.start, t.training, t.report);
+        eprintln!(
+            "  {label}: start (data, vectors or language model) {:.0} s, training {:.0} s, \
+             test and report {:.0} s",
+            t.start, t.training, t.report
+        );
+    }
+    Ok(write_atomic(&out.join("timings.csv"), csv.as_bytes())?)
 }
 
 /// The resolved config of `run` with the command line's overrides, as TOML.
@@ -204,12 +227,14 @@ struct RunContext<'a> {
     precision: InferencePrecision,
 }
 
+/// Trains, evaluates and reports one run (one seed of it); its times, or `None` if it had
+/// already finished.
 fn run_one(
     context: &RunContext<'_>,
     run: &Run,
     corpus: &TokenizedCorpus,
     stop: Arc<AtomicBool>,
-) -> Result<(), XtaskError> {
+) -> Result<Option<RunTimes>, XtaskError> {
     let RunContext {
         experiment,
         args,
@@ -230,7 +255,7 @@ fn run_one(
         if !keep_checkpoints {
             remove_checkpoints(&checkpoint)?;
         }
-        return Ok(());
+        return Ok(None);
     }
     if previous.is_some() && previous.as_deref() != Some(toml_text.as_str()) {
         eprintln!("[{label}] its configuration changed: starting it again");
@@ -242,6 +267,7 @@ fn run_one(
     std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
     write_atomic(&config_path, toml_text.as_bytes())?;
 
+    let started = Instant::now();
     let device = config.backend.device()?;
     let data = prepare(corpus, &config.data, config.seed)?;
     let embeddings = crate::embeddings::initial_embeddings(&config, corpus, dir)?;
@@ -258,14 +284,23 @@ fn run_one(
         inner: ConsoleProgress::new(label.to_string()),
         stop,
     };
-    let outcome = imdb_train::fit_with(
-        spec,
-        &device,
-        Some(&checkpoint),
-        &mut observer,
-        embeddings.as_ref(),
+    let pretrained = crate::pretrain::pretrained_start(
+        &config,
+        corpus,
+        data.classes.len(),
+        dir,
+        &observer.stop,
     )?;
+    let start = match &pretrained {
+        Some((pretrained, _)) => Start::Pretrained(pretrained),
+        None => Start::Fresh(embeddings.as_ref()),
+    };
+    let start_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let outcome = imdb_train::fit_from(spec, &device, Some(&checkpoint), &mut observer, start)?;
+    let training_seconds = started.elapsed().as_secs_f64();
 
+    let reporting = Instant::now();
     let started = Instant::now();
     let test = evaluate_at(
         &outcome.model,
@@ -325,6 +360,7 @@ fn run_one(
         metrics: &metrics,
         seed: config.seed,
         explained: &explained,
+        pretraining: pretrained.as_ref().map(|(_, epochs)| epochs.as_slice()),
     };
     let page = imdb_report::write_run_report(dir, &report)?;
     // Last: its presence marks the run as finished.
@@ -341,7 +377,11 @@ fn run_one(
         metrics.seconds_per_epoch,
         page.display()
     );
-    Ok(())
+    Ok(Some(RunTimes {
+        start: start_seconds,
+        training: training_seconds,
+        report: reporting.elapsed().as_secs_f64(),
+    }))
 }
 
 /// The test rows the report explains (see [`rows_to_explain`]), word by word towards the
@@ -425,6 +465,47 @@ pub fn run_metrics(
     }
 }
 
+/// True if `args` (`--only`) selects `run`.
+fn is_selected(run: &Run, args: &ExperimentArgs) -> bool {
+    args.only.is_empty() || args.only.contains(&run.name)
+}
+
+/// `run` once per seed — with `--seeds` if it is selected, else as configured — each with its
+/// folder under `out` and its label on the console; and whether the seeds have folders of
+/// their own. Training and the summary both read this, so the summary reads the folders
+/// that were trained.
+fn seed_runs(
+    run: &Run,
+    args: &ExperimentArgs,
+    out: &Path,
+) -> (Vec<(Run, std::path::PathBuf, String)>, bool) {
+    let mut config = run.config.clone();
+    if !args.seeds.is_empty() && is_selected(run, args) {
+        config.seeds = args.seeds.clone();
+    }
+    let (configs, per_seed_folders) = config.per_seed();
+    let runs = configs
+        .into_iter()
+        .map(|config| {
+            let (dir, label) = if per_seed_folders {
+                let folder = imdb_report::seed_folder(config.seed);
+                (
+                    out.join(&run.name).join(&folder),
+                    format!("{}/{folder}", run.name),
+                )
+            } else {
+                (out.join(&run.name), run.name.clone())
+            };
+            let run = Run {
+                name: run.name.clone(),
+                config,
+            };
+            (run, dir, label)
+        })
+        .collect();
+    (runs, per_seed_folders)
+}
+
 /// `summary.csv`, comparison figures and `index.html` over every finished run of the
 /// experiment (a run with several seeds once all of them are finished).
 fn write_summary(
@@ -434,35 +515,25 @@ fn write_summary(
 ) -> Result<std::path::PathBuf, XtaskError> {
     let mut finished = Vec::new();
     for run in &experiment.runs {
-        let mut config = run.config.clone();
-        // `--seeds` applies to the runs it trained; the others are read as configured.
-        if !args.seeds.is_empty() && (args.only.is_empty() || args.only.contains(&run.name)) {
-            config.seeds = args.seeds.clone();
-        }
-        let (configs, per_seed_folders) = config.per_seed();
+        let (seed_runs, per_seed_folders) = seed_runs(run, args, out);
         let mut seeds = Vec::new();
         let mut first_history = None;
-        for config in &configs {
-            let dir = if per_seed_folders {
-                out.join(&run.name)
-                    .join(imdb_report::seed_folder(config.seed))
-            } else {
-                out.join(&run.name)
-            };
-            let (Some(metrics), Ok(history)) = (
-                read_metrics_json(&dir.join("metrics.json")),
-                std::fs::read_to_string(dir.join("history.json")),
-            ) else {
+        for (seed_run, dir, _) in &seed_runs {
+            let Some(metrics) = read_metrics_json(&dir.join("metrics.json")) else {
                 break;
             };
             if first_history.is_none() {
-                let history: History = serde_json::from_str(&history)
-                    .map_err(|e| XtaskError::io("cannot read", dir.join("history.json"), e))?;
+                let path = dir.join("history.json");
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    break;
+                };
+                let history: History = serde_json::from_str(&text)
+                    .map_err(|e| XtaskError::io("cannot read", &path, e))?;
                 first_history = Some(history);
             }
-            seeds.push((config.seed, metrics));
+            seeds.push((seed_run.config.seed, metrics));
         }
-        if seeds.len() < configs.len() {
+        if seeds.len() < seed_runs.len() {
             continue;
         }
         if let Some(history) = first_history {

@@ -16,10 +16,12 @@ mod embeddings;
 mod error;
 mod evaluate;
 mod experiment;
+mod fingerprint;
 mod lock;
 mod long_range;
 mod precision;
 mod predict;
+mod pretrain;
 mod serve;
 
 use std::process::ExitCode;

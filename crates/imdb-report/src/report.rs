@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use imdb_data::{CorpusStats, write_atomic};
 use imdb_model::ModelSummary;
+use imdb_train::pretrain::PretrainEpoch;
 use imdb_train::{Confusion, History, is_class, roc_auc, roc_curve};
 
 use crate::error::ReportError;
@@ -12,9 +13,9 @@ use crate::explained::{
     ExplainedRow, MistakeDriver, drivers_section, highlighted, mistake_drivers,
 };
 use crate::figures::{
-    ClassDistribution, ConfusionHeatmap, CurveMetric, LengthAccuracy, LengthHistogram,
-    RenderedFigure, RocFigure, RocSeries, RunComparison, TrainingCurve, ValidationOverlay,
-    write_figure,
+    ChartSeries, ClassDistribution, ConfusionHeatmap, CurveMetric, LengthAccuracy, LengthHistogram,
+    LineChart, Marker, RenderedFigure, RocFigure, RocSeries, RunComparison, TrainingCurve,
+    ValidationOverlay, write_figure,
 };
 use crate::html::{escape, figure_img, page, table, table_html};
 use crate::tables::{
@@ -56,6 +57,9 @@ pub struct RunReport<'a> {
     /// mistakes shown are highlighted, and the words that drive mistakes are listed. Empty:
     /// plain text.
     pub explained: &'a [ExplainedRow],
+    /// The language-model pretraining the run started from, epoch by epoch, if any: shown as
+    /// a table and a perplexity curve.
+    pub pretraining: Option<&'a [PretrainEpoch]>,
 }
 
 /// The files a run's report consists of (besides `metrics.json`, which the caller writes last).
@@ -113,13 +117,19 @@ pub fn write_run_report(dir: &Path, report: &RunReport<'_>) -> Result<PathBuf, R
             .as_bytes(),
     )?;
 
+    let pretraining = match report.pretraining {
+        Some(epochs) => Some((epochs, write_figure(&perplexity_curve(epochs), dir)?)),
+        None => None,
+    };
     let html = run_page(
         report,
         &confusion,
-        &figures,
-        &length_figure,
+        (&figures, &length_figure),
         (&sample, &mistakes, &drivers),
         &buckets,
+        pretraining
+            .as_ref()
+            .map(|(epochs, figure)| (*epochs, figure)),
     );
     let path = dir.join("report.html");
     write_atomic(&path, html.as_bytes())?;
@@ -249,13 +259,67 @@ fn examples_table(examples: &[Example], explained: &[ExplainedRow]) -> String {
     )
 }
 
+/// Held-out perplexity after each pretraining epoch.
+fn perplexity_curve(epochs: &[PretrainEpoch]) -> LineChart {
+    let points = epochs
+        .iter()
+        .map(|e| (e.epoch as f64, e.held_out_perplexity))
+        .collect();
+    LineChart {
+        stem: "pretrain_perplexity".into(),
+        title: "Language model: held-out perplexity per epoch".into(),
+        x_desc: "Pretraining epoch".into(),
+        y_desc: "Perplexity (full softmax)".into(),
+        series: vec![ChartSeries::solid(
+            "held-out perplexity",
+            points,
+            0,
+            Marker::Circle,
+        )],
+        log_x: false,
+        log_y: false,
+        reference: None,
+    }
+}
+
+/// The pretraining section: a table of its epochs and the perplexity curve.
+fn pretraining_section(epochs: &[PretrainEpoch], figure: &RenderedFigure) -> String {
+    let rows: Vec<Vec<String>> = epochs
+        .iter()
+        .map(|e| {
+            vec![
+                e.epoch.to_string(),
+                format!("{:.4}", e.train_loss),
+                format!("{:.1}", e.held_out_perplexity),
+                format!("{:.0}", e.seconds),
+            ]
+        })
+        .collect();
+    let mut body = "<h2>Language-model pretraining</h2><p>The embedding and recurrent layers \
+                    were first trained to predict each next word of unlabelled and training \
+                    texts (no labels, no test texts); perplexity is measured on held-out \
+                    unlabelled texts with the full softmax.</p>"
+        .to_string();
+    body += &table(
+        &[
+            "Epoch",
+            "sampled-softmax loss",
+            "held-out perplexity",
+            "seconds",
+        ],
+        &rows,
+    );
+    body += &figure_img(figure, "Held-out perplexity after each pretraining epoch");
+    body
+}
+
 fn run_page(
     report: &RunReport<'_>,
     confusion: &Confusion,
-    figures: &[(RenderedFigure, String)],
-    length_figure: &RenderedFigure,
+    (figures, length_figure): (&[(RenderedFigure, String)], &RenderedFigure),
     (sample, mistakes, drivers): (&[Example], &[Vec<Example>], &[MistakeDriver]),
     buckets: &[LengthBucket],
+    pretraining: Option<(&[PretrainEpoch], &RenderedFigure)>,
 ) -> String {
     let m = report.metrics;
     let h = report.history;
@@ -327,6 +391,9 @@ fn run_page(
         body += &figure_img(figure, caption);
     }
 
+    if let Some((epochs, figure)) = pretraining {
+        body += &pretraining_section(epochs, figure);
+    }
     body += "<h2>Training (notebook §5)</h2>";
     let epoch_rows: Vec<Vec<String>> = h
         .epochs

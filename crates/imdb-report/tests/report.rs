@@ -8,6 +8,7 @@ use imdb_report::{
     ExplainedRow, RunMetrics, RunReport, RunSummary, TestOutcome, rows_to_explain,
     write_experiment_report, write_run_report,
 };
+use imdb_train::pretrain::PretrainEpoch;
 use imdb_train::{ClassProbabilities, Confusion, EpochRecord, History, Metrics, TokenWeight};
 
 fn history() -> History {
@@ -67,7 +68,12 @@ fn counts(classes: &[String], each: usize) -> ClassCounts {
 /// Writes a run report of 40 fabricated test texts over `classes` into `dir`, with the rows
 /// it asks for explained if `explain` (every "bad" pushes the verdict, "good" argues against
 /// it); returns the page's HTML.
-fn fabricated_report(dir: &std::path::Path, classes: &[String], explain: bool) -> String {
+fn fabricated_report(
+    dir: &std::path::Path,
+    classes: &[String],
+    explain: bool,
+    pretraining: Option<&[PretrainEpoch]>,
+) -> String {
     let n = classes.len();
     let vocab =
         Vocabulary::from_ranked_words(vec!["good".into(), "bad".into(), "<b>film</b>".into()]);
@@ -158,15 +164,45 @@ fn fabricated_report(dir: &std::path::Path, classes: &[String], explain: bool) -
         metrics: &metrics("demo", 0.8),
         seed: 3,
         explained: &explained,
+        pretraining,
     };
     let page = write_run_report(dir, &report).unwrap();
     std::fs::read_to_string(page).unwrap()
 }
 
 #[test]
+fn a_pretrained_run_shows_its_perplexity_table_and_curve() {
+    let dir = tempfile::tempdir().unwrap();
+    let epochs: Vec<PretrainEpoch> = [(5.16, 250.8), (4.68, 214.1), (4.56, 198.3)]
+        .iter()
+        .enumerate()
+        .map(|(i, &(loss, ppl))| PretrainEpoch {
+            epoch: i + 1,
+            train_loss: loss,
+            held_out_perplexity: ppl,
+            seconds: 181.0,
+        })
+        .collect();
+    let names = names(&["negative", "positive"]);
+    let html = fabricated_report(dir.path(), &names, false, Some(&epochs));
+    assert!(html.contains("Language-model pretraining"));
+    for value in ["250.8", "214.1", "198.3", "4.6800"] {
+        assert!(html.contains(value), "{value} missing from the table");
+    }
+    let svg = std::fs::read_to_string(dir.path().join("pretrain_perplexity.svg")).unwrap();
+    assert!(svg.contains("held-out perplexity"));
+    assert!(dir.path().join("pretrain_perplexity.png").is_file());
+    // A run without pretraining has neither.
+    let plain = tempfile::tempdir().unwrap();
+    let html = fabricated_report(plain.path(), &names, false, None);
+    assert!(!html.contains("Language-model pretraining"));
+    assert!(!plain.path().join("pretrain_perplexity.svg").exists());
+}
+
+#[test]
 fn run_report_writes_every_file() {
     let dir = tempfile::tempdir().unwrap();
-    let html = fabricated_report(dir.path(), &names(&["negative", "positive"]), false);
+    let html = fabricated_report(dir.path(), &names(&["negative", "positive"]), false, None);
     for file in [
         "history.csv",
         "predictions.csv",
@@ -223,7 +259,7 @@ fn run_report_writes_every_file() {
 fn run_report_for_three_classes_names_every_class() {
     let dir = tempfile::tempdir().unwrap();
     let classes = names(&["bad", "fine", "good"]);
-    let html = fabricated_report(dir.path(), &classes, false);
+    let html = fabricated_report(dir.path(), &classes, false, None);
     let report = std::fs::read_to_string(dir.path().join("classification_report.txt")).unwrap();
     let rows: Vec<&str> = report.lines().filter(|l| !l.trim().is_empty()).collect();
     // Header, one row per class, accuracy, macro and weighted averages.
@@ -382,7 +418,7 @@ fn runs_never_share_a_series_style() {
 #[test]
 fn explained_examples_are_highlighted_and_the_words_behind_mistakes_listed() {
     let dir = tempfile::tempdir().unwrap();
-    let html = fabricated_report(dir.path(), &names(&["negative", "positive"]), true);
+    let html = fabricated_report(dir.path(), &names(&["negative", "positive"]), true, None);
     // The shown examples and mistakes: their words coloured by weight, escaped.
     assert!(html.contains("Text (explained: the words read, coloured by weight)"));
     assert!(html.contains("rgba(44,160,44,0.85)\" title=\"+0.2500\">bad</span>"));
@@ -412,6 +448,6 @@ fn explained_examples_are_highlighted_and_the_words_behind_mistakes_listed() {
         .len();
     assert!(mistakes as usize >= fp, "{drivers:?}");
     // Without explanations the plain text stays.
-    let plain = fabricated_report(dir.path(), &names(&["negative", "positive"]), false);
+    let plain = fabricated_report(dir.path(), &names(&["negative", "positive"]), false, None);
     assert!(plain.contains("Text (first 120 words)") && !plain.contains("Words that drive"));
 }

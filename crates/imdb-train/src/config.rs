@@ -85,6 +85,11 @@ pub struct TrainConfig {
     pub learning_rate: f64,
     /// The learning rate is multiplied by this after every epoch (1 keeps it constant).
     pub lr_decay: f64,
+    /// The learning rate grows linearly from `1/warmup_steps` of its value to all of it over
+    /// the run's first `warmup_steps` batches (0: no warm-up). Helps a pretrained start keep
+    /// what it learnt through the first, noisy steps of the new output layer.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub warmup_steps: usize,
     /// Adam's β₁.
     pub beta_1: f64,
     /// Adam's β₂.
@@ -111,6 +116,7 @@ impl Default for TrainConfig {
             eval_batch_size: 256,
             learning_rate: 1e-3,
             lr_decay: 1.0,
+            warmup_steps: 0,
             beta_1: 0.9,
             beta_2: 0.999,
             epsilon: 1e-7,
@@ -120,6 +126,10 @@ impl Default for TrainConfig {
             early_stopping: EarlyStoppingConfig::default(),
         }
     }
+}
+
+fn is_zero(value: &usize) -> bool {
+    *value == 0
 }
 
 impl TrainConfig {

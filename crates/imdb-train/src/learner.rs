@@ -30,6 +30,7 @@ use crate::optim::FusedAdam;
 use crate::progress::TrainObserver;
 use crate::records::{load_module, load_optimizer, save_module, save_optimizer};
 use crate::step::{TrainBatch, Trainee};
+use crate::transfer::{PretrainedLayers, PretrainedStart, drop_frozen_gradients, learning_rates};
 
 /// Everything a training run needs.
 #[derive(Debug, Clone, Copy)]
@@ -111,6 +112,15 @@ pub fn fit(
     fit_with(spec, device, checkpoint_dir, observer, None)
 }
 
+/// Where training starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Start<'a> {
+    /// A classifier drawn from the seed, with these word vectors if any.
+    Fresh(Option<&'a InitialEmbeddings>),
+    /// Given weights.
+    Pretrained(&'a PretrainedStart),
+}
+
 /// [`fit`], starting from given word vectors.
 pub fn fit_with(
     spec: FitSpec<'_>,
@@ -119,6 +129,27 @@ pub fn fit_with(
     observer: &mut dyn TrainObserver,
     embeddings: Option<&InitialEmbeddings>,
 ) -> Result<FitOutcome, TrainError> {
+    fit_from(
+        spec,
+        device,
+        checkpoint_dir,
+        observer,
+        Start::Fresh(embeddings),
+    )
+}
+
+/// [`fit`], starting from `start`.
+pub fn fit_from(
+    spec: FitSpec<'_>,
+    device: &Device,
+    checkpoint_dir: Option<&Path>,
+    observer: &mut dyn TrainObserver,
+    start: Start<'_>,
+) -> Result<FitOutcome, TrainError> {
+    let (embeddings, fine_tune) = match start {
+        Start::Fresh(embeddings) => (embeddings, None),
+        Start::Pretrained(pretrained) => (None, Some(&pretrained.fine_tune)),
+    };
     let FitSpec {
         train_set,
         val_set,
@@ -135,6 +166,26 @@ pub fn fit_with(
     let ad_device = device.clone().autodiff();
     let mut model =
         SentimentClassifier::new(model_config, num_words, num_classes, seed, &ad_device)?;
+    if let Start::Pretrained(pretrained) = start {
+        if pretrained.model.config != *model_config
+            || pretrained.model.num_words() != num_words
+            || pretrained.model.num_classes() != num_classes
+        {
+            return Err(TrainError::InvalidConfig {
+                key: "pretrained",
+                problem: format!(
+                    "the starting weights ({}) are for another model than this run's",
+                    pretrained.source
+                ),
+            });
+        }
+        pretrained.fine_tune.validate()?;
+        let fresh_encoder = model.encoder.clone();
+        model = crate::records::copy_weights(pretrained.model.clone(), model)?;
+        if pretrained.fine_tune.layers == PretrainedLayers::Embedding {
+            model.encoder = fresh_encoder;
+        }
+    }
     let outputs = model.outputs();
     if let Some(e) = embeddings {
         model = model.with_embeddings(e.weights.clone(), e.freeze)?;
@@ -149,6 +200,13 @@ pub fn fit_with(
     let mut fingerprint = fingerprint(&spec);
     if let Some(e) = embeddings {
         fingerprint += &format!(" embeddings={} freeze={}", e.source, e.freeze);
+    }
+    if let Start::Pretrained(pretrained) = start {
+        fingerprint += &format!(
+            " pretrained={} fine_tune={}",
+            pretrained.source,
+            serde_json::json!(pretrained.fine_tune)
+        );
     }
     let mut history = History::default();
     let mut best_score: Option<f64> = None;
@@ -224,7 +282,18 @@ pub fn fit_with(
                     learning_rate: lr,
                 });
             }
-            trainee = TrainStep::optimize(trainee, &mut optim, lr.into(), out.grads);
+            // Linear warm-up over the first steps of the run, then the epoch's rate.
+            let step = (epoch - 1) * plan.len() + b + 1;
+            let lr = lr * (step as f64 / config.warmup_steps.max(1) as f64).min(1.0);
+            let mut grads = out.grads;
+            let rates = match fine_tune {
+                Some(fine_tune) => {
+                    drop_frozen_gradients(&mut grads, &trainee.model, fine_tune, epoch);
+                    learning_rates(&trainee.model, fine_tune, lr)
+                }
+                None => lr.into(),
+            };
+            trainee = TrainStep::optimize(trainee, &mut optim, rates, grads);
             loss_sum += out.item.loss as f64 * rows.len() as f64;
             let batch = ClassProbabilities::from_logits(&out.item.logits, outputs);
             for (i, &r) in rows.iter().enumerate() {

@@ -68,6 +68,7 @@ pub mod probe;
 pub mod progress;
 pub mod records;
 pub mod step;
+pub mod transfer;
 
 pub use artifacts::{Explanation, MODEL_FORMAT, ModelManifest, Prediction, SavedModel, Session};
 pub use config::{EarlyStoppingConfig, Monitor, TrainConfig};
@@ -75,9 +76,12 @@ pub use error::TrainError;
 pub use evaluate::{Evaluation, evaluate, evaluate_at};
 pub use explain::TokenWeight;
 pub use history::{EpochRecord, History};
-pub use learner::{FitOutcome, FitSpec, InitialEmbeddings, fit, fit_with, optimizer};
+pub use learner::{
+    FitOutcome, FitSpec, InitialEmbeddings, Start, fit, fit_from, fit_with, optimizer,
+};
 pub use metrics::{
     ClassProbabilities, Confusion, Metrics, RocPoint, cross_entropy, is_class, roc_auc, roc_curve,
 };
 pub use optim::FusedAdam;
 pub use progress::{ConsoleProgress, Silent, TrainObserver};
+pub use transfer::{FineTuneConfig, PretrainedLayers, PretrainedStart};

@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::GradientsParams;
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use imdb_data::split::{SeededRng, derive_seed, shuffled_indices};
 use imdb_model::language_model::{LanguageBatch, LanguageModel, SampledWords};
@@ -36,6 +36,14 @@ pub struct PretrainConfig {
     pub learning_rate: f64,
     /// Gradients are scaled down to this norm when longer.
     pub grad_clip_norm: f64,
+    /// Train on at most this many texts, the first ones (none: all of them); for quick
+    /// checks. The held-out texts are not cut.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_texts: Option<usize>,
+    /// The language model's own seed (its initialization, shuffling, samples, dropout), for
+    /// callers that pretrain once for runs of several seeds; none: the run's seed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 impl Default for PretrainConfig {
@@ -47,6 +55,8 @@ impl Default for PretrainConfig {
             samples: 512,
             learning_rate: 0.003,
             grad_clip_norm: 1.0,
+            max_texts: None,
+            seed: None,
         }
     }
 }
@@ -78,6 +88,12 @@ impl PretrainConfig {
         if !(self.grad_clip_norm.is_finite() && self.grad_clip_norm > 0.0) {
             return bad("grad_clip_norm", "must be a positive number");
         }
+        if self.max_texts == Some(0) {
+            return bad(
+                "max_texts",
+                "must be at least 1 (leave it out to use every text)",
+            );
+        }
         Ok(())
     }
 }
@@ -105,6 +121,50 @@ pub trait PretrainObserver {
     fn should_stop(&mut self) -> bool {
         false
     }
+    /// After each epoch (after [`PretrainObserver::epoch_end`]), the state a later
+    /// [`resume_pretraining`] continues from: the place to save it. An error stops pretraining.
+    fn checkpoint(&mut self, _state: &PretrainState) -> Result<(), TrainError> {
+        Ok(())
+    }
+}
+
+/// Pretraining after some epochs: the model, the optimizer's moments and the epochs done.
+/// [`resume_pretraining`] from it gives exactly what an uninterrupted run would.
+pub struct PretrainState {
+    /// The language model.
+    pub model: LanguageModel,
+    /// Adam's state (see [`crate::records::save_optimizer`] to keep it).
+    pub optimizer: ModuleOptimizer,
+    /// The epochs done, in order.
+    pub history: Vec<PretrainEpoch>,
+}
+
+impl std::fmt::Debug for PretrainState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PretrainState")
+            .field("epochs_done", &self.history.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PretrainState {
+    /// Nothing done yet: `model` as drawn and a fresh optimizer for `config`.
+    pub fn new(model: LanguageModel, config: &PretrainConfig) -> Self {
+        Self {
+            model,
+            optimizer: pretrain_optimizer(config),
+            history: Vec::new(),
+        }
+    }
+}
+
+/// Adam with the pretraining's gradient clipping.
+pub fn pretrain_optimizer(config: &PretrainConfig) -> ModuleOptimizer {
+    optimizer(&TrainConfig {
+        learning_rate: config.learning_rate,
+        grad_clip_norm: Some(config.grad_clip_norm),
+        ..TrainConfig::default()
+    })
 }
 
 impl PretrainObserver for () {}
@@ -173,14 +233,36 @@ impl Sampler {
 /// measuring perplexity on `held_out` after each epoch; `device` is the model's (autodiff)
 /// device. Deterministic for a seed.
 pub fn pretrain_language_model(
-    mut model: LanguageModel,
-    (texts, held_out): (&[Vec<u32>], &[Vec<u32>]),
+    model: LanguageModel,
+    texts: (&[Vec<u32>], &[Vec<u32>]),
     config: &PretrainConfig,
     seed: u64,
     device: &Device,
     observer: &mut dyn PretrainObserver,
 ) -> Result<(LanguageModel, Vec<PretrainEpoch>), TrainError> {
+    let start = PretrainState::new(model, config);
+    let done = resume_pretraining(start, texts, config, seed, device, observer)?;
+    Ok((done.model, done.history))
+}
+
+/// [`pretrain_language_model`] from `state`: the epochs after those in its history, up to
+/// `config.epochs` (none if it has them all). Each epoch's shuffle and samples depend only on
+/// the seed and the epoch, so resuming gives what one uninterrupted run gives.
+pub fn resume_pretraining(
+    state: PretrainState,
+    (texts, held_out): (&[Vec<u32>], &[Vec<u32>]),
+    config: &PretrainConfig,
+    seed: u64,
+    device: &Device,
+    observer: &mut dyn PretrainObserver,
+) -> Result<PretrainState, TrainError> {
     config.validate()?;
+    let texts = &texts[..texts.len().min(config.max_texts.unwrap_or(usize::MAX))];
+    let PretrainState {
+        mut model,
+        optimizer: mut optim,
+        mut history,
+    } = state;
     let num_words = model.num_words();
     if let Some(id) = texts
         .iter()
@@ -202,13 +284,7 @@ pub fn pretrain_language_model(
     }
     let held_out_windows = windows(held_out, config.window);
     let sampler = Sampler::new(texts, num_words, config.samples);
-    let mut optim = optimizer(&TrainConfig {
-        learning_rate: config.learning_rate,
-        grad_clip_norm: Some(config.grad_clip_norm),
-        ..TrainConfig::default()
-    });
-    let mut history = Vec::new();
-    for epoch in 1..=config.epochs {
+    for epoch in history.len() + 1..=config.epochs {
         let started = Instant::now();
         let order = shuffled_indices(all.len(), derive_seed(seed, &[epoch as u64, 0x1a]));
         let batches: Vec<&[usize]> = order.chunks(config.batch_size).collect();
@@ -249,8 +325,23 @@ pub fn pretrain_language_model(
         };
         observer.epoch_end(&record);
         history.push(record);
+        let state = PretrainState {
+            model,
+            optimizer: optim,
+            history,
+        };
+        observer.checkpoint(&state)?;
+        PretrainState {
+            model,
+            optimizer: optim,
+            history,
+        } = state;
     }
-    Ok((model, history))
+    Ok(PretrainState {
+        model,
+        optimizer: optim,
+        history,
+    })
 }
 
 /// The batch's samples with the log-probabilities of drawing them and each target.

@@ -34,6 +34,22 @@ pub fn load_module<M: Module>(module: M, path: &Path, what: &'static str) -> Res
         .map_err(|e| bad(e.to_string()))
 }
 
+/// `into` with the parameters of `from` (the same shapes), copied through their encoded
+/// bytes as a checkpoint is: the copies are fresh leaves of the autograd graph, with none of
+/// the history `from`'s tensors may carry.
+pub fn copy_weights<M: Module>(from: M, into: M) -> Result<M, TrainError> {
+    let bad = |message: String| TrainError::InvalidConfig {
+        key: "pretrained",
+        problem: format!("cannot copy the starting weights: {message}"),
+    };
+    let bytes = from
+        .into_record()
+        .into_bytes()
+        .map_err(|e| bad(e.to_string()))?;
+    let record = ModuleRecord::from_bytes(bytes).map_err(|e| bad(e.to_string()))?;
+    into.try_load_record(record).map_err(|e| bad(e.to_string()))
+}
+
 /// Saves the optimizer's state (Adam's moments and step count) to `path`.
 pub fn save_optimizer(optim: &ModuleOptimizer, path: &Path) -> Result<(), TrainError> {
     let bytes = optim
