@@ -248,7 +248,6 @@ fn describe<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>) -> String {
 fn validate(config: &RunConfig) -> Result<(), String> {
     use imdb_data::DataError;
     use imdb_model::ModelError;
-    use imdb_train::TrainError;
     check_seeds(&config.seeds).map_err(|problem| format!("key `seeds`: {problem}"))?;
     if let Some(fine_tune) = &config.fine_tune {
         if config.pretrain.is_none() {
@@ -258,31 +257,13 @@ fn validate(config: &RunConfig) -> Result<(), String> {
                     .into(),
             );
         }
-        match fine_tune.validate() {
-            Err(TrainError::InvalidConfig { key, problem }) => {
-                return Err(format!("key `fine_tune.{key}`: {problem}"));
-            }
-            Err(other) => return Err(other.to_string()),
-            Ok(()) => {}
-        }
+        keyed("fine_tune", fine_tune.validate())?;
     }
     if let Some(pretrain) = &config.pretrain {
-        match pretrain.validate() {
-            Err(TrainError::InvalidConfig { key, problem }) => {
-                return Err(format!("key `pretrain.{key}`: {problem}"));
-            }
-            Err(other) => return Err(other.to_string()),
-            Ok(()) => {}
-        }
-        if config.model.architecture == imdb_model::Architecture::Transformer
-            || config.model.bidirectional
+        keyed("pretrain", pretrain.validate())?;
+        if let Err(ModelError::InvalidConfig { problem, .. }) = config.model.check_one_directional()
         {
-            return Err(
-                "key `pretrain`: a language model reads left to right: it needs a \
-                        one-directional recurrent model (architecture lstm, gru or rnn, \
-                        bidirectional = false)"
-                    .into(),
-            );
+            return Err(format!("key `pretrain`: {problem}"));
         }
         if config.embeddings.is_some() {
             return Err(
@@ -305,9 +286,14 @@ fn validate(config: &RunConfig) -> Result<(), String> {
         }
         Ok(()) => {}
     }
-    match config.train.validate() {
-        Err(TrainError::InvalidConfig { key, problem }) => {
-            Err(format!("key `train.{key}`: {problem}"))
+    keyed("train", config.train.validate())
+}
+
+/// A training setting's error under its section's key, e.g. `key \`train.epochs\`: …`.
+fn keyed(section: &str, result: Result<(), imdb_train::TrainError>) -> Result<(), String> {
+    match result {
+        Err(imdb_train::TrainError::InvalidConfig { key, problem }) => {
+            Err(format!("key `{section}.{key}`: {problem}"))
         }
         Err(other) => Err(other.to_string()),
         Ok(()) => Ok(()),

@@ -245,14 +245,7 @@ impl SentimentClassifier {
         input: ModelInput,
         dropout_seed: Option<u64>,
     ) -> Result<Tensor<3>, ModelError> {
-        if self.transformer.is_some() || self.config.bidirectional {
-            return Err(ModelError::InvalidConfig {
-                key: "architecture",
-                problem: "a language model needs a one-directional recurrent network (lstm, \
-                          gru or rnn, bidirectional = false)"
-                    .into(),
-            });
-        }
+        self.config.check_one_directional()?;
         match self.encode(input, dropout_seed, None, InferencePrecision::Fast, true) {
             Encoded::Steps(seq, _) => Ok(seq),
             Encoded::Features(_) => unreachable!("every step was asked for"),

@@ -146,6 +146,20 @@ impl ModelConfig {
         }
     }
 
+    /// Refuses a model that cannot be a language model: one that is not recurrent, or that
+    /// also reads right to left (it would have seen the word it is asked to predict).
+    pub fn check_one_directional(&self) -> Result<(), ModelError> {
+        if self.architecture.cell().is_none() || self.bidirectional {
+            return Err(ModelError::InvalidConfig {
+                key: "architecture",
+                problem: "a language model reads left to right: it needs a one-directional \
+                          recurrent model (architecture lstm, gru or rnn, bidirectional = false)"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
     /// Checks every setting; the error names the key and what is allowed.
     pub fn validate(&self) -> Result<(), ModelError> {
         let positive = [

@@ -93,15 +93,8 @@ impl LanguageModel {
         seed: u64,
         device: &Device,
     ) -> Result<Self, ModelError> {
+        config.check_one_directional()?;
         let body = SentimentClassifier::new(config, num_words, 2, seed, device)?;
-        if body.transformer.is_some() || config.bidirectional {
-            return Err(ModelError::InvalidConfig {
-                key: "architecture",
-                problem: "language-model pretraining needs a one-directional recurrent network \
-                          (lstm, gru or rnn, bidirectional = false)"
-                    .into(),
-            });
-        }
         let units = config.units;
         let mut rng = SeededRng::new(seed ^ 0x1a9e_7a5e);
         let limit = 1.0 / (units as f32).sqrt();

@@ -159,7 +159,7 @@ impl PretrainState {
 }
 
 /// Adam with the pretraining's gradient clipping.
-pub fn pretrain_optimizer(config: &PretrainConfig) -> ModuleOptimizer {
+fn pretrain_optimizer(config: &PretrainConfig) -> ModuleOptimizer {
     optimizer(&TrainConfig {
         learning_rate: config.learning_rate,
         grad_clip_norm: Some(config.grad_clip_norm),

@@ -87,21 +87,19 @@ pub struct PretrainedStart {
     pub fine_tune: FineTuneConfig,
 }
 
-/// The pretrained parameters of `model` under `layers`: the embedding's, then the recurrent
+/// The pretrained parameters of `model` under `layers`: the embedding's, and the recurrent
 /// layers' when they are taken.
-fn pretrained_ids(
-    model: &SentimentClassifier,
-    layers: PretrainedLayers,
-) -> (ParamId, Vec<ParamId>) {
-    let recurrent = match layers {
-        PretrainedLayers::All => model
-            .encoder
-            .iter()
-            .flat_map(|l| [l.w_ih.id, l.w_hh.id, l.bias.id])
-            .collect(),
-        PretrainedLayers::Embedding => Vec::new(),
-    };
-    (model.embedding.id, recurrent)
+fn pretrained_ids(model: &SentimentClassifier, layers: PretrainedLayers) -> Vec<ParamId> {
+    let mut ids = vec![model.embedding.id];
+    if layers == PretrainedLayers::All {
+        ids.extend(
+            model
+                .encoder
+                .iter()
+                .flat_map(|l| [l.w_ih.id, l.w_hh.id, l.bias.id]),
+        );
+    }
+    ids
 }
 
 /// Removes from `grads` the gradients of the pretrained layers still fixed in `epoch`
@@ -112,17 +110,15 @@ pub fn drop_frozen_gradients(
     fine_tune: &FineTuneConfig,
     epoch: usize,
 ) {
-    let (embedding, recurrent) = pretrained_ids(model, fine_tune.layers);
     if epoch <= fine_tune.freeze_embedding_epochs {
-        grads.remove::<2>(embedding);
+        grads.remove::<2>(model.embedding.id);
     }
+    // `validate` allows frozen recurrent epochs only when those layers are pretrained.
     if epoch <= fine_tune.freeze_recurrent_epochs {
         for layer in &model.encoder {
-            if recurrent.contains(&layer.w_ih.id) {
-                grads.remove::<2>(layer.w_ih.id);
-                grads.remove::<2>(layer.w_hh.id);
-                grads.remove::<1>(layer.bias.id);
-            }
+            grads.remove::<2>(layer.w_ih.id);
+            grads.remove::<2>(layer.w_hh.id);
+            grads.remove::<1>(layer.bias.id);
         }
     }
 }
@@ -137,8 +133,7 @@ pub fn learning_rates(
     if fine_tune.pretrained_lr_scale == 1.0 {
         return lr.into();
     }
-    let (embedding, mut ids) = pretrained_ids(model, fine_tune.layers);
-    ids.push(embedding);
+    let ids = pretrained_ids(model, fine_tune.layers);
     // The last group that matches a parameter sets its rate.
     ModuleLrScheduler::new(lr)
         .with_group(
