@@ -134,7 +134,9 @@ pub fn nearest(
 ) -> Vec<(String, f32)> {
     let dim = vectors.dim;
     let offset = INDEX_FROM as usize + 1;
-    let Some(rank) = vocab.rank(word) else {
+    // Rows past the vocabulary (vectors for more words than the corpus has) name no word.
+    let known = vectors.total.min(vocab.words().len());
+    let Some(rank) = vocab.rank(word).filter(|&r| (r as usize) < known) else {
         return Vec::new();
     };
     let row = |r: usize| &vectors.weights[(r + offset) * dim..(r + offset + 1) * dim];
@@ -142,7 +144,7 @@ pub fn nearest(
     let target = row(rank as usize);
     let tn = norm(target);
     let mut scored: HashMap<usize, f32> = HashMap::new();
-    for r in 0..vectors.total {
+    for r in 0..known {
         if r != rank as usize {
             let v = row(r);
             scored.insert(
@@ -162,6 +164,38 @@ pub fn nearest(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nearest_names_only_words_of_the_vocabulary() {
+        // Vectors for 6 words (as skip-gram makes for `num_words` = 10) over a vocabulary of 3.
+        let vocab =
+            Vocabulary::from_ranked_words(["good", "great", "bad"].map(String::from).to_vec());
+        let offset = INDEX_FROM as usize + 1;
+        let mut weights = vec![0.0f32; (offset + 6) * 2];
+        for (r, v) in [
+            [1.0, 0.1],
+            [1.0, 0.2],
+            [-1.0, 0.0],
+            [1.0, 0.15],
+            [1.0, 0.1],
+            [0.5, 0.5],
+        ]
+        .iter()
+        .enumerate()
+        {
+            weights[(offset + r) * 2..(offset + r + 1) * 2].copy_from_slice(v);
+        }
+        let vectors = AlignedVectors {
+            weights,
+            dim: 2,
+            found: 6,
+            total: 6,
+        };
+        let near = nearest(&vectors, &vocab, "good", 5);
+        let words: Vec<&str> = near.iter().map(|(w, _)| w.as_str()).collect();
+        assert_eq!(words, ["great", "bad"]);
+        assert!(nearest(&vectors, &vocab, "unknown", 5).is_empty());
+    }
     use std::io::Write;
 
     fn vocab() -> Vocabulary {
