@@ -1090,4 +1090,19 @@ fn pretraining_is_cached_resumed_and_refused_on_mismatch() {
     let (_, log) = experiment(&other, "e");
     assert!(log.contains("epochs 1 to 1"), "{log}");
     assert_eq!(lm_folders(&data).len(), 2);
+
+    // A bidirectional GRU is pretrained both ways, in its own folder, and starts the run.
+    let bidirectional = pretrain_config(tmp.path(), "bi", &format!("epochs = 1, {settings}"));
+    let text = std::fs::read_to_string(&bidirectional).unwrap().replace(
+        "pretrain = {",
+        "model = { architecture = \"gru\", bidirectional = true, readout = \"max\" }\npretrain = {",
+    );
+    std::fs::write(&bidirectional, text).unwrap();
+    let (run_dir, log) = experiment(&bidirectional, "f");
+    assert!(log.contains("epochs 1 to 1"), "{log}");
+    assert_eq!(lm_folders(&data).len(), 3);
+    let epochs = pretrain_epochs(&run_dir);
+    assert!(epochs[0].1.is_finite() && epochs[0].1 > 1.0, "{epochs:?}");
+    let model = std::fs::read_to_string(run_dir.join("model.json")).unwrap();
+    assert!(model.contains("\"bidirectional\": true"), "{model}");
 }

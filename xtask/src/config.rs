@@ -261,9 +261,9 @@ fn validate(config: &RunConfig) -> Result<(), String> {
     }
     if let Some(pretrain) = &config.pretrain {
         keyed("pretrain", pretrain.validate())?;
-        if let Err(ModelError::InvalidConfig { problem, .. }) = config.model.check_one_directional()
+        if let Err(ModelError::InvalidConfig { key, problem }) = config.model.check_language_model()
         {
-            return Err(format!("key `pretrain`: {problem}"));
+            return Err(format!("key `model.{key}` (with `pretrain`): {problem}"));
         }
         if config.embeddings.is_some() {
             return Err(
@@ -494,8 +494,16 @@ mod tests {
                 "fine_tune.pretrained_lr_scale",
             ),
             (
-                "pretrain = {}\nmodel.bidirectional = true",
-                "one-directional recurrent model",
+                "pretrain = {}\nmodel = { bidirectional = true, layers = 2 }",
+                "key `model.layers` (with `pretrain`): a bidirectional language model has one layer",
+            ),
+            (
+                "pretrain = {}\nmodel = { bidirectional = true, mask_padding = false }",
+                "key `model.mask_padding` (with `pretrain`)",
+            ),
+            (
+                "pretrain = {}\nmodel.architecture = \"transformer\"",
+                "key `model.architecture` (with `pretrain`): a language model reads word by word",
             ),
             (
                 "pretrain = {}\nembeddings = { source = \"skipgram\" }",

@@ -239,13 +239,16 @@ impl SentimentClassifier {
 
     /// The last recurrent layer's output at every step, `[batch, steps, hidden]` (dropout as
     /// in [`forward`](Self::forward)): what a language model reads to predict the next word.
-    /// Only for one-directional recurrent models (a bidirectional one has seen the next word).
+    /// A bidirectional layer gives `[batch, steps, 2 · units]`, the forward half first (at
+    /// step `t` it has read the words up to `t`) and the backward half after (the words from
+    /// `t` on). Only for models that can be language models (see
+    /// [`ModelConfig::check_language_model`]).
     pub fn step_features(
         &self,
         input: ModelInput,
         dropout_seed: Option<u64>,
     ) -> Result<Tensor<3>, ModelError> {
-        self.config.check_one_directional()?;
+        self.config.check_language_model()?;
         match self.encode(input, dropout_seed, None, InferencePrecision::Fast, true) {
             Encoded::Steps(seq, _) => Ok(seq),
             Encoded::Features(_) => unreachable!("every step was asked for"),

@@ -146,14 +146,35 @@ impl ModelConfig {
         }
     }
 
-    /// Refuses a model that cannot be a language model: one that is not recurrent, or that
-    /// also reads right to left (it would have seen the word it is asked to predict).
-    pub fn check_one_directional(&self) -> Result<(), ModelError> {
-        if self.architecture.cell().is_none() || self.bidirectional {
+    /// Refuses a model that cannot be a language model: one that is not recurrent, or a
+    /// bidirectional one with more than one layer (its second layer would read the first's
+    /// other half, which has already seen the word to predict) or without masked padding (its
+    /// backward half would read a short window's padding before the words).
+    pub fn check_language_model(&self) -> Result<(), ModelError> {
+        if self.architecture.cell().is_none() {
             return Err(ModelError::InvalidConfig {
                 key: "architecture",
-                problem: "a language model reads left to right: it needs a one-directional \
-                          recurrent model (architecture lstm, gru or rnn, bidirectional = false)"
+                problem: "a language model reads word by word: it needs a recurrent model \
+                          (architecture lstm, gru or rnn)"
+                    .into(),
+            });
+        }
+        if self.bidirectional && self.layers > 1 {
+            return Err(ModelError::InvalidConfig {
+                key: "layers",
+                problem: format!(
+                    "a bidirectional language model has one layer (a second would read the \
+                     first's backward half, which has seen the word the forward half predicts), \
+                     not {}: set layers = 1 or bidirectional = false",
+                    self.layers
+                ),
+            });
+        }
+        if self.bidirectional && !self.mask_padding {
+            return Err(ModelError::InvalidConfig {
+                key: "mask_padding",
+                problem: "a bidirectional language model needs masked padding (its backward \
+                          half reads a short window's padding first): set mask_padding = true"
                     .into(),
             });
         }

@@ -296,9 +296,10 @@ fn pretraining_section(epochs: &[PretrainEpoch], figure: &RenderedFigure) -> Str
         })
         .collect();
     let mut body = "<h2>Language-model pretraining</h2><p>The embedding and recurrent layers \
-                    were first trained to predict each next word of unlabelled and training \
-                    texts (no labels, no test texts); perplexity is measured on held-out \
-                    unlabelled texts with the full softmax.</p>"
+                    were first trained to predict each next word (and a bidirectional model's \
+                    backward half each previous word) of unlabelled and training texts (no \
+                    labels, no test texts); perplexity is measured on held-out unlabelled texts \
+                    with the full softmax, over every word predicted.</p>"
         .to_string();
     body += &table(
         &[

@@ -1,5 +1,6 @@
 //! Language-model pretraining: a [`LanguageModel`] learns to predict each next word of
-//! unlabelled texts, so that its embedding and recurrent layers can start a classifier.
+//! unlabelled texts (and, bidirectional, each previous word too), so that its embedding and
+//! recurrent layers can start a classifier.
 //!
 //! Texts are cut into windows of `window` words (plus the word after, the last target);
 //! windows are shuffled each epoch and batched. The loss is a sampled softmax (see
@@ -264,6 +265,7 @@ pub fn resume_pretraining(
         mut history,
     } = state;
     let num_words = model.num_words();
+    let bidirectional = model.is_bidirectional();
     if let Some(id) = texts
         .iter()
         .chain(held_out)
@@ -295,8 +297,8 @@ pub fn resume_pretraining(
                 return Err(TrainError::Interrupted { epoch });
             }
             let chosen: Vec<&[u32]> = rows.iter().map(|&r| all[r]).collect();
-            let batch = LanguageBatch::from_windows(&chosen, device)?;
-            let samples = sampled_words(&sampler, &mut rng, config.samples, &chosen, device);
+            let batch = LanguageBatch::from_windows(&chosen, bidirectional, device)?;
+            let samples = sampled_words(&sampler, &mut rng, config.samples, device);
             let loss = model.sampled_loss(
                 &batch,
                 &samples,
@@ -344,30 +346,25 @@ pub fn resume_pretraining(
     })
 }
 
-/// The batch's samples with the log-probabilities of drawing them and each target.
+/// The batch's samples with their log-corrections and every word's.
 fn sampled_words(
     sampler: &Sampler,
     rng: &mut SeededRng,
     samples: usize,
-    windows: &[&[u32]],
     device: &Device,
 ) -> SampledWords {
     let ids = sampler.draw(rng, samples);
     let log_q: Vec<f32> = ids.iter().map(|&i| sampler.log_q[i as usize]).collect();
-    let steps = windows.iter().map(|w| w.len() - 1).max().unwrap_or(0);
-    let mut next_log_q = vec![0.0f32; windows.len() * steps];
-    for (row, window) in windows.iter().enumerate() {
-        for (t, &next) in window[1..].iter().enumerate() {
-            next_log_q[row * steps + t] = sampler.log_q[next as usize];
-        }
-    }
     SampledWords {
         ids: Tensor::<1, Int>::from_data(
             TensorData::new(ids.iter().map(|&i| i64::from(i)).collect(), [samples]),
             device,
         ),
         log_q: Tensor::from_data(TensorData::new(log_q, [samples]), device),
-        next_log_q: Tensor::from_data(TensorData::new(next_log_q, [windows.len(), steps]), device),
+        word_log_q: Tensor::from_data(
+            TensorData::new(sampler.log_q.clone(), [sampler.log_q.len()]),
+            device,
+        ),
     }
 }
 
@@ -388,7 +385,7 @@ pub fn perplexity(
     let mut count = 0.0f64;
     // Smaller batches than training: the full softmax is `rows × steps × words` floats.
     for chunk in windows.chunks(config.batch_size.div_ceil(4).max(1)) {
-        let batch = LanguageBatch::from_windows(chunk, &device)?;
+        let batch = LanguageBatch::from_windows(chunk, model.is_bidirectional(), &device)?;
         let (sum, n) = model.negative_log_likelihood(&batch)?;
         nll += f64::from(try_host(sum)?[0]);
         count += f64::from(try_host(n)?[0]);

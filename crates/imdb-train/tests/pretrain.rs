@@ -50,19 +50,24 @@ fn windows_cover_every_word_once_as_a_target() {
     assert_eq!(targets, 9 + 1);
 }
 
-#[test]
-fn the_language_model_learns_text_with_structure() {
-    let device = Device::flex().autodiff();
-    let (texts, held_out) = (cycles(200, 1), cycles(20, 2));
-    let model = LanguageModel::new(&small(), 20, 3, &device).unwrap();
-    let config = PretrainConfig {
+/// Four quick epochs over short windows: enough to learn [`cycles`].
+fn quick_learning() -> PretrainConfig {
+    PretrainConfig {
         epochs: 4,
         window: 12,
         batch_size: 16,
         samples: 8,
         learning_rate: 0.02,
         ..PretrainConfig::default()
-    };
+    }
+}
+
+#[test]
+fn the_language_model_learns_text_with_structure() {
+    let device = Device::flex().autodiff();
+    let (texts, held_out) = (cycles(200, 1), cycles(20, 2));
+    let model = LanguageModel::new(&small(), 20, 3, &device).unwrap();
+    let config = quick_learning();
     let before = perplexity(&model.valid(), &windows(&held_out, 12), &config).unwrap();
     let (_, history) =
         pretrain_language_model(model, (&texts, &held_out), &config, 7, &device, &mut ()).unwrap();
@@ -117,14 +122,83 @@ fn pretraining_is_deterministic_and_refuses_bad_input() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("nothing to predict"), "{err}");
-    let bidirectional = ModelConfig {
+    for (config, expected) in [
+        (
+            ModelConfig {
+                bidirectional: true,
+                layers: 2,
+                ..small()
+            },
+            "has one layer",
+        ),
+        (
+            ModelConfig {
+                architecture: imdb_model::Architecture::Transformer,
+                ..small()
+            },
+            "needs a recurrent model",
+        ),
+    ] {
+        let err = LanguageModel::new(&config, 20, 3, &device)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(expected), "{err}");
+    }
+}
+
+fn bidirectional() -> ModelConfig {
+    ModelConfig {
         bidirectional: true,
         ..small()
+    }
+}
+
+#[test]
+fn a_bidirectional_language_model_learns_both_ways_without_seeing_its_targets() {
+    let device = Device::flex().autodiff();
+    let config = quick_learning();
+    let train = |texts: &[Vec<u32>], held_out: &[Vec<u32>]| {
+        let model = LanguageModel::new(&bidirectional(), 20, 3, &device).unwrap();
+        let before = perplexity(&model.valid(), &windows(held_out, 12), &config).unwrap();
+        let (_, history) =
+            pretrain_language_model(model, (texts, held_out), &config, 7, &device, &mut ())
+                .unwrap();
+        (before, history.last().unwrap().held_out_perplexity)
     };
-    let err = LanguageModel::new(&bidirectional, 20, 3, &device)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("one-directional"), "{err}");
+    // In the cycles each word decides both its successor and its predecessor.
+    let (before, after) = train(&cycles(200, 1), &cycles(20, 2));
+    assert!(
+        before > 10.0 && after < 2.0,
+        "perplexity {before} -> {after}"
+    );
+    // Words drawn independently: nothing predicts them, so a model that does not see the word
+    // it predicts stays near the 16 words' perplexity (one that saw it would approach 1).
+    let noise = |count: usize, seed: u64| {
+        let mut rng = imdb_data::split::SeededRng::new(seed);
+        (0..count)
+            .map(|_| (0..25).map(|_| 4 + rng.below(16) as u32).collect())
+            .collect::<Vec<Vec<u32>>>()
+    };
+    let (_, after) = train(&noise(200, 3), &noise(20, 4));
+    assert!(
+        after > 12.0,
+        "perplexity on noise {after}: the model sees its targets"
+    );
+}
+
+#[test]
+fn a_bidirectional_language_model_starts_both_halves_of_the_classifier() {
+    let device = Device::flex();
+    let lm = LanguageModel::new(&bidirectional(), 20, 3, &device).unwrap();
+    let values = |t: burn::tensor::Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
+    let forward = values(lm.body.encoder[0].w_hh.val());
+    let backward = values(lm.body.encoder[1].w_hh.val());
+    assert_ne!(forward, backward);
+    let classifier = lm.into_classifier(2, 11).unwrap();
+    assert_eq!(classifier.encoder.len(), 2);
+    assert_eq!(values(classifier.encoder[0].w_hh.val()), forward);
+    assert_eq!(values(classifier.encoder[1].w_hh.val()), backward);
+    assert_eq!(classifier.dense_weight.dims(), [32, 1]);
 }
 
 #[test]
