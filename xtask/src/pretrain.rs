@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use imdb_data::TokenizedCorpus;
 use imdb_data::vocab::Vocabulary;
-use imdb_data::{TokenizedCorpus, write_atomic};
 use imdb_model::language_model::LanguageModel;
 use imdb_model::{ModelConfig, Readout};
 use imdb_train::pretrain::{PretrainEpoch, PretrainObserver, PretrainState, resume_pretraining};
@@ -171,7 +171,7 @@ pub fn pretrained_start(
         held_out: held_out.len(),
         epochs: epochs.clone(),
     };
-    write_json(&run_dir.join("pretrain.json"), &record)?;
+    imdb_train::records::save_json(&record, &run_dir.join("pretrain.json"))?;
     let mut classifier = model.into_classifier(num_classes, config.seed)?;
     // The same weights under the run's own readout.
     classifier.config = config.model.clone();
@@ -239,12 +239,6 @@ impl LanguageModelCache {
         }
         Ok(())
     }
-}
-
-fn write_json(path: &PathBuf, value: &impl Serialize) -> Result<(), XtaskError> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| XtaskError::io("cannot encode", path, e))?;
-    Ok(write_atomic(path, text.as_bytes())?)
 }
 
 /// A progress bar with an ETA on a terminal, a line per epoch otherwise; stops on Ctrl-C.

@@ -286,6 +286,11 @@ pub fn resume_pretraining(
     }
     let held_out_windows = windows(held_out, config.window);
     let sampler = Sampler::new(texts, num_words, config.samples);
+    // Every word's log-correction, on the device once for all batches.
+    let word_log_q: Tensor<1> = Tensor::from_data(
+        TensorData::new(sampler.log_q.clone(), [sampler.log_q.len()]),
+        device,
+    );
     for epoch in history.len() + 1..=config.epochs {
         let started = Instant::now();
         let order = shuffled_indices(all.len(), derive_seed(seed, &[epoch as u64, 0x1a]));
@@ -298,7 +303,7 @@ pub fn resume_pretraining(
             }
             let chosen: Vec<&[u32]> = rows.iter().map(|&r| all[r]).collect();
             let batch = LanguageBatch::from_windows(&chosen, bidirectional, device)?;
-            let samples = sampled_words(&sampler, &mut rng, config.samples, device);
+            let samples = sampled_words(&sampler, &word_log_q, &mut rng, config.samples, device);
             let loss = model.sampled_loss(
                 &batch,
                 &samples,
@@ -346,9 +351,10 @@ pub fn resume_pretraining(
     })
 }
 
-/// The batch's samples with their log-corrections and every word's.
+/// The batch's samples with their log-corrections, and every word's (`word_log_q`).
 fn sampled_words(
     sampler: &Sampler,
+    word_log_q: &Tensor<1>,
     rng: &mut SeededRng,
     samples: usize,
     device: &Device,
@@ -361,10 +367,7 @@ fn sampled_words(
             device,
         ),
         log_q: Tensor::from_data(TensorData::new(log_q, [samples]), device),
-        word_log_q: Tensor::from_data(
-            TensorData::new(sampler.log_q.clone(), [sampler.log_q.len()]),
-            device,
-        ),
+        word_log_q: word_log_q.clone(),
     }
 }
 
