@@ -1037,7 +1037,7 @@ fn pretraining_is_cached_resumed_and_refused_on_mismatch() {
     let rows: Vec<&str> = timings.lines().collect();
     assert_eq!(
         rows[0],
-        "step,start_seconds,training_seconds,report_seconds"
+        "step,start_seconds,training_seconds,stacking_seconds,report_seconds"
     );
     assert!(
         rows[1].starts_with("loading data,") && rows[2].starts_with("lstm,"),
@@ -1105,4 +1105,107 @@ fn pretraining_is_cached_resumed_and_refused_on_mismatch() {
     assert!(epochs[0].1.is_finite() && epochs[0].1 > 1.0, "{epochs:?}");
     let model = std::fs::read_to_string(run_dir.join("model.json")).unwrap();
     assert!(model.contains("\"bidirectional\": true"), "{model}");
+}
+
+/// The smoke experiment's `lstm` run with `extra` keys added to it.
+fn smoke_with(dir: &Path, name: &str, extra: &str) -> PathBuf {
+    let smoke = std::fs::read_to_string(repo().join("configs/smoke.toml")).unwrap();
+    let config = smoke.replace(
+        "[[runs]]\nname = \"lstm\"\n",
+        &format!("[[runs]]\nname = \"lstm\"\n{extra}\n"),
+    );
+    assert!(config.contains(extra), "the smoke config changed shape");
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+#[test]
+fn an_ngram_stack_gives_the_test_verdicts_and_refuses_more_than_two_classes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let experiment = |config: &Path| {
+        command(&data)
+            .arg("experiment")
+            .arg(config)
+            .args(["--only", "lstm", "--out"])
+            .arg(tmp.path().join("runs"))
+            .output()
+            .unwrap()
+    };
+    let stacked = smoke_with(tmp.path(), "stacked", "ngram_stack = { max_n = 2 }");
+    let output = experiment(&stacked);
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{log}");
+    assert!(
+        log.contains("stacked with") && log.contains("n-gram stack"),
+        "{log}"
+    );
+
+    let folder = tmp.path().join("runs/smoke/lstm");
+    let json = |file: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(folder.join(file)).unwrap()).unwrap()
+    };
+    let record = json("stacking.json");
+    let metrics = json("metrics.json");
+    let stacked_accuracy = record["test_accuracy"]["stacked"].as_f64().unwrap();
+    assert_eq!(metrics["test_accuracy"].as_f64().unwrap(), stacked_accuracy);
+    assert!(
+        record["ngram_features"].as_u64().unwrap() > 1000,
+        "{record}"
+    );
+    for part in ["network", "ngram", "stacked"] {
+        let accuracy = record["validation_accuracy"][part].as_f64().unwrap();
+        assert!(accuracy > 0.5 && accuracy <= 1.0, "{part}: {record}");
+    }
+    // predictions.csv holds the stack's verdicts: they give its accuracy.
+    let predictions = std::fs::read_to_string(folder.join("predictions.csv")).unwrap();
+    let rows: Vec<(u32, u32)> = predictions
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            (fields[1].parse().unwrap(), fields[3].parse().unwrap())
+        })
+        .collect();
+    let right = rows
+        .iter()
+        .filter(|(truth, verdict)| truth == verdict)
+        .count();
+    assert_eq!(right as f64 / rows.len() as f64, stacked_accuracy);
+    // Its time has its own column (tenths of a second: on these few reviews often 0.0).
+    let timings = std::fs::read_to_string(tmp.path().join("runs/smoke/timings.csv")).unwrap();
+    let lstm = timings.lines().find(|l| l.starts_with("lstm,")).unwrap();
+    let seconds: Vec<f64> = lstm
+        .split(',')
+        .skip(1)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(seconds.len(), 4, "{timings}");
+    assert!(seconds[2] >= 0.0 && seconds[2] < 60.0, "{timings}");
+
+    let report = std::fs::read_to_string(folder.join("report.html")).unwrap();
+    assert!(report.contains("Stacked with an n-gram model"));
+
+    // The same run without the stack: its record goes with it.
+    let plain = smoke_with(tmp.path(), "plain", "");
+    assert!(experiment(&plain).status.success());
+    assert!(!folder.join("stacking.json").exists());
+    let report = std::fs::read_to_string(folder.join("report.html")).unwrap();
+    assert!(!report.contains("Stacked with an n-gram model"));
+
+    // Rating bands make four classes: refused before any training, naming the key.
+    let bands = smoke_with(
+        tmp.path(),
+        "bands",
+        "ngram_stack = {}\ndata.rating_bands = [[1, 2], [3, 4], [7, 8], [9, 10]]",
+    );
+    let output = experiment(&bands);
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        log.contains("key `ngram_stack`") && log.contains("4 classes"),
+        "{log}"
+    );
+    assert!(!log.contains("epoch 1"), "{log}");
 }

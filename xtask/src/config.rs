@@ -72,6 +72,11 @@ pub struct RunConfig {
     /// layers, their learning rate beside the new output layer's, epochs kept fixed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fine_tune: Option<imdb_train::FineTuneConfig>,
+    /// Stack the trained network with a Naive-Bayes-weighted n-gram logistic regression
+    /// (NBSVM-style) fitted on the same training reviews; the test verdicts are the stack's
+    /// (see `crate::stack`). Two classes only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ngram_stack: Option<imdb_model::ngram::NgramConfig>,
 }
 
 impl Default for RunConfig {
@@ -86,6 +91,7 @@ impl Default for RunConfig {
             embeddings: None,
             pretrain: None,
             fine_tune: None,
+            ngram_stack: None,
         }
     }
 }
@@ -272,6 +278,11 @@ fn validate(config: &RunConfig) -> Result<(), String> {
                     .into(),
             );
         }
+    }
+    if let Some(Err(ModelError::InvalidConfig { key, problem })) =
+        config.ngram_stack.as_ref().map(|stack| stack.validate())
+    {
+        return Err(format!("key `ngram_stack.{key}`: {problem}"));
     }
     match config.data.validate() {
         Err(DataError::InvalidSetting { setting, problem }) => {
@@ -509,6 +520,25 @@ mod tests {
                 "pretrain = {}\nembeddings = { source = \"skipgram\" }",
                 "give one of the two",
             ),
+        ] {
+            let err = run(keys).unwrap_err().to_string();
+            assert!(err.contains(expected), "{keys}: {err}");
+        }
+    }
+
+    #[test]
+    fn ngram_stack_settings_are_checked_with_their_key() {
+        let run = |keys: &str| parse(&format!("name = \"x\"\n[[runs]]\nname = \"a\"\n{keys}"));
+        let ok = run("ngram_stack = { max_n = 2 }").unwrap();
+        let stack = ok.runs[0].config.ngram_stack.unwrap();
+        assert_eq!((stack.max_n, stack.c), (2, 1.0));
+        for (keys, expected) in [
+            (
+                "ngram_stack = { max_n = 0 }",
+                "key `ngram_stack.max_n`: must be 1, 2 or 3",
+            ),
+            ("ngram_stack = { c = -1.0 }", "key `ngram_stack.c`"),
+            ("ngram_stack = { n = 2 }", "unknown field `n`"),
         ] {
             let err = run(keys).unwrap_err().to_string();
             assert!(err.contains(expected), "{keys}: {err}");

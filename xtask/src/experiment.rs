@@ -31,6 +31,7 @@ use imdb_train::{
 use crate::cli::ExperimentArgs;
 use crate::config::{Experiment, Run, RunConfig, check_against_corpus, load_experiment};
 use crate::error::XtaskError;
+use crate::stack::{StackInputs, stack_with_ngrams};
 
 /// Console progress that also stops when Ctrl-C was pressed.
 struct Interruptible {
@@ -154,6 +155,8 @@ struct RunTimes {
     start: f64,
     /// Training the classifier.
     training: f64,
+    /// Fitting and stacking an n-gram model (`ngram_stack`; 0 without).
+    stacking: f64,
     /// Evaluating on the test set, explaining, writing the report.
     report: f64,
 }
@@ -165,13 +168,22 @@ fn write_timings(
     loading_seconds: f64,
     timings: &[(String, RunTimes)],
 ) -> Result<(), XtaskError> {
-    let mut csv = String::from("step,start_seconds,training_seconds,report_seconds\n");
-    csv += &format!("loading data,{loading_seconds:.1},0,0\n");
+    let mut csv =
+        String::from("step,start_seconds,training_seconds,stacking_seconds,report_seconds\n");
+    csv += &format!("loading data,{loading_seconds:.1},0,0,0\n");
     eprintln!("where the time went: loading data {loading_seconds:.0} s");
     for (label, t) in timings {
-        csv += &format!("{label},{:.1},{:.1},{:.1}\n", t.start, t.training, t.report);
+        csv += &format!(
+            "{label},{:.1},{:.1},{:.1},{:.1}\n",
+            t.start, t.training, t.stacking, t.report
+        );
+        let stacking = if t.stacking > 0.0 {
+            format!(", n-gram stack {:.0} s", t.stacking)
+        } else {
+            String::new()
+        };
         eprintln!(
-            "  {label}: start (data, vectors or language model) {:.0} s, training {:.0} s, \
+            "  {label}: start (data, vectors or language model) {:.0} s, training {:.0} s{stacking}, \
              test and report {:.0} s",
             t.start, t.training, t.report
         );
@@ -270,6 +282,15 @@ fn run_one(
     let started = Instant::now();
     let device = config.backend.device()?;
     let data = prepare(corpus, &config.data, config.seed)?;
+    if config.ngram_stack.is_some() && data.classes.len() != 2 {
+        return Err(XtaskError::Usage(format!(
+            "run `{}`: key `ngram_stack` stacks two-class models, but the data has {} classes \
+             ({}); remove `ngram_stack` from this run",
+            run.name,
+            data.classes.len(),
+            data.classes.join(", ")
+        )));
+    }
     let embeddings = crate::embeddings::initial_embeddings(&config, corpus, dir)?;
     let spec = FitSpec {
         train_set: &data.train,
@@ -302,14 +323,41 @@ fn run_one(
 
     let reporting = Instant::now();
     let started = Instant::now();
-    let test = evaluate_at(
-        &outcome.model,
-        &data.test,
-        (config.train.eval_batch_size, config.train.bucketing),
-        precision,
-        &device,
-    )?;
+    let eval = (config.train.eval_batch_size, config.train.bucketing);
+    let mut test = evaluate_at(&outcome.model, &data.test, eval, precision, &device)?;
     let predict_seconds = started.elapsed().as_secs_f64();
+    let mut stacking_seconds = 0.0;
+    let mut stack_record = None;
+    // A record left by an earlier configuration of this run would describe other verdicts.
+    let stacking_json = dir.join("stacking.json");
+    if stacking_json.exists() {
+        std::fs::remove_file(&stacking_json).map_err(io("cannot remove", &stacking_json))?;
+    }
+    if let Some(ngram) = &config.ngram_stack {
+        let inputs = StackInputs {
+            model: &outcome.model,
+            data: &data,
+            train_reviews: &corpus.train,
+            test_reviews: &corpus.test,
+            num_words: config.data.num_words,
+            eval,
+            precision,
+        };
+        let (stacked, record) = stack_with_ngrams(ngram, &inputs, &test, dir, &device)?;
+        stack_record = Some(record.clone());
+        let accuracy = record.test_accuracy;
+        eprintln!(
+            "[{label}] stacked with {} n-grams in {:.0} s: test accuracy network {:.4}, \
+             n-grams {:.4}, stacked {:.4}",
+            record.ngram_features,
+            record.seconds,
+            accuracy.network,
+            accuracy.ngram,
+            accuracy.stacked
+        );
+        stacking_seconds = record.seconds;
+        test = stacked;
+    }
 
     let saved = SavedModel::new(
         outcome.model.clone(),
@@ -361,6 +409,7 @@ fn run_one(
         seed: config.seed,
         explained: &explained,
         pretraining: pretrained.as_ref().map(|(_, epochs)| epochs.as_slice()),
+        stacking: stack_record.as_ref(),
     };
     let page = imdb_report::write_run_report(dir, &report)?;
     // Last: its presence marks the run as finished.
@@ -380,7 +429,8 @@ fn run_one(
     Ok(Some(RunTimes {
         start: start_seconds,
         training: training_seconds,
-        report: reporting.elapsed().as_secs_f64(),
+        stacking: stacking_seconds,
+        report: reporting.elapsed().as_secs_f64() - stacking_seconds,
     }))
 }
 

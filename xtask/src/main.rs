@@ -23,6 +23,7 @@ mod precision;
 mod predict;
 mod pretrain;
 mod serve;
+mod stack;
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -40,6 +40,7 @@ pub mod error;
 pub mod init;
 pub mod kernels;
 pub mod language_model;
+pub mod ngram;
 pub mod ops;
 pub mod recurrent;
 pub mod summary;

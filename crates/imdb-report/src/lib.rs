@@ -28,10 +28,12 @@ pub mod figures;
 pub mod html;
 pub mod long_range;
 pub mod report;
+pub mod stacking;
 pub mod tables;
 
 pub use error::ReportError;
 pub use examples::{Example, LengthBucket, TestOutcome};
 pub use explained::{ExplainedRow, rows_to_explain};
 pub use report::{RunReport, write_experiment_report, write_run_report};
+pub use stacking::{PartAccuracies, StackRecord};
 pub use tables::{RunMetrics, RunSummary, read_metrics_json, seed_folder, write_metrics_json};

@@ -60,6 +60,8 @@ pub struct RunReport<'a> {
     /// The language-model pretraining the run started from, epoch by epoch, if any: shown as
     /// a table and a perplexity curve.
     pub pretraining: Option<&'a [PretrainEpoch]>,
+    /// The n-gram stack the test verdicts came from, if any: shown as its own section.
+    pub stacking: Option<&'a crate::StackRecord>,
 }
 
 /// The files a run's report consists of (besides `metrics.json`, which the caller writes last).
@@ -394,6 +396,9 @@ fn run_page(
 
     if let Some((epochs, figure)) = pretraining {
         body += &pretraining_section(epochs, figure);
+    }
+    if let Some(record) = report.stacking {
+        body += &crate::stacking::stacking_section(record);
     }
     body += "<h2>Training (notebook §5)</h2>";
     let epoch_rows: Vec<Vec<String>> = h

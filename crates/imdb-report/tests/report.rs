@@ -165,6 +165,7 @@ fn fabricated_report(
         seed: 3,
         explained: &explained,
         pretraining,
+        stacking: None,
     };
     let page = write_run_report(dir, &report).unwrap();
     std::fs::read_to_string(page).unwrap()

@@ -18,6 +18,9 @@ pub struct Evaluation {
     pub probabilities: ClassProbabilities,
     /// The true class of each row.
     pub labels: Vec<u32>,
+    /// The model's outputs, row-major: one log-odds per row for two classes, one logit per
+    /// class for more.
+    pub logits: Vec<f32>,
 }
 
 /// Evaluates `model` (dropout off) on `set` in batches of `batch_size`, at the fast inference
@@ -65,5 +68,6 @@ pub fn evaluate_at(
         metrics: Metrics::compute(&probabilities, &set.labels, loss),
         probabilities,
         labels: set.labels.clone(),
+        logits,
     })
 }

@@ -8,7 +8,9 @@
 //! (a seed fixes initialization, shuffling and dropout), checkpointed every epoch and
 //! resumable, and a NaN loss stops training with an error. [`evaluate()`] gives the metrics and
 //! every prediction on any labelled set; [`SavedModel`] saves a trained model with its
-//! preprocessing, vocabulary and class names, and classifies new text.
+//! preprocessing, vocabulary and class names, and classifies new text. [`Stacking`] combines a
+//! two-class network's log-odds with another model's (e.g. `imdb_model::ngram`), weights
+//! fitted on validation rows.
 //!
 //! A tiny three-class model trained on a handful of literal texts:
 //!
@@ -67,6 +69,7 @@ pub mod pretrain;
 pub mod probe;
 pub mod progress;
 pub mod records;
+pub mod stacking;
 pub mod step;
 pub mod transfer;
 
@@ -84,4 +87,5 @@ pub use metrics::{
 };
 pub use optim::FusedAdam;
 pub use progress::{ConsoleProgress, Silent, TrainObserver};
+pub use stacking::Stacking;
 pub use transfer::{FineTuneConfig, PretrainedLayers, PretrainedStart};

@@ -1,0 +1,113 @@
+//! A run stacked with an n-gram model: what `stacking.json` records and the report's section
+//! on it.
+
+use imdb_model::ngram::NgramConfig;
+use imdb_train::Stacking;
+use serde::{Deserialize, Serialize};
+
+use crate::html::table;
+
+/// Where a stacked run's verdicts came from and how each part does alone (`stacking.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StackRecord {
+    /// The n-gram model's settings.
+    pub ngram: NgramConfig,
+    /// How many distinct n-grams the n-gram model of the test verdicts knows.
+    pub ngram_features: usize,
+    /// The fitted weights of the two models' log-odds.
+    pub stacking: Stacking,
+    /// Validation accuracy: the network, the n-gram model, the stack.
+    pub validation_accuracy: PartAccuracies,
+    /// Test accuracy: the network, the n-gram model, the stack.
+    pub test_accuracy: PartAccuracies,
+    /// Fitting the n-gram models, scoring the sets and fitting the stack.
+    pub seconds: f64,
+}
+
+/// The accuracy of each part of a stack, and of the stack, on one set.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PartAccuracies {
+    /// The network alone.
+    pub network: f64,
+    /// The n-gram model alone.
+    pub ngram: f64,
+    /// The two stacked.
+    pub stacked: f64,
+}
+
+/// The report's section on a stacked run: each part alone and together, and the weights.
+pub fn stacking_section(record: &StackRecord) -> String {
+    let row = |set: &str, a: &PartAccuracies| {
+        vec![
+            set.to_string(),
+            format!("{:.4}", a.network),
+            format!("{:.4}", a.ngram),
+            format!("{:.4}", a.stacked),
+        ]
+    };
+    let s = &record.stacking;
+    let mut body = format!(
+        "<h2>Stacked with an n-gram model</h2><p>This run's test verdicts (metrics, \
+         predictions, examples) are a stack: a Naive-Bayes-weighted logistic regression over \
+         the words, pairs and triples of each review (up to {n} words, {features} n-grams, \
+         C = {c}) and the network, combined as σ({a:.3}·network + {b:.3}·n-grams {sign} \
+         {bias:.3}) over their log-odds, weights fitted on the validation reviews. The saved \
+         model is the network alone; the word explanations are the network's, towards the \
+         stack's verdicts.</p>",
+        n = record.ngram.max_n,
+        features = record.ngram_features,
+        c = record.ngram.c,
+        a = s.network_weight,
+        b = s.other_weight,
+        sign = if s.bias < 0.0 { '−' } else { '+' },
+        bias = s.bias.abs(),
+    );
+    body += &table(
+        &["Accuracy", "network", "n-grams", "stacked"],
+        &[
+            row("validation", &record.validation_accuracy),
+            row("test", &record.test_accuracy),
+        ],
+    );
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_section_shows_each_part_and_the_weights() {
+        let record = StackRecord {
+            ngram: NgramConfig::default(),
+            ngram_features: 1234,
+            stacking: Stacking {
+                network_weight: 0.4,
+                other_weight: 0.45,
+                bias: -0.09,
+            },
+            validation_accuracy: PartAccuracies {
+                network: 0.9154,
+                ngram: 0.9186,
+                stacked: 0.9226,
+            },
+            test_accuracy: PartAccuracies {
+                network: 0.9089,
+                ngram: 0.9166,
+                stacked: 0.9218,
+            },
+            seconds: 20.0,
+        };
+        let html = stacking_section(&record);
+        for expected in [
+            "1234 n-grams",
+            "σ(0.400·network + 0.450·n-grams − 0.090)",
+            "0.9226",
+            "0.9166",
+            "0.9218",
+            "network alone",
+        ] {
+            assert!(html.contains(expected), "{expected} missing: {html}");
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! A run's `ngram_stack`: the trained network stacked with a Naive-Bayes-weighted n-gram
+//! logistic regression (NBSVM-style, `imdb_model::ngram`).
+//!
+//! The n-gram model is fitted on the run's training reviews — every word, not only the
+//! `maxlen` the network reads, ids as the network sees them (`num_words`) — and the two
+//! models' log-odds are stacked by a logistic regression fitted on the validation reviews
+//! (`imdb_train::Stacking`); for the test, the n-gram model is fitted again on training and
+//! validation reviews together (the network cannot be: it stops early on the validation
+//! reviews). The test verdicts, metrics and report are the stack's. Each model alone and the
+//! weights are kept in `stacking.json`. The saved model (`model.bpk`) is the network alone.
+
+use std::path::Path;
+use std::time::Instant;
+
+use burn::tensor::Device;
+use imdb_data::{PreparedData, TokenizedReview, Vocabulary};
+use imdb_model::ngram::{NgramClassifier, NgramConfig};
+use imdb_model::{InferencePrecision, SentimentClassifier};
+use imdb_report::{PartAccuracies, StackRecord};
+use imdb_train::{Evaluation, Stacking, evaluate_at};
+
+use crate::error::XtaskError;
+
+/// What a run's model and data are, for stacking.
+pub struct StackInputs<'a> {
+    /// The trained network.
+    pub model: &'a SentimentClassifier,
+    /// The run's sets (their `source` rows index the corpus' splits).
+    pub data: &'a PreparedData,
+    /// The corpus' training reviews (training and validation rows).
+    pub train_reviews: &'a [TokenizedReview],
+    /// The corpus' test reviews.
+    pub test_reviews: &'a [TokenizedReview],
+    /// The run's vocabulary size.
+    pub num_words: usize,
+    /// Evaluation batch size and bucketing, as for the test set.
+    pub eval: (usize, bool),
+    /// The inference precision.
+    pub precision: InferencePrecision,
+}
+
+/// Stacks the network (whose test evaluation is `network_test`) with an n-gram model set by
+/// `config`; writes `stacking.json` into `dir` and returns the stack's test evaluation.
+pub fn stack_with_ngrams(
+    config: &NgramConfig,
+    inputs: &StackInputs<'_>,
+    network_test: &Evaluation,
+    dir: &Path,
+    device: &Device,
+) -> Result<(Evaluation, StackRecord), XtaskError> {
+    let started = Instant::now();
+    let data = inputs.data;
+    let texts = |reviews: &[TokenizedReview], rows: &[usize]| -> Vec<Vec<u32>> {
+        rows.iter()
+            .map(|&i| Vocabulary::encode_ranks(&reviews[i].ranks, inputs.num_words))
+            .collect()
+    };
+    let train = texts(inputs.train_reviews, &data.train.source);
+    let val = texts(inputs.train_reviews, &data.val.source);
+    let labelled: Vec<&[u32]> = train.iter().chain(&val).map(Vec::as_slice).collect();
+    let mut labels = data.train.labels.clone();
+    labels.extend(&data.val.labels);
+    // One model from the training reviews, for the validation reviews the stack is fitted
+    // on; one from training and validation reviews together, for the test: the network
+    // needs the validation reviews to stop early, the n-gram model does not.
+    let (for_val, for_test) = rayon::join(
+        || NgramClassifier::fit(&labelled[..train.len()], &data.train.labels, config),
+        || NgramClassifier::fit(&labelled, &labels, config),
+    );
+    let (for_val, for_test) = (for_val?, for_test?);
+    let val_ngram: Vec<f64> = val.iter().map(|t| for_val.logit(t)).collect();
+    let test_ngram: Vec<f64> = texts(inputs.test_reviews, &data.test.source)
+        .iter()
+        .map(|t| for_test.logit(t))
+        .collect();
+
+    let network_val = evaluate_at(
+        inputs.model,
+        &data.val,
+        inputs.eval,
+        inputs.precision,
+        device,
+    )?;
+    let stacking = Stacking::fit(&network_val, &val_ngram)?;
+    let stacked_val = stacking.evaluate(&network_val, &val_ngram, "validation")?;
+    let stacked_test = stacking.evaluate(network_test, &test_ngram, "test")?;
+    let record = StackRecord {
+        ngram: *config,
+        ngram_features: for_test.num_features(),
+        stacking,
+        validation_accuracy: PartAccuracies {
+            network: network_val.metrics.accuracy,
+            ngram: sign_accuracy(&val_ngram, &data.val.labels),
+            stacked: stacked_val.metrics.accuracy,
+        },
+        test_accuracy: PartAccuracies {
+            network: network_test.metrics.accuracy,
+            ngram: sign_accuracy(&test_ngram, &data.test.labels),
+            stacked: stacked_test.metrics.accuracy,
+        },
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    imdb_train::records::save_json(&record, &dir.join("stacking.json"))?;
+    Ok((stacked_test, record))
+}
+
+/// The share of rows whose log-odds has the sign of their class (0 negative, 1 positive).
+fn sign_accuracy(logits: &[f64], labels: &[u32]) -> f64 {
+    let right = logits
+        .iter()
+        .zip(labels)
+        .filter(|&(&z, &label)| (z > 0.0) == (label == 1))
+        .count();
+    right as f64 / labels.len().max(1) as f64
+}
