@@ -257,7 +257,11 @@ fn sigkilled_runs_resume_to_the_uninterrupted_result() {
         cmd
     };
     let reference = tmp.path().join("reference");
+    let timer = std::time::Instant::now();
     run(&mut experiment(&reference));
+    // On the small corpus built without IMDB_ARCHIVE a whole run takes a fraction of a
+    // second: the timed kills scale with it, so that they land before the run ends.
+    let uninterrupted = timer.elapsed();
 
     let out = tmp.path().join("killed");
     let checkpoint = out.join("kill/lstm/checkpoint");
@@ -271,7 +275,8 @@ fn sigkilled_runs_resume_to_the_uninterrupted_result() {
             .unwrap();
         let started = std::time::Instant::now();
         // Even attempts wait for a checkpoint file being written; odd ones for a delay.
-        let delay = std::time::Duration::from_millis(150 + 170 * attempt);
+        let delay = std::time::Duration::from_millis(150 + 170 * attempt)
+            .min(uninterrupted.mul_f64(0.1 * attempt as f64));
         let mut writing = false;
         let finished = loop {
             if let Some(status) = child.try_wait().unwrap() {
