@@ -344,7 +344,6 @@ fn run_one(
             precision,
         };
         let (stacked, record) = stack_with_ngrams(ngram, &inputs, &test, dir, &device)?;
-        stack_record = Some(record.clone());
         let accuracy = record.test_accuracy;
         eprintln!(
             "[{label}] stacked with {} n-grams in {:.0} s: test accuracy network {:.4}, \
@@ -356,6 +355,7 @@ fn run_one(
             accuracy.stacked
         );
         stacking_seconds = record.seconds;
+        stack_record = Some(record);
         test = stacked;
     }
 

@@ -90,12 +90,12 @@ pub fn stack_with_ngrams(
         stacking,
         validation_accuracy: PartAccuracies {
             network: network_val.metrics.accuracy,
-            ngram: sign_accuracy(&val_ngram, &data.val.labels),
+            ngram: accuracy(&val_ngram, &data.val.labels),
             stacked: stacked_val.metrics.accuracy,
         },
         test_accuracy: PartAccuracies {
             network: network_test.metrics.accuracy,
-            ngram: sign_accuracy(&test_ngram, &data.test.labels),
+            ngram: accuracy(&test_ngram, &data.test.labels),
             stacked: stacked_test.metrics.accuracy,
         },
         seconds: started.elapsed().as_secs_f64(),
@@ -104,12 +104,10 @@ pub fn stack_with_ngrams(
     Ok((stacked_test, record))
 }
 
-/// The share of rows whose log-odds has the sign of their class (0 negative, 1 positive).
-fn sign_accuracy(logits: &[f64], labels: &[u32]) -> f64 {
-    let right = logits
-        .iter()
-        .zip(labels)
-        .filter(|&(&z, &label)| (z > 0.0) == (label == 1))
-        .count();
-    right as f64 / labels.len().max(1) as f64
+/// The accuracy of a two-class model's log-odds, read as the network's are.
+fn accuracy(logits: &[f64], labels: &[u32]) -> f64 {
+    let logits = logits.iter().map(|&z| z as f32).collect();
+    Evaluation::from_logits(logits, 1, labels.to_vec())
+        .metrics
+        .accuracy
 }

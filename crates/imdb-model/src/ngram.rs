@@ -355,22 +355,14 @@ mod tests {
                 .filter(|(t, l)| (model.logit(t) > 0.0) == (**l == 1))
                 .count()
         };
-        let words = fit(
-            &texts,
-            &labels,
-            &NgramConfig {
-                max_n: 1,
+        let up_to = |max_n| {
+            let config = NgramConfig {
+                max_n,
                 ..Default::default()
-            },
-        );
-        let pairs = fit(
-            &texts,
-            &labels,
-            &NgramConfig {
-                max_n: 2,
-                ..Default::default()
-            },
-        );
+            };
+            fit(&texts, &labels, &config)
+        };
+        let (words, pairs) = (up_to(1), up_to(2));
         assert_eq!(accuracy(&pairs), 40);
         assert!(accuracy(&words) <= 28, "words alone: {}", accuracy(&words));
         assert!(pairs.num_features() > words.num_features());

@@ -23,6 +23,21 @@ pub struct Evaluation {
     pub logits: Vec<f32>,
 }
 
+impl Evaluation {
+    /// The evaluation given by a model's `logits` (row-major, `outputs` per row) of rows
+    /// whose true classes are `labels`: loss, metrics and probabilities.
+    pub fn from_logits(logits: Vec<f32>, outputs: usize, labels: Vec<u32>) -> Self {
+        let loss = cross_entropy(&logits, outputs, &labels);
+        let probabilities = ClassProbabilities::from_logits(&logits, outputs);
+        Self {
+            metrics: Metrics::compute(&probabilities, &labels, loss),
+            probabilities,
+            labels,
+            logits,
+        }
+    }
+}
+
 /// Evaluates `model` (dropout off) on `set` in batches of `batch_size`, at the fast inference
 /// precision. With `bucketing` (and a model that masks padding) rows are batched by length and
 /// each batch is cut to its longest text; the results are the same, faster.
@@ -62,12 +77,5 @@ pub fn evaluate_at(
             logits[row * outputs..(row + 1) * outputs].copy_from_slice(values);
         }
     }
-    let loss = cross_entropy(&logits, outputs, &set.labels);
-    let probabilities = ClassProbabilities::from_logits(&logits, outputs);
-    Ok(Evaluation {
-        metrics: Metrics::compute(&probabilities, &set.labels, loss),
-        probabilities,
-        labels: set.labels.clone(),
-        logits,
-    })
+    Ok(Evaluation::from_logits(logits, outputs, set.labels.clone()))
 }

@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
 use crate::evaluate::Evaluation;
-use crate::metrics::{ClassProbabilities, Metrics, cross_entropy};
 
 /// The fitted weights of a stacked verdict (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -120,14 +119,7 @@ impl Stacking {
             .zip(other)
             .map(|(&x, &z)| self.logit(x, z))
             .collect();
-        let loss = cross_entropy(&logits, 1, &network.labels);
-        let probabilities = ClassProbabilities::from_logits(&logits, 1);
-        Ok(Evaluation {
-            metrics: Metrics::compute(&probabilities, &network.labels, loss),
-            probabilities,
-            labels: network.labels.clone(),
-            logits,
-        })
+        Ok(Evaluation::from_logits(logits, 1, network.labels.clone()))
     }
 }
 
@@ -190,14 +182,7 @@ mod tests {
     use super::*;
 
     fn evaluation(logits: Vec<f32>, labels: Vec<u32>) -> Evaluation {
-        let probabilities = ClassProbabilities::from_logits(&logits, 1);
-        let loss = cross_entropy(&logits, 1, &labels);
-        Evaluation {
-            metrics: Metrics::compute(&probabilities, &labels, loss),
-            probabilities,
-            labels,
-            logits,
-        }
+        Evaluation::from_logits(logits, 1, labels)
     }
 
     /// Rows whose label two noisy views predict, each right on a different part of them.
@@ -261,7 +246,7 @@ mod tests {
                 .contains("row 4")
         );
         let three = Evaluation {
-            probabilities: ClassProbabilities::from_logits(&[0.0; 30], 3),
+            probabilities: crate::ClassProbabilities::from_logits(&[0.0; 30], 3),
             logits: vec![0.0; 30],
             ..val.clone()
         };
