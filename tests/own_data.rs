@@ -183,7 +183,7 @@ fn a_three_class_csv_trains_reports_predicts_and_evaluates() {
     // `evaluate` finds the run's data through its config.toml: the same held-out test set.
     let out = run(command(dir).args(["evaluate", "--model"]).arg(&run_dir));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("Test results (60 texts"), "{text}");
+    assert!(text.contains("(60 texts"), "{text}");
     assert!(
         text.contains(&format!("- accuracy: {accuracy:.4}")),
         "{text}"
@@ -387,4 +387,306 @@ fn bad_inputs_are_clear_errors_and_write_nothing() {
         "test = \"x.csv\"\n",
     );
     assert!(err.contains("test_fraction"), "{err}");
+}
+
+/// Reads a `predict --output` CSV: each row's id, label and class probabilities.
+fn verdicts_csv(path: &Path) -> Vec<(String, String, Vec<f32>)> {
+    let text = read(path);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "id,label,probability,p_bad,p_fine,p_good",
+        "{text}"
+    );
+    lines
+        .map(|line| {
+            let cells: Vec<&str> = line.split(',').collect();
+            let p = cells[3..].iter().map(|c| c.parse().unwrap()).collect();
+            (cells[0].to_string(), cells[1].to_string(), p)
+        })
+        .collect()
+}
+
+/// A three-class model trained on a CSV in `dir`: its run folder.
+fn three_class_model(dir: &Path) -> PathBuf {
+    write(&dir.join("train.csv"), csv(&examples(240, 0), ','));
+    let cfg = config(
+        dir,
+        "own",
+        "source = \"csv\"\ntrain = \"train.csv\"\ntest_fraction = 0.25\n\
+         text_field = \"review\"\nlabel_field = \"rating\"",
+    );
+    experiment(dir, &cfg);
+    dir.join("runs/own/lstm")
+}
+
+#[test]
+fn evaluate_and_predict_read_files_with_the_models_own_vocabulary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = three_class_model(dir);
+
+    // New labelled texts whose own word ranking differs from the model's: the class words
+    // of one class are far more frequent here, so ranking these texts would give other ids.
+    let new: Vec<(String, &str)> = examples(90, 1)
+        .into_iter()
+        .map(|(text, class)| {
+            let extra = if class == "bad" {
+                " awful awful awful"
+            } else {
+                ""
+            };
+            (format!("{text}{extra} superb"), class)
+        })
+        .collect();
+    let jsonl: String = new
+        .iter()
+        .map(|(t, c)| serde_json::json!({"body": t, "stars": c}).to_string() + "\n")
+        .collect();
+    write(&dir.join("new.jsonl"), &jsonl);
+    let evaluated = dir.join("evaluated");
+    let out = run(command(dir)
+        .args(["evaluate", "--model"])
+        .arg(&model)
+        .args([
+            "--data",
+            "new.jsonl",
+            "--text-field",
+            "body",
+            "--label-field",
+            "stars",
+        ])
+        .arg("--out")
+        .arg(&evaluated));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(printed.contains("(90 texts"), "{printed}");
+    assert!(printed.contains("Confusion matrix"), "{printed}");
+    let metrics: serde_json::Value =
+        serde_json::from_str(&read(&evaluated.join("metrics.json"))).unwrap();
+    let confusion = read(&evaluated.join("confusion_matrix.csv"));
+    assert!(
+        confusion.starts_with("true_label,bad,fine,good\n"),
+        "{confusion}"
+    );
+
+    // Predict the same texts, then score them by hand: the same accuracy, exactly.
+    write(&dir.join("new.csv"), {
+        let mut body = "key,body\n".to_string();
+        for (i, (t, _)) in new.iter().enumerate() {
+            body += &format!("k{i},\"{t}\"\n");
+        }
+        body
+    });
+    run(command(dir)
+        .args(["predict", "--model"])
+        .arg(&model)
+        .args([
+            "--input",
+            "new.csv",
+            "--text-field",
+            "body",
+            "--id-field",
+            "key",
+        ])
+        .args(["--output", "verdicts.csv"]));
+    let verdicts = verdicts_csv(&dir.join("verdicts.csv"));
+    assert_eq!(verdicts.len(), 90);
+    assert_eq!(verdicts[7].0, "k7");
+    let right = verdicts
+        .iter()
+        .zip(&new)
+        .filter(|((_, label, _), (_, class))| label == class)
+        .count();
+    assert_eq!(
+        metrics["metrics"]["accuracy"].as_f64().unwrap(),
+        right as f64 / 90.0,
+        "{metrics}"
+    );
+    // And the same probabilities, row by row.
+    let evaluated_rows = read(&evaluated.join("predictions.csv"));
+    for (line, (_, _, p)) in evaluated_rows.lines().skip(1).zip(&verdicts) {
+        let cells: Vec<f32> = line
+            .split(',')
+            .skip(3)
+            .map(|c| c.parse().unwrap())
+            .collect();
+        for (a, b) in cells.iter().zip(p) {
+            assert!((a - b).abs() < 1e-6, "{line} vs {p:?}");
+        }
+    }
+    // Through a config whose training file is these texts: the same numbers, because the
+    // texts are encoded with the model's vocabulary, not ranked anew.
+    let other = config(
+        dir,
+        "other",
+        "source = \"jsonl\"\ntrain = \"new.jsonl\"\ntest = \"new.jsonl\"\n\
+         text_field = \"body\"\nlabel_field = \"stars\"",
+    );
+    let out = run(command(dir)
+        .args(["evaluate", "--model"])
+        .arg(&model)
+        .arg("--config")
+        .arg(&other));
+    let through_config = String::from_utf8(out.stdout).unwrap();
+    let metric_lines = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| l.starts_with("- "))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(metric_lines(&through_config), metric_lines(&printed));
+
+    // Refusals: a label the model does not know, a missing field, a folder with no model.
+    write(
+        &dir.join("unknown.jsonl"),
+        "{\"body\": \"superb\", \"stars\": \"good\"}\n{\"body\": \"meh\", \"stars\": \"meh\"}\n",
+    );
+    let err = fails(
+        command(dir)
+            .args(["evaluate", "--model"])
+            .arg(&model)
+            .args([
+                "--data",
+                "unknown.jsonl",
+                "--text-field",
+                "body",
+                "--label-field",
+                "stars",
+            ]),
+    );
+    assert!(
+        err.contains("\"meh\"") && err.contains("unknown.jsonl:2") && err.contains("\"fine\""),
+        "{err}"
+    );
+    let err = fails(
+        command(dir)
+            .args(["evaluate", "--model"])
+            .arg(&model)
+            .args(["--data", "new.jsonl"]),
+    );
+    assert!(
+        err.contains("no key \"text\"") && err.contains("\"body\""),
+        "{err}"
+    );
+    let err = fails(
+        command(dir)
+            .args(["evaluate", "--model"])
+            .arg(dir)
+            .args(["--data", "new.jsonl"]),
+    );
+    assert!(err.contains("model.json"), "{err}");
+    let err = fails(
+        command(dir)
+            .args(["evaluate", "--model"])
+            .arg(&model)
+            .args(["--data", "new.txt"]),
+    );
+    assert!(err.contains("new.txt"), "{err}");
+}
+
+#[test]
+fn predict_streams_files_in_and_out_and_leaves_nothing_half_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = three_class_model(dir);
+    let predict = |args: &[&str]| {
+        let mut cmd = command(dir);
+        cmd.args(["predict", "--model"]).arg(&model).args(args);
+        cmd
+    };
+
+    // Plain text, one review per line, to JSON Lines with every word's weight.
+    write(
+        &dir.join("reviews.txt"),
+        "the plot was superb and brilliant\n\nawful and dreadful\n",
+    );
+    let out = run(&mut predict(&[
+        "--input",
+        "reviews.txt",
+        "--output",
+        "out.jsonl",
+        "--explain",
+    ]));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrote out.jsonl"));
+    let rows: Vec<serde_json::Value> = read(&dir.join("out.jsonl"))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 3, "an empty line is a text too");
+    assert_eq!(
+        (rows[0]["id"].as_str(), rows[0]["label"].as_str()),
+        (Some("1"), Some("good"))
+    );
+    assert_eq!(rows[2]["label"], "bad");
+    assert_eq!(rows[2]["tokens"][0]["token"], "awful", "{}", rows[2]);
+
+    // A CSV whose texts hold line breaks and commas, its ids carried through.
+    write(
+        &dir.join("quoted.csv"),
+        "key,review\nfirst,\"superb,\nbrilliant\"\nsecond,\"awful\r\nand dreadful\"\n",
+    );
+    run(&mut predict(&[
+        "--input",
+        "quoted.csv",
+        "--text-field",
+        "review",
+        "--id-field",
+        "key",
+        "--output",
+        "quoted-out.csv",
+    ]));
+    let verdicts = verdicts_csv(&dir.join("quoted-out.csv"));
+    let got: Vec<(&str, &str)> = verdicts
+        .iter()
+        .map(|(i, l, _)| (i.as_str(), l.as_str()))
+        .collect();
+    assert_eq!(got, [("first", "good"), ("second", "bad")]);
+
+    // A malformed row fails naming the file and line, and writes nothing.
+    let out_dir = dir.join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let mut rows = "key,review\n".to_string();
+    for i in 0..700 {
+        rows += &format!("{i},superb film\n");
+    }
+    rows += "bad,superb,extra\n";
+    write(&dir.join("broken.csv"), rows);
+    let err = fails(&mut predict(&[
+        "--input",
+        "broken.csv",
+        "--text-field",
+        "review",
+        "--output",
+        "out/verdicts.csv",
+    ]));
+    assert!(
+        err.contains("broken.csv:702") && err.contains("3 fields"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&out_dir).unwrap().count(),
+        0,
+        "nothing left behind"
+    );
+    // Outputs that cannot hold the verdicts are refused before any work.
+    let err = fails(&mut predict(&[
+        "--input",
+        "reviews.txt",
+        "--output",
+        "out/v.txt",
+    ]));
+    assert!(err.contains(".csv or .jsonl"), "{err}");
+    let err = fails(&mut predict(&[
+        "--input",
+        "reviews.txt",
+        "--output",
+        "out/v.csv",
+        "--explain",
+    ]));
+    assert!(err.contains(".jsonl"), "{err}");
+    let err = fails(&mut predict(&["--input", "missing.csv"]));
+    assert!(
+        err.contains("missing.csv") && err.contains("no such file"),
+        "{err}"
+    );
 }

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 use burn::train::TrainStep;
-use imdb_data::{DataConfig, SeededRng};
+use imdb_data::{DataConfig, SeededRng, Vocabulary};
 use imdb_model::{Architecture, Implementation, ModelConfig, ModelInput, SentimentClassifier};
 use imdb_train::step::{TrainBatch, Trainee};
 
@@ -164,41 +164,65 @@ fn name(implementation: Implementation) -> &'static str {
     }
 }
 
-/// `bench predict`: classifies the test set with a saved model (or a fresh notebook model).
+/// `bench predict`: classifies the test set with a saved model — its network and, for a
+/// stacked model, its n-gram part — or a fresh notebook model.
 pub fn predict(args: &PredictBenchArgs) -> Result<(), XtaskError> {
+    if let Some(input) = &args.input {
+        let Some(model) = &args.model else {
+            return Err(XtaskError::Usage("--input needs --model".into()));
+        };
+        return crate::predict::bench_file(model, input, args);
+    }
     let precision = crate::precision::from_env()?;
     let device = args.backend.device()?;
     let mut data_config = DataConfig::default();
+    let mut seed = 42;
     let (corpus, _) = crate::data::load(false)?;
-    let model = match &args.model {
+    let saved = match &args.model {
         Some(dir) => {
             let saved = imdb_train::SavedModel::load(dir, &device)?;
             // The run's own test set (a `test_limit` it sampled included), encoded as the
             // model was trained.
             let pre = saved.manifest.preprocessing;
-            data_config = crate::data::run_data(dir)?.0.with_preprocessing(&pre);
+            let run = crate::data::run_config(dir)?;
+            data_config = run.data.with_preprocessing(&pre);
+            seed = run.seed;
             if data_config.source != imdb_data::SourceKind::Imdb
                 || data_config.rating_bands.is_some()
                 || saved.classes() != corpus.classes
                 || pre.tokenizer != corpus.tokenizer
+                || !corpus.ranks_agree_with(&saved.vocab)
             {
                 return Err(XtaskError::Usage(format!(
                     "bench predict times IMDB's negative/positive test set with the default \
-                     tokenizer; {} was trained on other classes or tokenizer settings",
+                     tokenizer; {} was trained on other classes, texts or tokenizer settings",
                     dir.display()
                 )));
             }
-            saved.model
+            saved
         }
-        None => SentimentClassifier::new(
-            &ModelConfig::default(),
-            data_config.num_words,
-            2,
-            1,
-            &device,
-        )?,
+        None => {
+            let model = SentimentClassifier::new(
+                &ModelConfig::default(),
+                data_config.num_words,
+                2,
+                1,
+                &device,
+            )?;
+            let pre = data_config.preprocessing();
+            imdb_train::SavedModel::new(model, pre, &corpus.vocab, &corpus.classes)?
+        }
     };
-    let data = imdb_data::prepare(&corpus, &data_config, 42)?;
+    let saved = saved.with_precision(precision);
+    let data = imdb_data::prepare(&corpus, &data_config, seed)?;
+    // Every id of each test review: the network reads its `maxlen`, a stack's n-grams all.
+    let ids: Vec<Vec<u32>> = data
+        .test
+        .source
+        .iter()
+        .map(|&i| Vocabulary::encode_ranks(&corpus.test[i].ranks, data_config.num_words))
+        .collect();
+    let model = &saved.model;
     let mut results = Vec::new();
     for &implementation in &args.implementation {
         if implementation == Implementation::Burn && model.config.architecture != Architecture::Lstm
@@ -206,18 +230,12 @@ pub fn predict(args: &PredictBenchArgs) -> Result<(), XtaskError> {
             println!("{:>10}: skipped (Burn's stock layer is an LSTM)", "burn");
             continue;
         }
-        let mut model = model.clone();
-        model.config.implementation = implementation;
+        let mut timed = saved.clone();
+        timed.model.config.implementation = implementation;
         let mut best = f64::INFINITY;
         for _ in 0..args.repeat.max(1) {
             let start = Instant::now();
-            let evaluation = imdb_train::evaluate_at(
-                &model,
-                &data.test,
-                (args.batch, true),
-                precision,
-                &device,
-            )?;
+            let evaluation = timed.evaluate_ids(&ids, &data.test.labels, (args.batch, true))?;
             let seconds = start.elapsed().as_secs_f64();
             best = best.min(seconds);
             println!(

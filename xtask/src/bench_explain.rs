@@ -5,12 +5,15 @@
 //! predicted class's probability when the k words with the largest weights are deleted,
 //! beside the fall when k words drawn at random are deleted. A faithful explanation names
 //! the words the verdict rests on: deleting them costs the verdict more than deleting others.
+//! A stacked model is explained and measured as a whole: the words are every word of each
+//! review (its n-gram part reads them all) and the probabilities are the stack's.
 
 use std::time::Instant;
 
-use imdb_data::{SeededRng, derive_seed};
-use imdb_train::SavedModel;
-use imdb_train::explain::{RowLayout, occlude, sequence_probabilities};
+use imdb_data::{SeededRng, Vocabulary, derive_seed, kept_range};
+use imdb_train::explain::{
+    Occlusion, RowLayout, StackedSequence, occlude, occlude_stacked, probabilities_without,
+};
 use imdb_train::metrics::ClassProbabilities;
 
 use crate::cli::ExplainBenchArgs;
@@ -37,16 +40,33 @@ pub fn run(args: &ExplainBenchArgs) -> Result<(), XtaskError> {
             "give --reviews and --max-k of at least 1".into(),
         ));
     }
-    let precision = crate::precision::from_env()?;
     let device = args.backend.device()?;
-    let saved = SavedModel::load(&args.model, &device)?.with_precision(precision);
+    let saved = crate::data::load_model(&args.model, &device)?;
     let pre = saved.manifest.preprocessing;
-    let (_, _, data) = crate::data::trained_data(&args.model, Some(&pre))?;
+    let (_, corpus, data) = crate::data::trained_data(&args.model, &saved)?;
     let set = &data.test;
     let mut order: Vec<usize> = (0..set.len()).collect();
     SeededRng::new(args.seed).shuffle(&mut order);
     order.truncate(args.reviews);
-    let sequences: Vec<&[u32]> = order.iter().map(|&i| set.sequences.real(i)).collect();
+    // What each explained review is: every id of it with the part the network reads (for a
+    // network alone, the ids it reads, all kept).
+    let all: Vec<Vec<u32>> = order
+        .iter()
+        .map(|&i| match &saved.stack {
+            Some(_) => Vocabulary::encode_ranks(&corpus.test[set.source[i]].ranks, pre.num_words),
+            None => set.sequences.real(i).to_vec(),
+        })
+        .collect();
+    let texts: Vec<StackedSequence<'_>> = all
+        .iter()
+        .map(|ids| StackedSequence {
+            all: ids,
+            kept: match &saved.stack {
+                Some(_) => kept_range(ids.len(), pre.maxlen, pre.truncating),
+                None => 0..ids.len(),
+            },
+        })
+        .collect();
     let layout = RowLayout {
         padding: pre.padding,
         fixed_steps: (!saved.model.config.mask_padding).then_some(pre.maxlen),
@@ -54,18 +74,28 @@ pub fn run(args: &ExplainBenchArgs) -> Result<(), XtaskError> {
     let outputs = saved.model.outputs();
     let session = saved.session();
     let predictor = session.predictor();
+    let explain = |texts: &[StackedSequence<'_>]| -> Result<Vec<Occlusion>, XtaskError> {
+        Ok(match &saved.stack {
+            Some(stack) => occlude_stacked(predictor, stack, (texts, None), layout, &device)?,
+            None => {
+                let ids: Vec<&[u32]> = texts.iter().map(|t| t.all).collect();
+                occlude(predictor, outputs, &ids, layout, &device)?
+            }
+        })
+    };
 
     let started = Instant::now();
-    let occluded = occlude(predictor, outputs, &sequences, layout, &device)?;
+    let occluded = explain(&texts)?;
     let seconds = started.elapsed().as_secs_f64();
+    let sequences: Vec<&[u32]> = all.iter().map(Vec::as_slice).collect();
     let words: usize = sequences.iter().map(|s| s.len()).sum();
-    let full: Vec<&[u32]> = sequences
+    let full: Vec<StackedSequence<'_>> = texts
         .iter()
-        .copied()
-        .filter(|s| s.len() == pre.maxlen)
+        .filter(|t| t.kept.len() == pre.maxlen)
+        .cloned()
         .collect();
     let full_started = Instant::now();
-    occlude(predictor, outputs, &full, layout, &device)?;
+    explain(&full)?;
     let full_ms = 1000.0 * full_started.elapsed().as_secs_f64() / full.len().max(1) as f64;
     println!(
         "explained {} test reviews ({:.0} ids each on average) in {seconds:.2} s: {:.1} ms per \
@@ -78,7 +108,7 @@ pub fn run(args: &ExplainBenchArgs) -> Result<(), XtaskError> {
     );
 
     // Every deletion of every k, both kinds, in one list of rows.
-    let mut rows: Vec<Vec<u32>> = Vec::new();
+    let mut rows: Vec<(StackedSequence<'_>, Vec<usize>)> = Vec::new();
     let mut owners: Vec<(usize, usize)> = Vec::new();
     for (r, (seq, occlusion)) in sequences.iter().zip(&occluded).enumerate() {
         let candidates: Vec<usize> = (0..seq.len()).filter(|&i| seq[i] != START_ID).collect();
@@ -92,18 +122,23 @@ pub fn run(args: &ExplainBenchArgs) -> Result<(), XtaskError> {
                 break;
             }
             for chosen in [&by_weight[..k], &shuffled[..k]] {
-                let row: Vec<u32> = (0..seq.len())
-                    .filter(|i| !chosen.contains(i))
-                    .map(|i| seq[i])
-                    .collect();
-                rows.push(row);
+                rows.push((texts[r].clone(), chosen.to_vec()));
                 owners.push((r, k));
             }
         }
     }
-    let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
-    let probabilities: ClassProbabilities =
-        sequence_probabilities(predictor, outputs, &refs, layout, &device)?;
+    let refs: Vec<(StackedSequence<'_>, &[usize])> = rows
+        .iter()
+        .map(|(t, d)| (t.clone(), d.as_slice()))
+        .collect();
+    let probabilities: ClassProbabilities = probabilities_without(
+        predictor,
+        outputs,
+        saved.stack.as_ref(),
+        &refs,
+        layout,
+        &device,
+    )?;
     // Sums by k: the top-k fall, the random fall, reviews where top-k costs more, reviews.
     let mut falls = vec![(0.0f64, 0.0f64, 0usize, 0usize); args.max_k + 1];
     // The rows come in pairs, top-k then random, of one review and one k.

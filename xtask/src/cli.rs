@@ -26,10 +26,16 @@ pub enum Command {
     Download(DownloadArgs),
     /// Print the notebook's exploratory numbers and write its two figures.
     Eda(EdaArgs),
-    /// Classify texts given as arguments, or one per line on standard input.
+    /// Classify texts given as arguments, one per line on standard input, or from a file
+    /// (--input), to standard output or a file (--output).
     Predict(PredictArgs),
-    /// Re-evaluate a saved model on the test set of its data (or of another config's).
+    /// A saved model's metrics on its run's test set, a labelled file (--data) or another
+    /// config's data, encoded with the model's vocabulary.
     Evaluate(EvaluateArgs),
+    /// Export a saved model as a folder other frameworks load: model.safetensors (PyTorch's
+    /// names and layouts), config.json, tokenizer.json (Hugging Face), vocab.json and a
+    /// model card (README.md).
+    Export(ExportArgs),
     /// Measure speed: training steps or prediction.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -219,7 +225,25 @@ pub struct PredictArgs {
     /// Backend to run on.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     pub backend: Backend,
-    /// Reviews to classify; without any, one review per line is read from standard input.
+    /// Classify the texts of this file, read in batches: .txt (one text per line),
+    /// .csv/.tsv (a header row; --text-field names the column) or .jsonl (--text-field
+    /// names the key).
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// The column or key of the text in --input (default `text`).
+    #[arg(long)]
+    pub text_field: Option<String>,
+    /// The column or key of each text's id in --input, carried to the output (default: the
+    /// row number).
+    #[arg(long)]
+    pub id_field: Option<String>,
+    /// Write the verdicts to this file instead of standard output: .csv (id, label,
+    /// probability, each class's probability) or .jsonl (one object per text; with
+    /// --explain, its `tokens`). It appears only once every text is classified.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Reviews to classify; without any (and without --input), one review per line is read
+    /// from standard input.
     pub text: Vec<String>,
 }
 
@@ -229,13 +253,38 @@ pub struct EvaluateArgs {
     /// A run folder holding a saved model.
     #[arg(long)]
     pub model: PathBuf,
-    /// Evaluate on the data of this experiment config (its first run) instead of the data the
-    /// model was trained on.
+    /// A labelled file or folder to evaluate on: .csv, .tsv or .jsonl (by its extension), or
+    /// a folder with one subfolder of text files per class. Without it (and without
+    /// --config), the run's own test set, as the run evaluated it.
+    #[arg(long, conflicts_with = "config")]
+    pub data: Option<PathBuf>,
+    /// The column (CSV) or key (JSON Lines) of the text in --data (default `text`).
+    #[arg(long)]
+    pub text_field: Option<String>,
+    /// The column or key of the label in --data (default `label`).
+    #[arg(long)]
+    pub label_field: Option<String>,
+    /// Evaluate on the whole test set of this experiment config's data (its first run).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Also write predictions.csv, classification_report.txt, the confusion matrix (CSV and
+    /// figure) and metrics.json into this folder.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Backend to run on.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     pub backend: Backend,
+}
+
+/// `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A run folder holding a saved model.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The folder to write (created if needed).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// `bench` subcommands.
@@ -376,6 +425,13 @@ pub struct PredictBenchArgs {
     /// Repetitions; the best is reported.
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
+    /// Time `predict --input FILE` instead (needs --model): streaming the file in batches
+    /// beside classifying its texts read into memory first, alternated `--repeat` times.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// The column or key of the text in --input (default `text`).
+    #[arg(long)]
+    pub text_field: Option<String>,
     /// Implementations of the recurrent layers to time (fused, composed, burn), in order; the
     /// first is `seconds` in the JSON line. `burn` (Burn's stock LSTM) reads the same weights.
     #[arg(long, value_parser = parse_name::<Implementation>, value_delimiter = ',', default_value = "fused,burn")]

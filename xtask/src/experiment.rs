@@ -15,14 +15,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use imdb_data::{
-    DataConfig, EncodedSet, SourceKind, TokenizedCorpus, TokenizedReview, prepare, write_atomic,
+    EncodedSet, SourceKind, TokenizedCorpus, TokenizedReview, Vocabulary, kept_range, prepare,
+    write_atomic,
 };
 use imdb_model::{InferencePrecision, SentimentClassifier};
 use imdb_report::{
     ExplainedRow, RunMetrics, RunReport, RunSummary, TestOutcome, read_metrics_json,
     rows_to_explain, write_metrics_json,
 };
-use imdb_train::explain::{RowLayout, occlude_towards};
+use imdb_train::explain::{RowLayout, StackedSequence, occlude_stacked, occlude_towards};
 use imdb_train::{
     ConsoleProgress, EpochRecord, FitSpec, History, SavedModel, Start, TokenWeight, TrainObserver,
     evaluate_at,
@@ -328,6 +329,7 @@ fn run_one(
     let predict_seconds = started.elapsed().as_secs_f64();
     let mut stacking_seconds = 0.0;
     let mut stack_record = None;
+    let mut stack = None;
     // A record left by an earlier configuration of this run would describe other verdicts.
     let stacking_json = dir.join("stacking.json");
     if stacking_json.exists() {
@@ -343,7 +345,7 @@ fn run_one(
             eval,
             precision,
         };
-        let (stacked, record) = stack_with_ngrams(ngram, &inputs, &test, dir, &device)?;
+        let (stacked, record, fitted) = stack_with_ngrams(ngram, &inputs, &test, dir, &device)?;
         let accuracy = record.test_accuracy;
         eprintln!(
             "[{label}] stacked with {} n-grams in {:.0} s: test accuracy network {:.4}, \
@@ -356,15 +358,19 @@ fn run_one(
         );
         stacking_seconds = record.seconds;
         stack_record = Some(record);
+        stack = Some(fitted);
         test = stacked;
     }
 
-    let saved = SavedModel::new(
+    let mut saved = SavedModel::new(
         outcome.model.clone(),
         config.data.preprocessing(),
         &corpus.vocab,
         &data.classes,
     )?;
+    if let Some(stack) = stack {
+        saved = saved.with_stack(stack)?;
+    }
     saved.save(dir)?;
     let history_json = serde_json::to_string_pretty(&outcome.history)
         .map_err(|e| XtaskError::io("cannot encode", dir.join("history.json"), e))?;
@@ -388,13 +394,7 @@ fn run_one(
         vocab: &corpus.vocab,
         num_words: config.data.num_words,
     };
-    let explained = explain_rows(
-        &outcome.model,
-        &data.test,
-        (&test_outcome, config.seed),
-        precision,
-        &config.data,
-    )?;
+    let explained = explain_rows(&saved, &data.test, (&test_outcome, config.seed), precision)?;
     let report = RunReport {
         run: label,
         experiment: &experiment.name,
@@ -435,32 +435,61 @@ fn run_one(
 }
 
 /// The test rows the report explains (see [`rows_to_explain`]), word by word towards the
-/// verdicts the evaluation gave, each id decoded as the model read it.
+/// verdicts the evaluation gave, each id decoded as the model read it: the network's ids, or
+/// every id of the review for a stacked model (its n-gram part reads them all).
 fn explain_rows(
-    model: &SentimentClassifier,
+    saved: &SavedModel,
     set: &EncodedSet,
     (test, seed): (&TestOutcome<'_>, u64),
     precision: InferencePrecision,
-    data: &DataConfig,
 ) -> Result<Vec<ExplainedRow>, XtaskError> {
+    let model = &saved.model;
+    let pre = &saved.manifest.preprocessing;
     let rows = rows_to_explain(test, seed);
-    let sequences: Vec<&[u32]> = rows.iter().map(|&i| set.sequences.real(i)).collect();
     let verdicts: Vec<u32> = rows
         .iter()
         .map(|&i| test.probabilities.predicted(i))
         .collect();
     let layout = RowLayout {
-        padding: data.padding,
-        fixed_steps: (!model.config.mask_padding).then_some(data.maxlen),
+        padding: pre.padding,
+        fixed_steps: (!model.config.mask_padding).then_some(pre.maxlen),
     };
     let predictor = model.predictor().with_precision(precision);
-    let occluded = occlude_towards(
-        &predictor,
-        model.outputs(),
-        (&sequences, Some(&verdicts)),
-        layout,
-        &model.embedding.device(),
-    )?;
+    let device = model.embedding.device();
+    let (sequences, occluded): (Vec<Vec<u32>>, _) = match &saved.stack {
+        Some(stack) => {
+            let all: Vec<Vec<u32>> = rows
+                .iter()
+                .map(|&i| Vocabulary::encode_ranks(&test.reviews[i].ranks, pre.num_words))
+                .collect();
+            let stacked: Vec<StackedSequence<'_>> = all
+                .iter()
+                .map(|ids| StackedSequence {
+                    all: ids,
+                    kept: kept_range(ids.len(), pre.maxlen, pre.truncating),
+                })
+                .collect();
+            let occluded = occlude_stacked(
+                &predictor,
+                stack,
+                (&stacked, Some(&verdicts)),
+                layout,
+                &device,
+            )?;
+            (all, occluded)
+        }
+        None => {
+            let kept: Vec<&[u32]> = rows.iter().map(|&i| set.sequences.real(i)).collect();
+            let occluded = occlude_towards(
+                &predictor,
+                model.outputs(),
+                (&kept, Some(&verdicts)),
+                layout,
+                &device,
+            )?;
+            (kept.into_iter().map(<[u32]>::to_vec).collect(), occluded)
+        }
+    };
     Ok(rows
         .iter()
         .zip(sequences)

@@ -300,8 +300,7 @@ fn run_probe(
     let mut probe = FillerProbe::default();
     for (run, dir) in args.probe_runs.iter().zip(&dirs) {
         let saved = SavedModel::load(dir, &device)?;
-        let (_, corpus, data) =
-            crate::data::trained_data(dir, Some(&saved.manifest.preprocessing))?;
+        let (_, corpus, data) = crate::data::trained_data(dir, &saved)?;
         let words = neutral_words(
             &data.train,
             data.classes.len(),

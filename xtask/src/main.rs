@@ -16,6 +16,7 @@ mod embeddings;
 mod error;
 mod evaluate;
 mod experiment;
+mod export;
 mod fingerprint;
 mod lock;
 mod long_range;
@@ -85,6 +86,7 @@ fn run(cli: Cli) -> Result<(), XtaskError> {
         Command::Eda(args) => eda::run(&args),
         Command::Predict(args) => predict::run(&args),
         Command::Evaluate(args) => evaluate::run(&args),
+        Command::Export(args) => export::run(&args),
         Command::Bench(BenchCommand::TrainStep(args)) => bench::train_step(&args),
         Command::Bench(BenchCommand::Predict(args)) => bench::predict(&args),
         Command::Bench(BenchCommand::Explain(args)) => bench_explain::run(&args),

@@ -6,18 +6,21 @@
 //! models' log-odds are stacked by a logistic regression fitted on the validation reviews
 //! (`imdb_train::Stacking`); for the test, the n-gram model is fitted again on training and
 //! validation reviews together (the network cannot be: it stops early on the validation
-//! reviews). The test verdicts, metrics and report are the stack's. Each model alone and the
-//! weights are kept in `stacking.json`. The saved model (`model.bpk`) is the network alone.
+//! reviews). Both fits share one hashing of the reviews (the training reviews come first)
+//! and run one after the other, each on every core. The test verdicts, metrics and report are the stack's; the saved model keeps
+//! the n-gram model of the test verdicts and the stack's weights beside the network, so that
+//! `predict`, `evaluate` and `serve` give what the run reported. Each model alone and the
+//! weights are kept in `stacking.json`.
 
 use std::path::Path;
 use std::time::Instant;
 
 use burn::tensor::Device;
 use imdb_data::{PreparedData, TokenizedReview, Vocabulary};
-use imdb_model::ngram::{NgramClassifier, NgramConfig};
+use imdb_model::ngram::{NgramConfig, NgramFeatures};
 use imdb_model::{InferencePrecision, SentimentClassifier};
 use imdb_report::{PartAccuracies, StackRecord};
-use imdb_train::{Evaluation, Stacking, evaluate_at};
+use imdb_train::{Evaluation, NgramStack, Stacking, evaluate_at};
 
 use crate::error::XtaskError;
 
@@ -40,14 +43,15 @@ pub struct StackInputs<'a> {
 }
 
 /// Stacks the network (whose test evaluation is `network_test`) with an n-gram model set by
-/// `config`; writes `stacking.json` into `dir` and returns the stack's test evaluation.
+/// `config`; writes `stacking.json` into `dir` and returns the stack's test evaluation, the
+/// record and the stack itself (to save with the network).
 pub fn stack_with_ngrams(
     config: &NgramConfig,
     inputs: &StackInputs<'_>,
     network_test: &Evaluation,
     dir: &Path,
     device: &Device,
-) -> Result<(Evaluation, StackRecord), XtaskError> {
+) -> Result<(Evaluation, StackRecord, NgramStack), XtaskError> {
     let started = Instant::now();
     let data = inputs.data;
     let texts = |reviews: &[TokenizedReview], rows: &[usize]| -> Vec<Vec<u32>> {
@@ -63,16 +67,14 @@ pub fn stack_with_ngrams(
     // One model from the training reviews, for the validation reviews the stack is fitted
     // on; one from training and validation reviews together, for the test: the network
     // needs the validation reviews to stop early, the n-gram model does not.
-    let (for_val, for_test) = rayon::join(
-        || NgramClassifier::fit(&labelled[..train.len()], &data.train.labels, config),
-        || NgramClassifier::fit(&labelled, &labels, config),
-    );
-    let (for_val, for_test) = (for_val?, for_test?);
+    // One after the other (each on every core): one fit's optimizer state in memory at a time.
+    let features = NgramFeatures::new(&labelled, config.max_n, config.hash_bits)?;
+    let for_val = features.fit(&data.train.labels, config)?;
     let val_ngram: Vec<f64> = val.iter().map(|t| for_val.logit(t)).collect();
-    let test_ngram: Vec<f64> = texts(inputs.test_reviews, &data.test.source)
-        .iter()
-        .map(|t| for_test.logit(t))
-        .collect();
+    drop(for_val);
+    let for_test = features.fit(&labels, config)?;
+    drop(features);
+    let test_ids = texts(inputs.test_reviews, &data.test.source);
 
     let network_val = evaluate_at(
         inputs.model,
@@ -83,10 +85,16 @@ pub fn stack_with_ngrams(
     )?;
     let stacking = Stacking::fit(&network_val, &val_ngram)?;
     let stacked_val = stacking.evaluate(&network_val, &val_ngram, "validation")?;
-    let stacked_test = stacking.evaluate(network_test, &test_ngram, "test")?;
+    let stack = NgramStack {
+        ngram: for_test,
+        stacking,
+    };
+    // The saved model's own arithmetic, so that `evaluate` gives these verdicts exactly.
+    let stacked_test = stack.evaluate(network_test, &test_ids, "test")?;
+    let test_ngram: Vec<f64> = test_ids.iter().map(|t| stack.ngram.logit(t)).collect();
     let record = StackRecord {
         ngram: *config,
-        ngram_features: for_test.num_features(),
+        ngram_features: stack.ngram.num_features(),
         stacking,
         validation_accuracy: PartAccuracies {
             network: network_val.metrics.accuracy,
@@ -101,7 +109,7 @@ pub fn stack_with_ngrams(
         seconds: started.elapsed().as_secs_f64(),
     };
     imdb_train::records::save_json(&record, &dir.join("stacking.json"))?;
-    Ok((stacked_test, record))
+    Ok((stacked_test, record, stack))
 }
 
 /// The accuracy of a two-class model's log-odds, read as the network's are.

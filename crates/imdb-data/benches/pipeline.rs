@@ -58,6 +58,7 @@ fn main() {
         use_cache: true,
         show_progress: false,
         tokenizer: Default::default(),
+        vocabulary: None,
     };
     load_corpus(&options).expect("first load writes the cache");
     let t = Instant::now();

@@ -8,42 +8,84 @@ use crate::error::{DataError, Result};
 /// Writes `bytes` to `path` through a temporary file in the same folder, synced and then
 /// renamed over `path`: readers see the old file or the new one, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        let (action, kind) = if dir.exists() {
-            (
-                "cannot write into (it is a file, not a folder)",
-                std::io::ErrorKind::NotADirectory,
-            )
-        } else {
-            (
-                "cannot write into missing folder",
-                std::io::ErrorKind::NotFound,
-            )
-        };
-        return Err(DataError::io(action, dir, std::io::Error::from(kind)));
-    }
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(|e| DataError::io("cannot create a temporary file in", dir, e))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(bytes)
         .map_err(|e| DataError::io("cannot write", path, e))?;
-    // Temporary files are created private (0600); results are ordinary files.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| DataError::io("cannot set permissions of", path, e))?;
+    file.commit()
+}
+
+/// A file written in pieces that appears at its path whole or not at all: the pieces go to a
+/// temporary file in the same folder, which [`commit`](Self::commit) syncs and renames over
+/// the path. Dropped without a commit (an error, a panic), the temporary file is removed and
+/// the path is untouched.
+pub struct AtomicFile {
+    path: std::path::PathBuf,
+    tmp: std::io::BufWriter<tempfile::NamedTempFile>,
+}
+
+impl AtomicFile {
+    /// Starts writing `path` (its folder must exist).
+    pub fn create(path: &Path) -> Result<Self> {
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            let (action, kind) = if dir.exists() {
+                (
+                    "cannot write into (it is a file, not a folder)",
+                    std::io::ErrorKind::NotADirectory,
+                )
+            } else {
+                (
+                    "cannot write into missing folder",
+                    std::io::ErrorKind::NotFound,
+                )
+            };
+            return Err(DataError::io(action, dir, std::io::Error::from(kind)));
+        }
+        let tmp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(dir)
+            .map_err(|e| DataError::io("cannot create a temporary file in", dir, e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            tmp: std::io::BufWriter::with_capacity(1 << 16, tmp),
+        })
     }
-    tmp.persist(path)
-        .map_err(|e| DataError::io("cannot replace", path, e.error))?;
-    Ok(())
+
+    /// Syncs what was written and renames it over the path.
+    pub fn commit(self) -> Result<()> {
+        let path = self.path;
+        let tmp = self
+            .tmp
+            .into_inner()
+            .map_err(|e| DataError::io("cannot write", &path, e.into_error()))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| DataError::io("cannot write", &path, e))?;
+        // Temporary files are created private (0600); results are ordinary files.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))
+                .map_err(|e| DataError::io("cannot set permissions of", &path, e))?;
+        }
+        tmp.persist(&path)
+            .map_err(|e| DataError::io("cannot replace", &path, e.error))?;
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tmp.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.tmp.flush()
+    }
 }
 
 #[cfg(test)]
@@ -57,6 +99,22 @@ mod tests {
         write_atomic(&path, b"first").unwrap();
         write_atomic(&path, b"second").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_file_dropped_before_its_commit_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        let mut file = AtomicFile::create(&path).unwrap();
+        file.write_all(b"half of it").unwrap();
+        drop(file);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let mut file = AtomicFile::create(&path).unwrap();
+        file.write_all(b"all ").unwrap();
+        file.write_all(b"of it").unwrap();
+        file.commit().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"all of it");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 

@@ -59,6 +59,16 @@ pub fn read_source(config: &DataConfig, path: &Path) -> Result<Vec<LabelledText>
 /// `seed`), their labels turned into class ids, tokenized, with the vocabulary ranked on the
 /// training texts.
 pub fn load_labelled(config: &DataConfig, seed: u64) -> Result<TokenizedCorpus> {
+    load_labelled_against(config, seed, None)
+}
+
+/// [`load_labelled`], the words ranked as `vocabulary` ranks them when given (e.g. a trained
+/// model's, see [`TokenizedCorpus::build_against`]).
+pub fn load_labelled_against(
+    config: &DataConfig,
+    seed: u64,
+    vocabulary: Option<&crate::vocab::Vocabulary>,
+) -> Result<TokenizedCorpus> {
     config.validate()?;
     let train_path = config.train.as_deref().ok_or(DataError::InvalidSetting {
         setting: "train",
@@ -132,12 +142,17 @@ pub fn load_labelled(config: &DataConfig, seed: u64) -> Result<TokenizedCorpus> 
     let digest = source_digest(&train, &test);
     let train = classify(train, "training")?;
     let test = classify(test, "test")?;
-    Ok(TokenizedCorpus::build_with(
-        (&train, &test, &[]),
-        classes,
-        digest,
-        config.tokenizer(),
-    ))
+    let texts = (&train[..], &test[..], &[][..]);
+    Ok(match vocabulary {
+        Some(vocab) => TokenizedCorpus::build_against(
+            texts,
+            classes,
+            digest,
+            config.tokenizer(),
+            vocab.clone(),
+        ),
+        None => TokenizedCorpus::build_with(texts, classes, digest, config.tokenizer()),
+    })
 }
 
 /// Moves a seeded `fraction` of `train` into the returned test set (both keep file order).

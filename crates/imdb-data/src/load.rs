@@ -11,6 +11,7 @@ use crate::fetch::{
 };
 use crate::tokenized::{TokenizedCorpus, imdb_classes};
 use crate::tokenizer::TokenizerConfig;
+use crate::vocab::Vocabulary;
 
 /// Reviews per class and labelled split in the official corpus.
 pub const OFFICIAL_REVIEWS_PER_CLASS: usize = 12_500;
@@ -30,6 +31,9 @@ pub struct LoadOptions {
     pub show_progress: bool,
     /// How reviews are split into words; only the default settings are cached.
     pub tokenizer: TokenizerConfig,
+    /// Rank the words as this vocabulary does (e.g. a trained model's) rather than by their
+    /// frequency in the training reviews; the cache is then neither read nor written.
+    pub vocabulary: Option<Vocabulary>,
 }
 
 impl LoadOptions {
@@ -43,6 +47,7 @@ impl LoadOptions {
             use_cache: true,
             show_progress: true,
             tokenizer: TokenizerConfig::default(),
+            vocabulary: None,
         })
     }
 }
@@ -94,7 +99,9 @@ pub fn load_corpus(options: &LoadOptions) -> Result<(TokenizedCorpus, LoadReport
     };
 
     // The cache holds the default tokenization only.
-    let use_cache = options.use_cache && options.tokenizer == TokenizerConfig::default();
+    let use_cache = options.use_cache
+        && options.tokenizer == TokenizerConfig::default()
+        && options.vocabulary.is_none();
     if use_cache {
         let start = Instant::now();
         if let Some(corpus) = read_cache(&report.cache_path, &key) {
@@ -108,20 +115,16 @@ pub fn load_corpus(options: &LoadOptions) -> Result<(TokenizedCorpus, LoadReport
     // rather than write 100,000 files first.
     let start = Instant::now();
     let corpus = if report.corpus_root.is_dir() {
-        tokenize_extracted(
-            &report.corpus_root,
-            &report.archive,
-            options.with_unsup,
-            options.tokenizer,
-        )?
+        let (train, test, unsup) =
+            read_extracted(&report.corpus_root, &report.archive, options.with_unsup)?;
+        build(options, &report.archive, (&train, &test, &unsup))
     } else {
         let reviews = read_archive(&report.archive.path, options.with_unsup)?;
         check_official_counts(&report.archive, &reviews.train, &reviews.test)?;
-        TokenizedCorpus::build_with(
+        build(
+            options,
+            &report.archive,
             (&reviews.train, &reviews.test, &reviews.unsup),
-            imdb_classes(),
-            report.archive.sha256.clone(),
-            options.tokenizer,
         )
     };
     report.tokenize_time = start.elapsed();
@@ -129,6 +132,21 @@ pub fn load_corpus(options: &LoadOptions) -> Result<(TokenizedCorpus, LoadReport
         write_cache(&report.cache_path, &corpus)?;
     }
     Ok((corpus, report))
+}
+
+/// Tokenizes the reviews as `options` say (ranked anew, or against its vocabulary).
+fn build(
+    options: &LoadOptions,
+    archive: &LocatedArchive,
+    reviews: (&[RawReview], &[RawReview], &[RawReview]),
+) -> TokenizedCorpus {
+    let (classes, sha) = (imdb_classes(), archive.sha256.clone());
+    match &options.vocabulary {
+        Some(vocab) => {
+            TokenizedCorpus::build_against(reviews, classes, sha, options.tokenizer, vocab.clone())
+        }
+        None => TokenizedCorpus::build_with(reviews, classes, sha, options.tokenizer),
+    }
 }
 
 /// Fetches the archive and extracts it (once) into its data folder; returns the archive and the
@@ -151,6 +169,22 @@ pub fn tokenize_extracted(
     with_unsup: bool,
     tokenizer: TokenizerConfig,
 ) -> Result<TokenizedCorpus> {
+    let (train, test, unsup) = read_extracted(root, archive, with_unsup)?;
+    Ok(TokenizedCorpus::build_with(
+        (&train, &test, &unsup),
+        imdb_classes(),
+        archive.sha256.clone(),
+        tokenizer,
+    ))
+}
+
+/// The reviews of an extracted corpus (train, test, and unlabelled if asked), its layout
+/// checked, and for the official archive its counts.
+fn read_extracted(
+    root: &Path,
+    archive: &LocatedArchive,
+    with_unsup: bool,
+) -> Result<(Vec<RawReview>, Vec<RawReview>, Vec<RawReview>)> {
     check_layout(root)?;
     let train = read_split(root, Split::Train)?;
     let test = read_split(root, Split::Test)?;
@@ -160,12 +194,7 @@ pub fn tokenize_extracted(
         Vec::new()
     };
     check_official_counts(archive, &train, &test)?;
-    Ok(TokenizedCorpus::build_with(
-        (&train, &test, &unsup),
-        imdb_classes(),
-        archive.sha256.clone(),
-        tokenizer,
-    ))
+    Ok((train, test, unsup))
 }
 
 /// For the official archive (known digest), requires its 12,500 reviews per class and split.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
 use crate::sequence::{
-    PaddedSequences, Padding, Truncating, check_maxlen, pad_sequences, truncate,
+    PaddedSequences, Padding, Truncating, check_maxlen, kept_range, pad_sequences,
 };
 use crate::source::SourceKind;
 use crate::split::{shuffled_indices, train_val_indices};
@@ -277,29 +277,33 @@ impl Preprocessing {
     /// padding.
     pub fn encode_words(&self, vocab: &Vocabulary, text: &str) -> EncodedText {
         let words = crate::tokenizer::tokenize_with(text, self.tokenizer);
-        let all = vocab.encode_text_with(text, self.num_words, self.tokenizer);
         // The start id, then one id per word: id `i` stands for word `i - 1`.
-        let kept = truncate(&all, self.maxlen, self.truncating);
-        let first = match self.truncating {
-            Truncating::Pre => all.len() - kept.len(),
-            Truncating::Post => 0,
-        };
+        let all = self.encode_ids(vocab, text);
+        let kept = kept_range(all.len(), self.maxlen, self.truncating);
         EncodedText {
             words,
-            ids: kept.to_vec(),
-            word_of: (first..first + kept.len())
-                .map(|i| i.checked_sub(1))
-                .collect(),
+            ids: all[kept.clone()].to_vec(),
+            word_of: kept.clone().map(|i| i.checked_sub(1)).collect(),
+            kept,
+            all,
         }
+    }
+
+    /// Every id of `text` (the start id, then one per word), before truncation.
+    pub fn encode_ids(&self, vocab: &Vocabulary, text: &str) -> Vec<u32> {
+        vocab.encode_text_with(text, self.num_words, self.tokenizer)
+    }
+
+    /// Pads and truncates untruncated id sequences (as [`encode_ids`](Self::encode_ids)
+    /// gives them) to the model's rows.
+    pub fn pad<S: AsRef<[u32]>>(&self, ids: &[S]) -> Result<PaddedSequences> {
+        pad_sequences(ids, self.maxlen, self.padding, self.truncating)
     }
 
     /// Tokenizes, encodes and pads `texts` with `vocab`: one row per text, never fewer.
     pub fn encode(&self, vocab: &Vocabulary, texts: &[&str]) -> Result<PaddedSequences> {
-        let encoded: Vec<Vec<u32>> = texts
-            .iter()
-            .map(|t| vocab.encode_text_with(t, self.num_words, self.tokenizer))
-            .collect();
-        pad_sequences(&encoded, self.maxlen, self.padding, self.truncating)
+        let encoded: Vec<Vec<u32>> = texts.iter().map(|t| self.encode_ids(vocab, t)).collect();
+        self.pad(&encoded)
     }
 }
 
@@ -313,6 +317,10 @@ pub struct EncodedText {
     pub ids: Vec<u32>,
     /// For each id, the index of its word in `words` (`None` for the start id).
     pub word_of: Vec<Option<usize>>,
+    /// Every id of the text before truncation: the start id, then one per word.
+    pub all: Vec<u32>,
+    /// Where `ids` lie in `all`.
+    pub kept: std::ops::Range<usize>,
 }
 
 /// Texts ready for a model: padded ids, class ids, and where each came from.

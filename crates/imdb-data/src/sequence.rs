@@ -80,12 +80,17 @@ pub fn check_maxlen(maxlen: usize) -> Result<()> {
 
 /// Cuts `seq` to at most `maxlen` ids on the `truncating` side.
 pub fn truncate(seq: &[u32], maxlen: usize, truncating: Truncating) -> &[u32] {
-    if seq.len() <= maxlen {
-        return seq;
+    &seq[kept_range(seq.len(), maxlen, truncating)]
+}
+
+/// Which ids of a sequence of `len` ids [`truncate`] keeps.
+pub fn kept_range(len: usize, maxlen: usize, truncating: Truncating) -> std::ops::Range<usize> {
+    if len <= maxlen {
+        return 0..len;
     }
     match truncating {
-        Truncating::Pre => &seq[seq.len() - maxlen..],
-        Truncating::Post => &seq[..maxlen],
+        Truncating::Pre => len - maxlen..len,
+        Truncating::Post => 0..maxlen,
     }
 }
 

@@ -42,6 +42,31 @@ impl SourceKind {
     }
 }
 
+impl SourceKind {
+    /// The source a path holds, told by its extension: `.csv`, `.tsv` or `.tab` a table,
+    /// `.jsonl` or `.ndjson` JSON Lines, and a folder one subfolder per class.
+    pub fn of_path(path: &Path) -> Result<Self> {
+        if path.is_dir() {
+            return Ok(SourceKind::Folders);
+        }
+        match extension(path).as_str() {
+            "csv" | "tsv" | "tab" => Ok(SourceKind::Csv),
+            "jsonl" | "ndjson" => Ok(SourceKind::Jsonl),
+            _ if !path.exists() => Err(source_error(
+                path,
+                None,
+                "no such file or folder: check the path",
+            )),
+            _ => Err(source_error(
+                path,
+                None,
+                "cannot tell its format from its name: use a .csv, .tsv or .jsonl file, or a \
+                 folder with one subfolder per class",
+            )),
+        }
+    }
+}
+
 /// One example as read: its text, its label as written, and where it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabelledText {
@@ -214,7 +239,12 @@ fn csv_error(path: &Path, text: &str, e: &csv::Error) -> DataError {
     let line = e
         .position()
         .map(|p| 1 + newlines(&text.as_bytes()[..(p.byte() as usize + 1).min(text.len())]));
-    let problem = match e.kind() {
+    source_error(path, line, csv_problem(e))
+}
+
+/// What a CSV reading error means for the user.
+pub(crate) fn csv_problem(e: &csv::Error) -> String {
+    match e.kind() {
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
         } => format!(
@@ -223,8 +253,15 @@ fn csv_error(path: &Path, text: &str, e: &csv::Error) -> DataError {
         ),
         csv::ErrorKind::Utf8 { .. } => "not valid UTF-8 text: save the file as UTF-8".to_string(),
         _ => e.to_string(),
-    };
-    source_error(path, line, problem)
+    }
+}
+
+/// A path's extension, lowercased (empty without one).
+pub(crate) fn extension(path: &Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
 }
 
 /// Reads JSON Lines: one object per line with a string `text` field and a string or integer
@@ -361,7 +398,8 @@ fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn quoted_list(names: &[String]) -> String {
+/// `names`, each quoted, comma-separated (`none` for no name), for messages.
+pub(crate) fn quoted_list(names: &[String]) -> String {
     if names.is_empty() {
         return "none".to_string();
     }

@@ -122,30 +122,25 @@ impl TokenizedCorpus {
     /// Tokenizes any labelled texts (train, test, unlabelled) with `tokenizer`, ranks the
     /// vocabulary on the training texts (in parallel); `classes` names the class ids.
     pub fn build_with<D: LabelledDocument>(
-        (train, test, unsup): (&[D], &[D], &[D]),
+        texts: (&[D], &[D], &[D]),
         classes: Vec<String>,
         archive_sha256: String,
         tokenizer: TokenizerConfig,
     ) -> Self {
-        let counts = train
-            .par_iter()
-            .fold(HashMap::<String, u64>::new, |mut counts, review| {
-                for_each_token_with(review.text(), tokenizer, |w| match counts.get_mut(w) {
-                    Some(c) => *c += 1,
-                    None => {
-                        counts.insert(w.to_string(), 1);
-                    }
-                });
-                counts
-            })
-            .reduce(HashMap::new, |a, b| {
-                let (mut big, small) = if a.len() >= b.len() { (a, b) } else { (b, a) };
-                for (w, c) in small {
-                    *big.entry(w).or_insert(0) += c;
-                }
-                big
-            });
-        let vocab = Vocabulary::from_counts(counts);
+        let vocab = Self::rank_words(texts.0, tokenizer);
+        Self::build_against(texts, classes, archive_sha256, tokenizer, vocab)
+    }
+
+    /// [`build_with`](Self::build_with) with the words ranked as `vocab` ranks them (e.g. a
+    /// trained model's vocabulary) instead of by their frequency in `train`: every word
+    /// `vocab` knows gets its rank there, whichever texts it occurs in.
+    pub fn build_against<D: LabelledDocument>(
+        (train, test, unsup): (&[D], &[D], &[D]),
+        classes: Vec<String>,
+        archive_sha256: String,
+        tokenizer: TokenizerConfig,
+        vocab: Vocabulary,
+    ) -> Self {
         let tokenize = |reviews: &[D]| -> Vec<TokenizedReview> {
             reviews
                 .par_iter()
@@ -167,6 +162,36 @@ impl TokenizedCorpus {
             archive_sha256,
             tokenizer,
         }
+    }
+
+    /// The words of `train` ranked by frequency (in parallel), ties alphabetical.
+    fn rank_words<D: LabelledDocument>(train: &[D], tokenizer: TokenizerConfig) -> Vocabulary {
+        let counts = train
+            .par_iter()
+            .fold(HashMap::<String, u64>::new, |mut counts, review| {
+                for_each_token_with(review.text(), tokenizer, |w| match counts.get_mut(w) {
+                    Some(c) => *c += 1,
+                    None => {
+                        counts.insert(w.to_string(), 1);
+                    }
+                });
+                counts
+            })
+            .reduce(HashMap::new, |a, b| {
+                let (mut big, small) = if a.len() >= b.len() { (a, b) } else { (b, a) };
+                for (w, c) in small {
+                    *big.entry(w).or_insert(0) += c;
+                }
+                big
+            });
+        Vocabulary::from_counts(counts)
+    }
+
+    /// True if the words `vocab` knows have the same ranks here (its words are the first of
+    /// this corpus' vocabulary, in order): the corpus is then encoded as `vocab` would encode
+    /// it, for ids below `vocab.len()`.
+    pub fn ranks_agree_with(&self, vocab: &Vocabulary) -> bool {
+        self.vocab.words().get(..vocab.len()) == Some(vocab.words())
     }
 
     /// Class counts and length statistics (notebook §2).

@@ -11,6 +11,7 @@ fn options(dir: &std::path::Path, with_unsup: bool) -> LoadOptions {
         use_cache: true,
         show_progress: false,
         tokenizer: Default::default(),
+        vocabulary: None,
     }
 }
 

@@ -17,6 +17,7 @@ fn real_corpus_counts_and_statistics() {
         use_cache: true,
         show_progress: false,
         tokenizer: Default::default(),
+        vocabulary: None,
     };
     let (corpus, _) = load_corpus(&options).unwrap();
     let stats = corpus.stats();

@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod evaluation;
 pub mod examples;
 pub mod explained;
 pub mod figures;
@@ -32,6 +33,7 @@ pub mod stacking;
 pub mod tables;
 
 pub use error::ReportError;
+pub use evaluation::{confusion_text, write_evaluation};
 pub use examples::{Example, LengthBucket, TestOutcome};
 pub use explained::{ExplainedRow, rows_to_explain};
 pub use report::{RunReport, write_experiment_report, write_run_report};

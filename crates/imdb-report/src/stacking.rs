@@ -46,15 +46,21 @@ pub fn stacking_section(record: &StackRecord) -> String {
         ]
     };
     let s = &record.stacking;
+    let grams = match record.ngram.max_n {
+        1 => "words",
+        2 => "words and word pairs",
+        _ => "words, pairs and triples",
+    };
     let mut body = format!(
         "<h2>Stacked with an n-gram model</h2><p>This run's test verdicts (metrics, \
          predictions, examples) are a stack: a Naive-Bayes-weighted logistic regression over \
-         the words, pairs and triples of each review (up to {n} words, {features} n-grams, \
-         C = {c}) and the network, combined as σ({a:.3}·network + {b:.3}·n-grams {sign} \
-         {bias:.3}) over their log-odds, weights fitted on the validation reviews. The saved \
-         model is the network alone; the word explanations are the network's, towards the \
-         stack's verdicts.</p>",
-        n = record.ngram.max_n,
+         the {grams} of each review (hashed into 2<sup>{bits}</sup> buckets, {features} of \
+         them used; C = {c}) and the network, combined as σ({a:.3}·network + {b:.3}·n-grams \
+         {sign} {bias:.3}) over their log-odds, weights fitted on the validation reviews. The \
+         saved model is the whole stack (what <code>predict</code>, <code>evaluate</code> and \
+         <code>serve</code> use), and each word's weight in the explanations is the fall of \
+         the stacked probability when the word is deleted.</p>",
+        bits = record.ngram.hash_bits,
         features = record.ngram_features,
         c = record.ngram.c,
         a = s.network_weight,
@@ -100,14 +106,29 @@ mod tests {
         };
         let html = stacking_section(&record);
         for expected in [
-            "1234 n-grams",
+            "1234 of them used",
             "σ(0.400·network + 0.450·n-grams − 0.090)",
             "0.9226",
             "0.9166",
             "0.9218",
-            "network alone",
+            "words, pairs and triples",
+            "2<sup>24</sup> buckets",
+            "whole stack",
         ] {
             assert!(html.contains(expected), "{expected} missing: {html}");
         }
+        let pairs = StackRecord {
+            ngram: NgramConfig {
+                max_n: 2,
+                ..NgramConfig::default()
+            },
+            ..record
+        };
+        let html = stacking_section(&pairs);
+        assert!(
+            html.contains("the words and word pairs of each review"),
+            "{html}"
+        );
+        assert!(!html.contains("triples"), "{html}");
     }
 }

@@ -1,4 +1,5 @@
-//! A small, fast, reproducible pseudo-random generator (SplitMix64) and seed derivation.
+//! A small, fast, reproducible pseudo-random generator (SplitMix64), seed derivation, and a
+//! stable hash (FNV-1a).
 //!
 //! Written here rather than taken from a crate so that a seed gives the same sequence on every
 //! platform and with every future dependency version: the data split, weight initialization,
@@ -76,6 +77,14 @@ pub fn derive_seed(seed: u64, parts: &[u64]) -> u64 {
     out
 }
 
+/// FNV-1a (64 bits) over `items`, each folded in as one unit (a byte, or a float's bits): a
+/// short, stable name for long content (cache keys) and the hash of hashed features.
+pub fn fnv1a(items: impl IntoIterator<Item = u64>) -> u64 {
+    items.into_iter().fold(0xcbf2_9ce4_8422_2325u64, |h, item| {
+        (h ^ item).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +95,15 @@ mod tests {
         let mut rng = SeededRng::new(0);
         assert_eq!(rng.next_u64(), 0xe220_a839_7b1d_cdaf);
         assert_eq!(rng.next_u64(), 0x6e78_9e6a_a1b9_65f4);
+    }
+
+    #[test]
+    fn fnv1a_matches_the_reference_values() {
+        // From the FNV reference test vectors.
+        let bytes = |text: &str| fnv1a(text.bytes().map(u64::from));
+        assert_eq!(bytes(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(bytes("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(bytes("foobar"), 0x8594_4171_f739_67e8);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
 use crate::metrics::ClassProbabilities;
+use crate::stacking::NgramStack;
 use crate::step::try_host;
 
 /// Most rows in one forward pass: a review and its occluded copies always go together, so a
@@ -77,6 +78,128 @@ pub fn occlude_towards(
     layout: RowLayout,
     device: &Device,
 ) -> Result<Vec<Occlusion>, TrainError> {
+    let logits = occluded_logits(predictor, outputs, sequences, layout, device)?;
+    Ok(logits
+        .into_iter()
+        .enumerate()
+        .map(|(i, rows)| {
+            let probabilities = ClassProbabilities::from_logits(&rows, outputs);
+            weigh(&probabilities, classes.map(|c| c[i]), |j| j + 1)
+        })
+        .collect())
+}
+
+/// One text for a stacked model's occlusion: every id of it, untruncated (what the n-gram
+/// model reads), and which of them the network reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackedSequence<'a> {
+    /// Every id of the text, in order.
+    pub all: &'a [u32],
+    /// The ids the network reads: `all[kept]`.
+    pub kept: std::ops::Range<usize>,
+}
+
+/// [`occlude_towards`] for a network stacked with an n-gram model (`stack`): each id of each
+/// text's `all` ids is deleted in turn, from what the n-gram model reads and, when the network
+/// reads it, from the network's ids; its weight is the fall of the *stacked* probability of
+/// the explained class. The weights follow `all` (ids the network does not read weigh only
+/// through the n-gram model).
+pub fn occlude_stacked(
+    predictor: &Predictor<'_>,
+    stack: &NgramStack,
+    (sequences, classes): (&[StackedSequence<'_>], Option<&[u32]>),
+    layout: RowLayout,
+    device: &Device,
+) -> Result<Vec<Occlusion>, TrainError> {
+    let kept: Vec<&[u32]> = sequences.iter().map(|s| &s.all[s.kept.clone()]).collect();
+    let network = occluded_logits(predictor, 1, &kept, layout, device)?;
+    Ok(sequences
+        .iter()
+        .zip(network)
+        .enumerate()
+        .map(|(i, (seq, network))| {
+            // Row 0: the whole text; row 1 + p: without id p of `all`.
+            let mut logits = Vec::with_capacity(seq.all.len() + 1);
+            logits.push(stack.logit(network[0], seq.all));
+            let mut without = Vec::with_capacity(seq.all.len());
+            for p in 0..seq.all.len() {
+                without.clear();
+                without.extend_from_slice(&seq.all[..p]);
+                without.extend_from_slice(&seq.all[p + 1..]);
+                let net = if seq.kept.contains(&p) {
+                    network[p - seq.kept.start + 1]
+                } else {
+                    network[0]
+                };
+                logits.push(stack.logit(net, &without));
+            }
+            let probabilities = ClassProbabilities::from_logits(&logits, 1);
+            weigh(&probabilities, classes.map(|c| c[i]), |p| p + 1)
+        })
+        .collect())
+}
+
+/// The class probabilities of texts after deleting some of their ids: for each text and the
+/// positions (in its `all` ids) deleted, the network reads the ids of `kept` that remain and
+/// a stack's n-gram part (with `stack`) every id that remains. Without a stack, give each
+/// text's network ids as `all` (every one kept).
+pub fn probabilities_without(
+    predictor: &Predictor<'_>,
+    outputs: usize,
+    stack: Option<&NgramStack>,
+    texts: &[(StackedSequence<'_>, &[usize])],
+    layout: RowLayout,
+    device: &Device,
+) -> Result<ClassProbabilities, TrainError> {
+    let remaining =
+        |seq: &StackedSequence<'_>, deleted: &[usize], range: std::ops::Range<usize>| {
+            range
+                .filter(|p| !deleted.contains(p))
+                .map(|p| seq.all[p])
+                .collect::<Vec<u32>>()
+        };
+    let network: Vec<Vec<u32>> = texts
+        .iter()
+        .map(|(seq, deleted)| remaining(seq, deleted, seq.kept.clone()))
+        .collect();
+    let refs: Vec<&[u32]> = network.iter().map(Vec::as_slice).collect();
+    let mut logits = sequence_logits(predictor, outputs, &refs, layout, device)?;
+    if let Some(stack) = stack {
+        for (logit, (seq, deleted)) in logits.iter_mut().zip(texts) {
+            *logit = stack.logit(*logit, &remaining(seq, deleted, 0..seq.all.len()));
+        }
+    }
+    Ok(ClassProbabilities::from_logits(&logits, outputs))
+}
+
+/// The occlusion of one sequence from its rows' probabilities (row 0 the whole sequence,
+/// `row_of(j)` the row without id `j`), towards `class` or the predicted class.
+fn weigh(
+    probabilities: &ClassProbabilities,
+    class: Option<u32>,
+    row_of: impl Fn(usize) -> usize,
+) -> Occlusion {
+    let class = class.unwrap_or_else(|| probabilities.predicted(0));
+    let whole = probabilities.row(0)[class as usize];
+    Occlusion {
+        probabilities: probabilities.row(0).to_vec(),
+        class,
+        weights: (0..probabilities.len() - 1)
+            .map(|j| whole - probabilities.row(row_of(j))[class as usize])
+            .collect(),
+    }
+}
+
+/// For each of `sequences`, the logits (row-major, `outputs` per row) of the sequence and of
+/// its copies without each id, in that order; whole sequences share passes of at most
+/// [`MAX_ROWS`] rows.
+fn occluded_logits(
+    predictor: &Predictor<'_>,
+    outputs: usize,
+    sequences: &[&[u32]],
+    layout: RowLayout,
+    device: &Device,
+) -> Result<Vec<Vec<f32>>, TrainError> {
     let mut results = Vec::with_capacity(sequences.len());
     let mut start = 0;
     while start < sequences.len() {
@@ -97,19 +220,12 @@ pub fn occlude_towards(
             end += 1;
         }
         let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
-        let probabilities = sequence_probabilities(predictor, outputs, &refs, layout, device)?;
+        let logits = sequence_logits(predictor, outputs, &refs, layout, device)?;
         let mut row = 0;
-        for (i, seq) in sequences.iter().enumerate().take(end).skip(start) {
-            let class = classes.map_or_else(|| probabilities.predicted(row), |c| c[i]);
-            let whole = probabilities.row(row)[class as usize];
-            results.push(Occlusion {
-                probabilities: probabilities.row(row).to_vec(),
-                class,
-                weights: (1..=seq.len())
-                    .map(|j| whole - probabilities.row(row + j)[class as usize])
-                    .collect(),
-            });
-            row += seq.len() + 1;
+        for seq in &sequences[start..end] {
+            let rows = seq.len() + 1;
+            results.push(logits[row * outputs..(row + rows) * outputs].to_vec());
+            row += rows;
         }
         start = end;
     }
@@ -125,8 +241,20 @@ pub fn sequence_probabilities(
     layout: RowLayout,
     device: &Device,
 ) -> Result<ClassProbabilities, TrainError> {
-    let mut values = Vec::new();
-    let mut num_classes = crate::metrics::num_classes_for(outputs);
+    let logits = sequence_logits(predictor, outputs, sequences, layout, device)?;
+    Ok(ClassProbabilities::from_logits(&logits, outputs))
+}
+
+/// The model's logits (row-major, `outputs` per row) of each of `sequences` (unpadded ids),
+/// laid out as `layout` says, in passes of at most [`MAX_ROWS`] rows.
+pub fn sequence_logits(
+    predictor: &Predictor<'_>,
+    outputs: usize,
+    sequences: &[&[u32]],
+    layout: RowLayout,
+    device: &Device,
+) -> Result<Vec<f32>, TrainError> {
+    let mut values = Vec::with_capacity(sequences.len() * outputs);
     for chunk in sequences.chunks(MAX_ROWS) {
         let longest = chunk.iter().map(|s| s.len()).max().unwrap_or(0);
         let steps = layout.fixed_steps.unwrap_or(longest).max(longest).max(1);
@@ -147,20 +275,19 @@ pub fn sequence_probabilities(
             device,
         );
         let logits = try_host(predictor.logits(input))?;
-        let probabilities = ClassProbabilities::from_logits(&logits, outputs);
-        if probabilities.len() != chunk.len() {
+        if logits.len() != chunk.len() * outputs {
             return Err(TrainError::DeviceRead {
                 backend: format!("{device:?}"),
-                message: format!("{} outputs for {} rows", probabilities.len(), chunk.len()),
+                message: format!(
+                    "{} outputs for {} rows",
+                    logits.len() / outputs.max(1),
+                    chunk.len()
+                ),
             });
         }
-        num_classes = probabilities.num_classes;
-        values.extend(probabilities.values);
+        values.extend(logits);
     }
-    Ok(ClassProbabilities {
-        num_classes,
-        values,
-    })
+    Ok(values)
 }
 
 #[cfg(test)]

@@ -60,6 +60,7 @@ pub mod config;
 pub mod error;
 pub mod evaluate;
 pub mod explain;
+pub mod export;
 pub mod history;
 pub mod learner;
 pub mod long_range;
@@ -71,6 +72,7 @@ pub mod progress;
 pub mod records;
 pub mod stacking;
 pub mod step;
+pub mod tensor_file;
 pub mod transfer;
 
 pub use artifacts::{Explanation, MODEL_FORMAT, ModelManifest, Prediction, SavedModel, Session};
@@ -87,5 +89,5 @@ pub use metrics::{
 };
 pub use optim::FusedAdam;
 pub use progress::{ConsoleProgress, Silent, TrainObserver};
-pub use stacking::Stacking;
+pub use stacking::{NgramStack, Stacking};
 pub use transfer::{FineTuneConfig, PretrainedLayers, PretrainedStart};

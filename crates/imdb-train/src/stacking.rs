@@ -4,6 +4,7 @@
 //! independent models it learns how far to trust each, as Mesnil et al. (2015) combine an
 //! RNN language model with NBSVM on IMDB.
 
+use imdb_model::ngram::NgramClassifier;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
@@ -120,6 +121,37 @@ impl Stacking {
             .map(|(&x, &z)| self.logit(x, z))
             .collect();
         Ok(Evaluation::from_logits(logits, 1, network.labels.clone()))
+    }
+}
+
+/// A two-class network stacked with an n-gram model: the n-gram model that scores texts and
+/// the weights that combine the two models' log-odds. What a saved stacked model keeps beside
+/// the network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NgramStack {
+    /// The n-gram model, reading every id of a text (not only the network's `maxlen`).
+    pub ngram: NgramClassifier,
+    /// The weights of the network's and the n-gram model's log-odds.
+    pub stacking: Stacking,
+}
+
+impl NgramStack {
+    /// The stacked log-odds of a text whose network log-odds is `network` and whose ids, all
+    /// of them, untruncated, are `ids`.
+    pub fn logit(&self, network: f32, ids: &[u32]) -> f32 {
+        self.stacking.logit(network, self.ngram.logit(ids))
+    }
+
+    /// The stacked evaluation of a set: the network's evaluation of it and every row's
+    /// untruncated ids, in the same order.
+    pub fn evaluate(
+        &self,
+        network: &Evaluation,
+        ids: &[Vec<u32>],
+        split: &'static str,
+    ) -> Result<Evaluation, TrainError> {
+        let other: Vec<f64> = ids.iter().map(|t| self.ngram.logit(t)).collect();
+        self.stacking.evaluate(network, &other, split)
     }
 }
 

@@ -30,6 +30,7 @@ fn data() -> (PreparedData, Vocabulary, DataConfig) {
         use_cache: false,
         show_progress: false,
         tokenizer: Default::default(),
+        vocabulary: None,
     };
     let (corpus, _) = load_corpus(&options).unwrap();
     let config = DataConfig {
@@ -410,7 +411,7 @@ fn a_saved_model_whose_files_disagree_is_refused_naming_the_file() {
         ),
         ("\"negative\",", "", &["model.json", "1 class"]),
         (
-            "\"format\": 2",
+            "\"format\": 3",
             "\"format\": 1",
             &["model.json", "format 1"],
         ),
@@ -423,6 +424,48 @@ fn a_saved_model_whose_files_disagree_is_refused_naming_the_file() {
         }
     }
     std::fs::write(&manifest_path, &manifest).unwrap();
+
+    // A stacked model whose n-gram file is missing or does not fit its manifest.
+    let (stacked_dir, saved) = saved_folder(1);
+    let stack = imdb_train::NgramStack {
+        ngram: imdb_model::ngram::NgramClassifier::from_weights(2, 8, vec![0.5; 256], -0.25)
+            .unwrap(),
+        stacking: imdb_train::Stacking {
+            network_weight: 0.5,
+            other_weight: 1.5,
+            bias: 0.1,
+        },
+    };
+    let stacked = saved.with_stack(stack.clone()).unwrap();
+    stacked.save(stacked_dir.path()).unwrap();
+    let back = SavedModel::load(stacked_dir.path(), &Device::flex()).unwrap();
+    assert_eq!(back.stack.as_ref(), Some(&stack));
+    let ngram_file = stacked_dir.path().join("ngram.safetensors");
+    std::fs::remove_file(&ngram_file).unwrap();
+    let err = load_error(stacked_dir.path());
+    assert!(
+        err.contains("ngram.safetensors") && err.contains("missing"),
+        "{err}"
+    );
+    let stacked_manifest = stacked_dir.path().join("model.json");
+    let text = std::fs::read_to_string(&stacked_manifest).unwrap();
+    stacked.save(stacked_dir.path()).unwrap();
+    std::fs::write(
+        &stacked_manifest,
+        text.replace("\"hash_bits\": 8", "\"hash_bits\": 9"),
+    )
+    .unwrap();
+    let err = load_error(stacked_dir.path());
+    assert!(
+        err.contains("256 weights") && err.contains("hash_bits = 9"),
+        "{err}"
+    );
+    // Saved again without the stack, the n-gram file goes with it.
+    SavedModel::load(dir.path(), &Device::flex())
+        .unwrap()
+        .save(stacked_dir.path())
+        .unwrap();
+    assert!(!ngram_file.exists());
 
     let vocab_path = dir.path().join("vocab.json");
     let vocab = std::fs::read(&vocab_path).unwrap();

@@ -96,6 +96,7 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
         "status": "ready",
         "classes": state.info.classes,
         "architecture": state.info.architecture,
+        "stacked": state.info.stacked,
     }))
     .into_response()
 }

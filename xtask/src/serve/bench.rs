@@ -79,8 +79,9 @@ pub fn run(args: &ServeBenchArgs) -> Result<(), XtaskError> {
 /// Texts of the model's own test reviews: each review's words, as the model's tokenizer split
 /// them, joined by spaces (the same words, so the same ids).
 fn test_reviews(args: &ServeBenchArgs) -> Result<Vec<String>, XtaskError> {
-    // The texts are rebuilt from the corpus' words: the split matters, not the encoding.
-    let (_, corpus, data) = crate::data::trained_data(&args.model, None)?;
+    // The texts are rebuilt from the corpus' words, ranked as the model ranks them.
+    let saved = imdb_train::SavedModel::load(&args.model, &args.backend.device()?)?;
+    let (_, corpus, data) = crate::data::trained_data(&args.model, &saved)?;
     let words = corpus.vocab.words();
     Ok(data
         .test

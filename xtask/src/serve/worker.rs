@@ -37,6 +37,8 @@ pub struct ModelInfo {
     pub classes: Vec<String>,
     /// The architecture, as configs spell it.
     pub architecture: String,
+    /// Whether the network is stacked with an n-gram model (its verdicts are the stack's).
+    pub stacked: bool,
 }
 
 /// A handle on the model's thread; clones share it.
@@ -76,6 +78,7 @@ impl Inference {
                         .ok()
                         .and_then(|v| v.as_str().map(String::from))
                         .unwrap_or_default(),
+                    stacked: model.stack.is_some(),
                 }));
                 serve_jobs(&session, &queue);
             })
