@@ -52,6 +52,23 @@ fn smoke_experiment_writes_everything_and_reruns_skip() {
         );
     }
     assert_eq!(summary.lines().count(), 3, "{summary}");
+    // The run chosen on validation is the one with the highest validation accuracy.
+    let columns: Vec<&str> = header.split(',').collect();
+    let at = |name: &str| columns.iter().position(|c| *c == name).unwrap();
+    let rows: Vec<Vec<&str>> = summary
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    // The first of equals, as runs are listed.
+    let v = |r: &Vec<&str>| r[at("val_accuracy")].parse::<f64>().unwrap();
+    let best = rows
+        .iter()
+        .fold(&rows[0], |best, r| if v(r) > v(best) { r } else { best });
+    for row in &rows {
+        let chosen = row[at("chosen_on_validation")] == "true";
+        assert_eq!(chosen, row[0] == best[0], "{summary}");
+    }
     let run = exp.join("lstm");
     for file in [
         "config.toml",
@@ -79,7 +96,6 @@ fn smoke_experiment_writes_everything_and_reruns_skip() {
     let metrics: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
     let accuracy = metrics["test_accuracy"].as_f64().unwrap();
-    assert!((0.0..=1.0).contains(&accuracy));
     assert_eq!(metrics["epochs_run"].as_u64(), Some(2));
     let predictions = std::fs::read_to_string(run.join("predictions.csv")).unwrap();
     assert_eq!(
@@ -87,6 +103,18 @@ fn smoke_experiment_writes_everything_and_reruns_skip() {
         Some("index,true_label,probability,predicted_label")
     );
     assert_eq!(predictions.lines().count(), 201);
+    // The reported accuracy is the share of rows whose verdict is their label.
+    let right = predictions
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let cells: Vec<&str> = line.split(',').collect();
+            let predicted = u32::from(cells[2].parse::<f64>().unwrap() > 0.5);
+            assert_eq!(cells[3], predicted.to_string(), "{line}");
+            cells[1] == cells[3]
+        })
+        .count();
+    assert_eq!(accuracy, right as f64 / 200.0, "{metrics}");
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert!(
         html.contains("data:image/png;base64,")
@@ -101,12 +129,18 @@ fn smoke_experiment_writes_everything_and_reruns_skip() {
     // The run's checkpoints are removed once its results are written (no keep_checkpoints).
     assert!(!run.join("checkpoint").exists());
 
-    // A second run skips both finished runs and leaves their results untouched.
+    // A second run skips both finished runs and leaves their results untouched; the
+    // temporary files a killed command left are swept under the lock.
     let before = std::fs::read(run.join("metrics.json")).unwrap();
+    for stale in [run.join(".tmp-AbC123"), exp.join(".tmp-XyZ789")] {
+        std::fs::write(stale, b"half a file").unwrap();
+    }
     let again = smoke(&out, &data);
     let log = String::from_utf8_lossy(&again.stderr);
     assert_eq!(log.matches("already finished").count(), 2, "{log}");
     assert_eq!(std::fs::read(run.join("metrics.json")).unwrap(), before);
+    assert!(log.contains("removed 2 temporary file(s)"), "{log}");
+    assert!(!run.join(".tmp-AbC123").exists() && !exp.join(".tmp-XyZ789").exists());
 }
 
 #[test]
@@ -143,6 +177,24 @@ fn seeds_train_once_each_and_the_summary_gives_mean_and_spread() {
     );
     let index = std::fs::read_to_string(exp.join("index.html")).unwrap();
     assert!(index.contains("lstm/seed-7/report.html") && index.contains("lstm/seed-8/report.html"));
+    // Validation accuracy, mean and spread over the seeds: each seed's kept epoch's.
+    let val = |dir: &str| -> f64 {
+        let history: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(exp.join(dir).join("history.json")).unwrap(),
+        )
+        .unwrap();
+        let best = history["best_epoch"].as_u64().unwrap() as usize;
+        history["epochs"][best - 1]["val"]["accuracy"]
+            .as_f64()
+            .unwrap()
+    };
+    let (va, vb) = (val("lstm/seed-7"), val("lstm/seed-8"));
+    assert_eq!(column("val_accuracy"), format!("{:.4}", (va + vb) / 2.0));
+    assert_eq!(
+        column("val_accuracy_std"),
+        format!("{:.4}", (va - vb).abs() / 2f64.sqrt())
+    );
+    assert_eq!(column("chosen_on_validation"), "true", "the only run");
 
     // Seed 7 in its folder is exactly the run trained once with the config's seed (7).
     experiment(&[]);
@@ -265,55 +317,83 @@ fn sigkilled_runs_resume_to_the_uninterrupted_result() {
 
     let out = tmp.path().join("killed");
     let checkpoint = out.join("kill/lstm/checkpoint");
+    let committed = || checkpoint.join("state.json").is_file();
     let mut kills = 0;
     let mut while_writing = 0;
-    for attempt in 0..8u64 {
+    // Per attempt: its log, and whether a committed checkpoint was there when it was killed.
+    let mut attempts: Vec<(PathBuf, bool)> = Vec::new();
+    for attempt in 0..9u64 {
+        let log = tmp.path().join(format!("attempt-{attempt}.log"));
         let mut child = experiment(&out)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
         let started = std::time::Instant::now();
-        // Even attempts wait for a checkpoint file being written; odd ones for a delay.
+        // Attempts take turns: killed while a checkpoint file is being written, after a
+        // delay, or once a checkpoint is committed (so that some kill lands after one).
         let delay = std::time::Duration::from_millis(150 + 170 * attempt)
             .min(uninterrupted.mul_f64(0.1 * attempt as f64));
+        let had_checkpoint = committed();
         let mut writing = false;
         let finished = loop {
             if let Some(status) = child.try_wait().unwrap() {
                 assert!(status.success(), "attempt {attempt} failed on its own");
                 break true;
             }
-            writing = attempt % 2 == 0
+            writing = attempt % 3 == 0
                 && std::fs::read_dir(&checkpoint).is_ok_and(|entries| {
                     entries
                         .flatten()
                         .any(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
                 });
-            if writing || (attempt % 2 == 1 && started.elapsed() >= delay) {
-                break false;
-            }
-            if started.elapsed() > std::time::Duration::from_secs(120) {
+            let kill = match attempt % 3 {
+                0 => writing,
+                1 => started.elapsed() >= delay,
+                // A checkpoint committed by this attempt, not only by an earlier one.
+                _ => committed() && (!had_checkpoint || started.elapsed() >= delay),
+            };
+            if kill || started.elapsed() > std::time::Duration::from_secs(120) {
                 break false;
             }
             std::thread::sleep(std::time::Duration::from_micros(500));
         };
         if finished {
+            attempts.push((log, false));
             break;
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         kills += 1;
         while_writing += usize::from(writing);
+        attempts.push((log, committed()));
     }
     eprintln!("{kills} kills, {while_writing} of them while a checkpoint file was being written");
     assert!(
         kills >= 2,
         "the run finished before it could be killed twice"
     );
-    let had_state = checkpoint.join("state.json").is_file();
-    let last = run(&mut experiment(&out));
-    let log = String::from_utf8_lossy(&last.stderr);
-    assert!(!had_state || log.contains("resuming after epoch"), "{log}");
+    let last_log = tmp.path().join("last.log");
+    let status = experiment(&out)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&last_log).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    attempts.push((last_log, false));
+    // Some kill landed after a committed checkpoint, and the run after it resumed from it.
+    let after_checkpoint = attempts
+        .iter()
+        .position(|(_, committed)| *committed)
+        .expect("no kill landed after a committed checkpoint");
+    let logs: Vec<String> = attempts[after_checkpoint + 1..]
+        .iter()
+        .map(|(log, _)| std::fs::read_to_string(log).unwrap())
+        .collect();
+    assert!(
+        logs.iter().any(|l| l.contains("resuming after epoch")),
+        "no run resumed after the kill of attempt {after_checkpoint}: {logs:?}"
+    );
     let (a, b) = (reference.join("kill/lstm"), out.join("kill/lstm"));
     assert_eq!(metrics_without_times(&a), metrics_without_times(&b));
     assert_eq!(
@@ -564,12 +644,17 @@ fn predict_explains_each_verdict_and_bench_explain_checks_faithfulness() {
     assert!(last["ms_per_review"].as_f64().unwrap() > 0.0);
     let curve = last["curve"].as_array().unwrap();
     assert_eq!(curve.len(), 3, "{stdout}");
+    // Faithful: deleting the heaviest words costs the verdict more than deleting as many
+    // random ones (for k = 1 it cannot cost less: the weights are those single deletions).
     for (k, point) in curve.iter().enumerate() {
         assert_eq!(point["k"], k + 1);
-        for key in ["top", "random", "top_wins"] {
-            assert!(point[key].as_f64().unwrap().is_finite(), "{point}");
-        }
+        let (top, random) = (
+            point["top"].as_f64().unwrap(),
+            point["random"].as_f64().unwrap(),
+        );
+        assert!(top > random, "k = {}: {point}", k + 1);
     }
+    assert!(curve[0]["top_wins"].as_f64().unwrap() > 0.5, "{stdout}");
 }
 
 #[test]
@@ -702,6 +787,28 @@ fn eda_prints_the_notebook_numbers_and_draws_its_figures() {
     }
     assert!(tmp.path().join("eda/class_distribution.png").is_file());
     assert!(tmp.path().join("eda/length_histogram.svg").is_file());
+    // The numbers are the corpus's, computed here from the same archive.
+    let options = imdb_data::LoadOptions {
+        source: imdb_data::ArchiveSource::Local(common::archive()),
+        data_dir: tmp.path().join("eda-data"),
+        with_unsup: false,
+        use_cache: false,
+        show_progress: false,
+        tokenizer: Default::default(),
+        vocabulary: None,
+    };
+    let (corpus, _) = imdb_data::load_corpus(&options).unwrap();
+    let lengths = corpus.stats().train_lengths.unwrap();
+    for line in [
+        format!("Training texts: {}", corpus.train.len()),
+        format!("Test texts: {}", corpus.test.len()),
+        format!("Mean length: {:.5}", lengths.mean),
+        format!("Median length: {}", lengths.p50),
+        format!("95th percentile: {}", lengths.p95),
+        format!("Maximum length: {}", lengths.max),
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in {text}");
+    }
 }
 
 #[test]
@@ -759,10 +866,13 @@ fn long_range_writes_its_csvs_and_page_and_probes_trained_runs() {
         let distances: Vec<&str> = rows.iter().filter(|r| r[0] == cell).map(|r| r[1]).collect();
         assert_eq!(distances, ["3", "6"], "{csv}");
     }
-    assert!(
-        rows.iter()
-            .all(|r| (0.0..=1.0).contains(&r[2].parse::<f64>().unwrap()))
-    );
+    // Each accuracy is a count of the 32 test sequences (half of --examples 64), written
+    // with 4 decimals.
+    for r in &rows {
+        let right = (r[2].parse::<f64>().unwrap() * 32.0).round();
+        assert!((0.0..=32.0).contains(&right), "{r:?}");
+        assert_eq!(format!("{:.4}", right / 32.0), r[2], "{r:?}");
+    }
 
     let norms = std::fs::read_to_string(out.join("gradient_norms.csv")).unwrap();
     assert_eq!(
@@ -1213,4 +1323,58 @@ fn an_ngram_stack_gives_the_test_verdicts_and_refuses_more_than_two_classes() {
         "{log}"
     );
     assert!(!log.contains("epoch 1"), "{log}");
+}
+
+/// Every file under `dir`, with its bytes, in name order.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                files.push((path, bytes));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn a_finished_run_edited_into_a_refused_one_is_left_untouched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (run_dir, data) = trained_model(tmp.path());
+    let experiment_dir = run_dir.parent().unwrap().to_path_buf();
+    let before = snapshot(&experiment_dir);
+    // The lstm run now asks for a stack on four classes; another run comes before it.
+    let smoke = std::fs::read_to_string(repo().join("configs/smoke.toml")).unwrap();
+    let edited = smoke.replace(
+        "[[runs]]\nname = \"lstm\"\n",
+        "[[runs]]\nname = \"first\"\n\n[[runs]]\nname = \"lstm\"\nngram_stack = {}\n\
+         data.rating_bands = [[1, 2], [3, 4], [7, 8], [9, 10]]\n",
+    );
+    let config = tmp.path().join("smoke.toml");
+    std::fs::write(&config, edited).unwrap();
+    let out = command(&data)
+        .arg("experiment")
+        .arg(&config)
+        .arg("--out")
+        .arg(tmp.path().join("runs"))
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        log.contains("key `ngram_stack`") && log.contains("4 classes"),
+        "{log}"
+    );
+    assert!(!log.contains("epoch 1"), "nothing trains: {log}");
+    assert!(
+        snapshot(&experiment_dir) == before,
+        "the finished run's folder changed"
+    );
 }

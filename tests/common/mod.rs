@@ -41,12 +41,12 @@ pub fn chromium() -> Option<PathBuf> {
 
 /// Headless Chromium with a fresh profile and the flags a closed network needs, or `None`
 /// (the `what` of `page` skipped, said on stderr) when it is not installed and
-/// `IMDB_REQUIRE_BROWSER` is not set (CI sets it).
+/// `IMDB_REQUIRE_BROWSER` is not `1` (CI sets it).
 pub fn headless_chromium(what: &str, page: &str) -> Option<(Command, tempfile::TempDir)> {
     let Some(path) = chromium() else {
         assert!(
-            std::env::var_os("IMDB_REQUIRE_BROWSER").is_none(),
-            "IMDB_REQUIRE_BROWSER is set but no chromium is on PATH: install Debian's `chromium`"
+            std::env::var("IMDB_REQUIRE_BROWSER").as_deref() != Ok("1"),
+            "IMDB_REQUIRE_BROWSER=1 but no chromium is on PATH: install Debian's `chromium`"
         );
         eprintln!("no chromium on PATH: {what} of {page} skipped");
         return None;

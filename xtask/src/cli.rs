@@ -59,9 +59,24 @@ pub struct ServeArgs {
     /// answered; past them the connection is closed (headers) or answered 408 (the rest).
     #[arg(long, default_value_t = 10)]
     pub timeout: u64,
+    /// Requests waiting or running at once; past it a request is answered 503 with
+    /// Retry-After.
+    #[arg(long, default_value_t = 64)]
+    pub queue: usize,
+    /// Accept requests whose Host header names this host too (repeatable); localhost,
+    /// 127.0.0.1, [::1] and the bound address always are.
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    pub allowed_hosts: Vec<String>,
+    /// Let pages of this origin (e.g. `https://reviews.example`) call the API from a
+    /// browser; cross-origin requests are refused without it.
+    #[arg(long)]
+    pub cors_origin: Option<String>,
     /// Backend to run on.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     pub backend: Backend,
+    /// A text that makes the model's thread panic (for testing its restart).
+    #[arg(long, hide = true)]
+    pub fault_text: Option<String>,
 }
 
 /// `long-range`.
@@ -343,6 +358,11 @@ pub struct ServeBenchArgs {
     /// Ask for explanations too.
     #[arg(long)]
     pub explain: bool,
+    /// Fairness under abuse instead: 4 clients flood the server with the costliest legal
+    /// explained requests (giving up after 1 s), while one client sends single plain reviews
+    /// and measures its latency; then a plain request right after the flood.
+    #[arg(long)]
+    pub flood: bool,
     /// Backend to run on.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     pub backend: Backend,

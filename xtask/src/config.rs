@@ -347,8 +347,21 @@ impl RunConfig {
 pub fn check_against_corpus(
     experiment: &Experiment,
     run: &Run,
-    train_reviews: usize,
+    corpus: &imdb_data::TokenizedCorpus,
 ) -> Result<(), XtaskError> {
+    let train_reviews = corpus.train.len();
+    if run.config.ngram_stack.is_some() && corpus.classes.len() != 2 {
+        return Err(XtaskError::Config {
+            path: experiment.path.clone(),
+            message: format!(
+                "run {:?}: key `ngram_stack` stacks two-class models, but the data has {} \
+                 classes ({}); remove `ngram_stack` from this run",
+                run.name,
+                corpus.classes.len(),
+                corpus.classes.join(", ")
+            ),
+        });
+    }
     let val_size = run.config.data.val_size;
     if val_size >= train_reviews {
         return Err(XtaskError::Config {
@@ -453,17 +466,45 @@ mod tests {
         );
     }
 
+    /// A corpus of `train` empty training texts over `classes` classes.
+    fn corpus(train: usize, classes: usize) -> imdb_data::TokenizedCorpus {
+        let review = imdb_data::TokenizedReview {
+            id: 0,
+            rating: 0,
+            class: Some(0),
+            ranks: Vec::new(),
+        };
+        imdb_data::TokenizedCorpus {
+            vocab: imdb_data::Vocabulary::from_ranked_words(Vec::new()),
+            classes: (0..classes).map(|c| format!("c{c}")).collect(),
+            train: vec![review; train],
+            test: Vec::new(),
+            unsup: Vec::new(),
+            archive_sha256: String::new(),
+            tokenizer: Default::default(),
+        }
+    }
+
     #[test]
-    fn val_size_is_checked_against_the_corpus() {
+    fn runs_are_checked_against_the_corpus() {
         let e = parse("name = \"x\"\n[[runs]]\nname = \"a\"\ndata.val_size = 30000").unwrap();
-        let err = check_against_corpus(&e, &e.runs[0], 25_000)
+        let err = check_against_corpus(&e, &e.runs[0], &corpus(25_000, 2))
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("data.val_size") && err.contains("25000"),
             "{err}"
         );
-        check_against_corpus(&e, &e.runs[0], 40_000).unwrap();
+        check_against_corpus(&e, &e.runs[0], &corpus(40_000, 2)).unwrap();
+        let stacked = parse("name = \"x\"\n[[runs]]\nname = \"a\"\nngram_stack = {}").unwrap();
+        check_against_corpus(&stacked, &stacked.runs[0], &corpus(10_000, 2)).unwrap();
+        let err = check_against_corpus(&stacked, &stacked.runs[0], &corpus(10_000, 3))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("key `ngram_stack`") && err.contains("3 classes"),
+            "{err}"
+        );
     }
 
     #[test]

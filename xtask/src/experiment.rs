@@ -98,7 +98,8 @@ pub fn run(args: &ExperimentArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskErro
                     .as_ref()
                     .is_some_and(|e| e.source == crate::embeddings::SKIPGRAM))
     });
-    // Every run's data is loaded and checked before the first one trains.
+    // Every run's data is loaded and checked before the first one trains or anything is
+    // written or deleted.
     let loading = Instant::now();
     let mut corpora: HashMap<String, TokenizedCorpus> = HashMap::new();
     for (run, _, _) in &selected {
@@ -107,12 +108,21 @@ pub fn run(args: &ExperimentArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskErro
             let corpus = crate::data::load_data(&run.config.data, run.config.seed, needs_unsup)?;
             corpora.insert(key.clone(), corpus);
         }
-        check_against_corpus(&experiment, run, corpora[&key].train.len())?;
+        check_against_corpus(&experiment, run, &corpora[&key])?;
     }
 
     std::fs::create_dir_all(&out).map_err(io("cannot create", &out))?;
     // Held until every run and the summary are written.
     let _lock = crate::lock::OutputLock::acquire(&out)?;
+    // With the lock held nobody else writes here: a temporary file is what a killed command
+    // left behind.
+    let swept = imdb_data::sweep_temporaries(&out, std::time::Duration::ZERO, true)?;
+    if swept > 0 {
+        eprintln!(
+            "removed {swept} temporary file(s) an interrupted command left in {}",
+            out.display()
+        );
+    }
     let config_text =
         std::fs::read(&experiment.path).map_err(io("cannot read", &experiment.path))?;
     write_atomic(&out.join("experiment.toml"), &config_text)?;
@@ -283,15 +293,6 @@ fn run_one(
     let started = Instant::now();
     let device = config.backend.device()?;
     let data = prepare(corpus, &config.data, config.seed)?;
-    if config.ngram_stack.is_some() && data.classes.len() != 2 {
-        return Err(XtaskError::Usage(format!(
-            "run `{}`: key `ngram_stack` stacks two-class models, but the data has {} classes \
-             ({}); remove `ngram_stack` from this run",
-            run.name,
-            data.classes.len(),
-            data.classes.join(", ")
-        )));
-    }
     let embeddings = crate::embeddings::initial_embeddings(&config, corpus, dir)?;
     let spec = FitSpec {
         train_set: &data.train,
@@ -585,6 +586,21 @@ fn seed_runs(
     (runs, per_seed_folders)
 }
 
+/// What a finished run (one seed of it) in `dir` is chosen by: its stack's accuracy on
+/// validation rows it was not fitted on (`stacking.json`), or the validation accuracy of the
+/// weights it kept; NaN (never chosen) for a stack recorded without the held-out number.
+fn validation_accuracy(dir: &Path, history: &History) -> Result<f64, XtaskError> {
+    let stacking = dir.join("stacking.json");
+    if stacking.is_file() {
+        let text = std::fs::read_to_string(&stacking)
+            .map_err(|e| XtaskError::io("cannot read", &stacking, e))?;
+        let record: imdb_report::StackRecord =
+            serde_json::from_str(&text).map_err(|e| XtaskError::io("cannot read", &stacking, e))?;
+        return Ok(record.validation_held_out.unwrap_or(f64::NAN));
+    }
+    Ok(history.kept_validation_accuracy().unwrap_or(f64::NAN))
+}
+
 /// `summary.csv`, comparison figures and `index.html` over every finished run of the
 /// experiment (a run with several seeds once all of them are finished).
 fn write_summary(
@@ -595,34 +611,31 @@ fn write_summary(
     let mut finished = Vec::new();
     for run in &experiment.runs {
         let (seed_runs, per_seed_folders) = seed_runs(run, args, out);
-        let mut seeds = Vec::new();
-        let mut first_history = None;
+        let (mut seeds, mut validation, mut histories) = (Vec::new(), Vec::new(), Vec::new());
         for (seed_run, dir, _) in &seed_runs {
             let Some(metrics) = read_metrics_json(&dir.join("metrics.json")) else {
                 break;
             };
-            if first_history.is_none() {
-                let path = dir.join("history.json");
-                let Ok(text) = std::fs::read_to_string(&path) else {
-                    break;
-                };
-                let history: History = serde_json::from_str(&text)
-                    .map_err(|e| XtaskError::io("cannot read", &path, e))?;
-                first_history = Some(history);
-            }
+            let path = dir.join("history.json");
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                break;
+            };
+            let history: History =
+                serde_json::from_str(&text).map_err(|e| XtaskError::io("cannot read", &path, e))?;
+            validation.push(validation_accuracy(dir, &history)?);
+            histories.push(history);
             seeds.push((seed_run.config.seed, metrics));
         }
-        if seeds.len() < seed_runs.len() {
+        if seeds.len() < seed_runs.len() || histories.is_empty() {
             continue;
         }
-        if let Some(history) = first_history {
-            let summary = RunSummary {
-                run: run.name.clone(),
-                seeds,
-                per_seed_folders,
-            };
-            finished.push((summary, history));
-        }
+        let summary = RunSummary {
+            run: run.name.clone(),
+            seeds,
+            validation,
+            per_seed_folders,
+        };
+        finished.push((summary, histories.swap_remove(0)));
     }
     Ok(imdb_report::write_experiment_report(
         out,

@@ -111,6 +111,8 @@ pub fn pretrained_start(
     let cache = LanguageModelCache {
         folder: folder.clone(),
     };
+    // Epoch files a killed pretraining (here or elsewhere) left half-written.
+    imdb_data::sweep_temporaries(&folder, imdb_data::ABANDONED_AFTER, false)?;
     let device = config.backend.device()?.autodiff();
     let template = LanguageModel::new(&lm_config, num_words, seed, &device)?;
     let record = cache.record(&fingerprint);

@@ -83,6 +83,7 @@ pub fn stack_with_ngrams(
         inputs.precision,
         device,
     )?;
+    let held_out = held_out_accuracy(&network_val, &val_ngram)?;
     let stacking = Stacking::fit(&network_val, &val_ngram)?;
     let stacked_val = stacking.evaluate(&network_val, &val_ngram, "validation")?;
     let stack = NgramStack {
@@ -101,6 +102,7 @@ pub fn stack_with_ngrams(
             ngram: accuracy(&val_ngram, &data.val.labels),
             stacked: stacked_val.metrics.accuracy,
         },
+        validation_held_out: Some(held_out),
         test_accuracy: PartAccuracies {
             network: network_test.metrics.accuracy,
             ngram: accuracy(&test_ngram, &data.test.labels),
@@ -110,6 +112,28 @@ pub fn stack_with_ngrams(
     };
     imdb_train::records::save_json(&record, &dir.join("stacking.json"))?;
     Ok((stacked_test, record, stack))
+}
+
+/// The stack's accuracy on validation rows it was not fitted on: the rows in two folds (even
+/// and odd), each scored by a stack fitted on the other fold.
+fn held_out_accuracy(network: &Evaluation, ngram: &[f64]) -> Result<f64, XtaskError> {
+    let fold = |parity: usize| -> (Evaluation, Vec<f64>) {
+        let rows: Vec<usize> = (0..network.labels.len())
+            .filter(|i| i % 2 == parity)
+            .collect();
+        let logits = rows.iter().map(|&i| network.logits[i]).collect();
+        let labels = rows.iter().map(|&i| network.labels[i]).collect();
+        let other = rows.iter().map(|&i| ngram[i]).collect();
+        (Evaluation::from_logits(logits, 1, labels), other)
+    };
+    let (even, odd) = (fold(0), fold(1));
+    let mut right = 0.0;
+    for ((fit_on, fit_other), (score, score_other)) in [(&even, &odd), (&odd, &even)] {
+        let stacking = Stacking::fit(fit_on, fit_other)?;
+        let scored = stacking.evaluate(score, score_other, "validation")?;
+        right += scored.metrics.accuracy * score.labels.len() as f64;
+    }
+    Ok(right / network.labels.len() as f64)
 }
 
 /// The accuracy of a two-class model's log-odds, read as the network's are.

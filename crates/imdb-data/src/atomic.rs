@@ -45,7 +45,7 @@ impl AtomicFile {
             return Err(DataError::io(action, dir, std::io::Error::from(kind)));
         }
         let tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
+            .prefix(TEMPORARY_PREFIX)
             .tempfile_in(dir)
             .map_err(|e| DataError::io("cannot create a temporary file in", dir, e))?;
         Ok(Self {
@@ -88,6 +88,65 @@ impl Write for AtomicFile {
     }
 }
 
+/// The prefix of [`write_atomic`]'s and [`AtomicFile`]'s temporary files.
+pub const TEMPORARY_PREFIX: &str = ".tmp-";
+
+/// How old a temporary file must be before [`sweep_temporaries`] takes it for abandoned in a
+/// folder that other processes may be writing into at the same time: one hour, far longer
+/// than any one write takes.
+pub const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes the temporary files that a process killed during [`write_atomic`] (or before an
+/// [`AtomicFile`]'s commit) leaves behind: the files named `.tmp-*` in `dir` — and in its
+/// subfolders with `recursive` — last modified at least `min_age` ago (give zero for a
+/// folder the caller holds a lock on, [`ABANDONED_AFTER`] otherwise). Returns how many it
+/// removed; a missing folder has none.
+pub fn sweep_temporaries(
+    dir: &Path,
+    min_age: std::time::Duration,
+    recursive: bool,
+) -> Result<usize> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(|e| DataError::io("cannot list", dir, e))?;
+        let path = entry.path();
+        let kind = entry
+            .file_type()
+            .map_err(|e| DataError::io("cannot read", &path, e))?;
+        if kind.is_dir() {
+            if recursive {
+                removed += sweep_temporaries(&path, min_age, true)?;
+            }
+            continue;
+        }
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(TEMPORARY_PREFIX)
+        {
+            continue;
+        }
+        let age = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .unwrap_or_default();
+        if age >= min_age {
+            match std::fs::remove_file(&path) {
+                Ok(()) => removed += 1,
+                // Renamed into place or swept by another process meanwhile.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(DataError::io("cannot remove", &path, e)),
+            }
+        }
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +175,39 @@ mod tests {
         file.commit().unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"all of it");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn abandoned_temporaries_are_swept_by_age_and_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("run/checkpoint");
+        std::fs::create_dir_all(&nested).unwrap();
+        let old = dir.path().join(".tmp-old");
+        let fresh = dir.path().join(".tmp-fresh");
+        let deep = nested.join(".tmp-deep");
+        let kept = dir.path().join("model.json");
+        for path in [&old, &fresh, &deep, &kept] {
+            std::fs::write(path, b"x").unwrap();
+        }
+        let two_hours_ago = std::time::SystemTime::now() - 2 * ABANDONED_AFTER;
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+        assert_eq!(
+            sweep_temporaries(dir.path(), ABANDONED_AFTER, false).unwrap(),
+            1
+        );
+        assert!(!old.exists() && fresh.exists() && deep.exists() && kept.exists());
+        let zero = std::time::Duration::ZERO;
+        assert_eq!(sweep_temporaries(dir.path(), zero, true).unwrap(), 2);
+        assert!(!fresh.exists() && !deep.exists() && kept.exists());
+        assert_eq!(
+            sweep_temporaries(&dir.path().join("none"), zero, true).unwrap(),
+            0
+        );
     }
 
     #[test]

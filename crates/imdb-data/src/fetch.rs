@@ -144,65 +144,185 @@ pub fn locate_archive(
     }
 }
 
-/// Downloads `url` to `target`, requiring the SHA-256 `expected`.
+/// How long a download may wait on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DownloadTimeouts {
+    /// To connect (resolving the name included).
+    pub connect: std::time::Duration,
+    /// For the answer's headers, and between two pieces of the body: a server that stalls
+    /// this long fails the download (what was received is kept, to resume from).
+    pub read: std::time::Duration,
+}
+
+impl Default for DownloadTimeouts {
+    fn default() -> Self {
+        Self {
+            connect: std::time::Duration::from_secs(30),
+            read: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
+/// The partial download of `target`: `target` with `.part` added.
+pub fn partial_path(target: &Path) -> PathBuf {
+    let mut name = target.file_name().unwrap_or_default().to_os_string();
+    name.push(".part");
+    target.with_file_name(name)
+}
+
+/// Downloads `url` to `target`, requiring the SHA-256 `expected`, with the default
+/// [`DownloadTimeouts`].
 ///
-/// The body is written to a temporary file beside `target` and renamed only once complete and
-/// verified, so `target` is never left half-written.
+/// The body goes to `target.part` (see [`partial_path`]), which is renamed to `target` only
+/// once complete and verified, so `target` is never left half-written. A download that stops
+/// (the connection drops, the server stalls past the read timeout) keeps `target.part`, and
+/// the next call resumes it with a `Range` request (starting over if the server does not
+/// honour it); a finished download whose digest is wrong is removed.
 pub fn download(url: &str, expected: &str, target: &Path, show_progress: bool) -> Result<()> {
+    download_with(
+        url,
+        expected,
+        target,
+        show_progress,
+        DownloadTimeouts::default(),
+    )
+}
+
+/// [`download`] with the given timeouts.
+pub fn download_with(
+    url: &str,
+    expected: &str,
+    target: &Path,
+    show_progress: bool,
+    timeouts: DownloadTimeouts,
+) -> Result<()> {
     let dir = target.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| DataError::io("cannot create folder", dir, e))?;
+    let part = partial_path(target);
     let fail = |message: String| DataError::Download {
         url: url.to_string(),
         message,
     };
+    let timed_out = |e: &dyn std::fmt::Display| {
+        let text = e.to_string();
+        if text.to_ascii_lowercase().contains("timeout") || text.contains("timed out") {
+            format!(
+                "the server sent nothing for {} s ({text})",
+                timeouts.read.as_secs_f64()
+            )
+        } else {
+            text
+        }
+    };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(timeouts.connect))
+        .timeout_recv_response(Some(timeouts.read))
+        .timeout_per_read(Some(timeouts.read))
+        .build()
+        .into();
 
-    let response = ureq::get(url).call().map_err(|e| fail(e.to_string()))?;
-    let total = response
+    // What an earlier, interrupted download kept.
+    let have = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+    let mut request = agent.get(url);
+    if have > 0 {
+        request = request.header("Range", format!("bytes={have}-"));
+    }
+    let response = request.call().map_err(|e| fail(timed_out(&e)))?;
+    match response.status().as_u16() {
+        200 | 206 => {}
+        // The kept part is no prefix of what the server has: start over.
+        416 if have > 0 => {
+            std::fs::remove_file(&part).map_err(|e| DataError::io("cannot remove", &part, e))?;
+            return download_with(url, expected, target, show_progress, timeouts);
+        }
+        status => return Err(fail(format!("the server answered HTTP {status}"))),
+    }
+    let length = response
         .headers()
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    // A 206 from where we stopped continues the file; anything else starts it over.
+    let resumed = have > 0
+        && response.status().as_u16() == 206
+        && response
+            .headers()
+            .get("content-range")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with(&format!("bytes {have}-")));
+    let start = if resumed { have } else { 0 };
+    let total = length.map(|n| n + start);
     let mut body = response.into_body().into_reader();
 
-    let bar = progress_bar(total, show_progress);
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| DataError::io("cannot create a temporary file in", dir, e))?;
     let mut hasher = Sha256::new();
+    let mut file = if resumed {
+        let mut existing = File::open(&part).map_err(|e| DataError::io("cannot read", &part, e))?;
+        std::io::copy(&mut existing, &mut HashWriter(&mut hasher))
+            .map_err(|e| DataError::io("cannot read", &part, e))?;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&part)
+            .map_err(|e| DataError::io("cannot write", &part, e))?
+    } else {
+        File::create(&part).map_err(|e| DataError::io("cannot create", &part, e))?
+    };
+    let bar = progress_bar(total, show_progress);
     let mut buf = vec![0u8; 1 << 16];
-    let mut received = 0u64;
-    loop {
-        let n = body.read(&mut buf).map_err(|e| fail(e.to_string()))?;
-        if n == 0 {
-            break;
-        }
+    let mut received = start;
+    let stopped = loop {
+        let n = match body.read(&mut buf) {
+            Ok(0) => break None,
+            Ok(n) => n,
+            Err(e) => break Some(timed_out(&e)),
+        };
         hasher.update(&buf[..n]);
-        tmp.write_all(&buf[..n])
-            .map_err(|e| DataError::io("cannot write", tmp.path(), e))?;
+        file.write_all(&buf[..n])
+            .map_err(|e| DataError::io("cannot write", &part, e))?;
         received += n as u64;
         bar.set_position(received);
-    }
+    };
     bar.finish_and_clear();
-    if let Some(total) = total
-        && received != total
-    {
+    file.sync_all()
+        .map_err(|e| DataError::io("cannot write", &part, e))?;
+    drop(file);
+    let short = total.is_some_and(|total| received < total);
+    if stopped.is_some() || short {
         return Err(fail(format!(
-            "the connection closed after {received} of {total} bytes"
+            "{} after {received} of {} bytes; they are kept in {}: run the same command \
+             again to resume",
+            stopped.unwrap_or_else(|| "the connection closed".to_string()),
+            total.map_or("?".to_string(), |t| t.to_string()),
+            part.display()
         )));
     }
     let actual = hex(&hasher.finalize());
     if actual != expected {
+        // Not worth resuming: start over next time.
+        let _ = std::fs::remove_file(&part);
         return Err(DataError::Checksum {
             path: target.to_path_buf(),
             expected: expected.to_string(),
             actual,
         });
     }
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| DataError::io("cannot write", tmp.path(), e))?;
-    tmp.persist(target)
-        .map_err(|e| DataError::io("cannot move the download to", target, e.error))?;
+    std::fs::rename(&part, target)
+        .map_err(|e| DataError::io("cannot move the download to", target, e))?;
     Ok(())
+}
+
+/// Feeds what is written into a hasher.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn progress_bar(total: Option<u64>, show: bool) -> indicatif::ProgressBar {

@@ -84,6 +84,8 @@ pub fn load_corpus(options: &LoadOptions) -> Result<(TokenizedCorpus, LoadReport
     let archive = locate_archive(&options.source, &options.data_dir, options.show_progress)?;
     let locate_time = start.elapsed();
     let dir = archive_dir(&options.data_dir, &archive.sha256);
+    // Caches written beside the corpus by processes killed mid-write.
+    crate::atomic::sweep_temporaries(&dir, crate::atomic::ABANDONED_AFTER, false)?;
     let key = CacheKey {
         archive_sha256: archive.sha256.clone(),
         with_unsup: options.with_unsup,

@@ -1,14 +1,24 @@
 //! Counts and statistics of the real corpus, when `IMDB_ARCHIVE` names it (CI sets it).
-//! Without it the test says so and checks nothing else: it never downloads.
+//! Without it the test says so and checks nothing else (it never downloads), unless
+//! `IMDB_REQUIRE_CORPUS=1` (CI sets it): then a missing corpus fails the test.
 
 use imdb_data::{ArchiveSource, DataConfig, LoadOptions, load_corpus, prepare};
 
 #[test]
 fn real_corpus_counts_and_statistics() {
     let Some(archive) = std::env::var_os("IMDB_ARCHIVE") else {
+        assert!(
+            std::env::var("IMDB_REQUIRE_CORPUS").as_deref() != Ok("1"),
+            "IMDB_REQUIRE_CORPUS=1 but IMDB_ARCHIVE names no archive: point it at \
+             aclImdb_v1.tar.gz"
+        );
         eprintln!("IMDB_ARCHIVE is not set: real-corpus checks skipped");
         return;
     };
+    assert!(
+        std::path::Path::new(&archive).is_file(),
+        "IMDB_ARCHIVE names {archive:?}, which is not a file"
+    );
     let dir = tempfile::tempdir().unwrap();
     let options = LoadOptions {
         source: ArchiveSource::Local(archive.into()),

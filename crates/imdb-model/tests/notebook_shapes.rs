@@ -109,3 +109,47 @@ fn notebook_gru_and_rnn_fast_inference_match_the_taped_pass() {
     check(Architecture::Gru, CellKind::Gru, 130);
     check(Architecture::Rnn, CellKind::Rnn, 130);
 }
+
+/// Which CPU-specific kernel tests run on this machine and which are skipped, and why: the
+/// AVX-512 gate loops' and the AMX product's unit tests return early on CPUs without them,
+/// so CI prints this line (`cargo test -- --nocapture kernel_tests_on_this_cpu`) to show it.
+#[test]
+fn kernel_tests_on_this_cpu() {
+    let avx512 = cfg!(target_arch = "x86_64")
+        && std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512dq");
+    let amx = imdb_model::kernels::amx::available();
+    let lstm = InferenceKernels::select(
+        CellKind::Lstm,
+        64,
+        Pass::Inference(InferencePrecision::Fast),
+    );
+    let said = |ran: bool, what: &str, lacking: &str| {
+        if ran {
+            format!("{what}: ran")
+        } else {
+            format!("{what}: skipped ({lacking})")
+        }
+    };
+    println!(
+        "kernel tests on this CPU: {}; {}; AVX2 {}",
+        said(
+            avx512,
+            "AVX-512 gate loops and fused LSTM step",
+            "no AVX-512F/DQ"
+        ),
+        said(
+            amx,
+            "AMX split-bf16 product",
+            "no AMX-BF16, or Linux did not grant it"
+        ),
+        if std::is_x86_feature_detected!("avx2") {
+            "yes"
+        } else {
+            "no"
+        },
+    );
+    // What the notebook model's inference selects agrees with the CPU's features.
+    assert_eq!(lstm.fused_lstm_step, avx512, "{lstm}");
+    assert_eq!(lstm.amx_product, amx, "{lstm}");
+}

@@ -866,31 +866,56 @@ impl Plot for RunComparison {
     }
 
     fn size(&self) -> (u32, u32) {
-        (1200, 500)
+        (1500, 500)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let areas = root.split_evenly((1, 2));
-        let acc: Vec<(String, f64, String)> = self
-            .runs
-            .iter()
-            .map(|r| {
-                let (mean, std) = r.test_accuracy();
-                let label = if r.seeds.len() > 1 {
-                    format!("{mean:.4} ± {std:.4}")
-                } else {
-                    format!("{mean:.4}")
-                };
-                (r.run.clone(), mean, label)
-            })
-            .collect();
-        let spread: Vec<Vec<f64>> = self.runs.iter().map(RunSummary::accuracies).collect();
-        let title = if self.runs.iter().any(|r| r.seeds.len() > 1) {
-            "Test accuracy per run (mean, ± 1 std, each seed)"
-        } else {
-            "Test accuracy per run"
+        let areas = root.split_evenly((1, 3));
+        let seeds = self.runs.iter().any(|r| r.seeds.len() > 1);
+        let bars = |of: &dyn Fn(&RunSummary) -> (f64, f64)| -> Vec<(String, f64, String)> {
+            self.runs
+                .iter()
+                .map(|r| {
+                    let (mean, std) = of(r);
+                    let label = if r.seeds.len() > 1 {
+                        format!("{mean:.4} ± {std:.4}")
+                    } else {
+                        format!("{mean:.4}")
+                    };
+                    (
+                        r.run.clone(),
+                        if mean.is_finite() { mean } else { 0.0 },
+                        label,
+                    )
+                })
+                .collect()
         };
-        bar_chart(&areas[0], title, "Accuracy", &acc, 1.1, &PALETTE, &spread)?;
+        let spread = |of: &dyn Fn(&RunSummary) -> Vec<f64>| -> Vec<Vec<f64>> {
+            self.runs.iter().map(of).collect()
+        };
+        let suffix = if seeds {
+            " (mean, ± 1 std, each seed)"
+        } else {
+            ""
+        };
+        bar_chart(
+            &areas[0],
+            &format!("Validation accuracy: what runs are chosen by{suffix}"),
+            "Accuracy",
+            &bars(&RunSummary::validation_accuracy),
+            1.1,
+            &PALETTE,
+            &spread(&|r| r.validation.clone()),
+        )?;
+        bar_chart(
+            &areas[1],
+            &format!("Test accuracy, reported{suffix}"),
+            "Accuracy",
+            &bars(&RunSummary::test_accuracy),
+            1.1,
+            &PALETTE,
+            &spread(&RunSummary::accuracies),
+        )?;
         let time: Vec<(String, f64, String)> = self
             .runs
             .iter()
@@ -901,7 +926,7 @@ impl Plot for RunComparison {
             .collect();
         let top = time.iter().map(|t| t.1).fold(1.0, f64::max) * 1.15;
         bar_chart(
-            &areas[1],
+            &areas[2],
             "Training time per run",
             "Seconds",
             &time,

@@ -19,8 +19,9 @@ use crate::figures::{
 };
 use crate::html::{escape, figure_img, page, table, table_html};
 use crate::tables::{
-    RunMetrics, RunSummary, SUMMARY_COLUMNS, classification_report, write_classification_report,
-    write_history_csv, write_predictions_csv, write_summary_csv,
+    RunMetrics, RunSummary, SUMMARY_COLUMNS, chosen_on_validation, classification_report,
+    summary_rows, write_classification_report, write_history_csv, write_predictions_csv,
+    write_summary_csv,
 };
 
 /// Reviews in the seeded random sample (the notebook shows 5).
@@ -548,8 +549,19 @@ pub fn write_experiment_report(
         escape(name),
         escape(description)
     );
-    let rows: Vec<Vec<String>> = summaries.iter().map(RunSummary::row).collect();
+    let rows = summary_rows(&summaries);
     body += &table(&SUMMARY_COLUMNS, &rows);
+    if let Some(chosen) = chosen_on_validation(&summaries).map(|i| &summaries[i]) {
+        let (val, val_std) = chosen.validation_accuracy();
+        let (test, test_std) = chosen.test_accuracy();
+        body += &format!(
+            "<p><b>Chosen on validation: {}</b> — the highest mean validation accuracy, {val:.4} \
+             ± {val_std:.4}; its test accuracy, reported and never chosen on: {test:.4} ± \
+             {test_std:.4}. A stacked run's validation accuracy is its stack's on validation \
+             rows it was not fitted on (two folds, each fitted on the other).</p>",
+            escape(&chosen.run)
+        );
+    }
     if summaries.iter().any(|s| s.seeds.len() > 1) {
         body += "<p>A run trained with several seeds shows the mean over its seeds and the \
                  sample standard deviation of its test accuracy; its validation curves are its \
@@ -568,7 +580,10 @@ pub fn write_experiment_report(
         }
     }
     body += "</p>";
-    body += &figure_img(&comparison, "Test accuracy and training time per run");
+    body += &figure_img(
+        &comparison,
+        "Validation accuracy (what runs are chosen by), test accuracy and training time per run",
+    );
     body += &figure_img(&val_loss, "Validation loss per epoch, by run");
     body += &figure_img(&val_acc, "Validation accuracy per epoch, by run");
     let path = dir.join("index.html");

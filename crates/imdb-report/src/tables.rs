@@ -224,7 +224,7 @@ pub fn read_metrics_json(path: &Path) -> Option<RunMetrics> {
 }
 
 /// Columns of `summary.csv` and of the experiment page's table.
-pub const SUMMARY_COLUMNS: [&str; 15] = [
+pub const SUMMARY_COLUMNS: [&str; 18] = [
     "run",
     "backend",
     "params",
@@ -233,6 +233,9 @@ pub const SUMMARY_COLUMNS: [&str; 15] = [
     "train_seconds",
     "seconds_per_epoch",
     "predict_seconds",
+    "val_accuracy",
+    "val_accuracy_std",
+    "chosen_on_validation",
     "test_loss",
     "test_accuracy",
     "test_accuracy_std",
@@ -250,6 +253,10 @@ pub struct RunSummary {
     pub run: String,
     /// Each seed and what it gave, in the order they ran.
     pub seeds: Vec<(u64, RunMetrics)>,
+    /// Each seed's validation accuracy, in the same order: of the weights it kept, or for a
+    /// stacked run its stack's accuracy on validation rows it was not fitted on (what runs
+    /// are chosen by; test accuracy is reported, never chosen on).
+    pub validation: Vec<f64>,
     /// Whether each seed has its own folder, [`seed_folder`], in the run's (a run given
     /// `seeds`); otherwise the run's folder holds its one seed's results.
     pub per_seed_folders: bool,
@@ -261,13 +268,19 @@ pub fn seed_folder(seed: u64) -> String {
 }
 
 impl RunSummary {
-    /// A run trained once, with `seed`.
-    pub fn single(seed: u64, metrics: RunMetrics) -> Self {
+    /// A run trained once, with `seed`, whose validation accuracy is `validation`.
+    pub fn single(seed: u64, metrics: RunMetrics, validation: f64) -> Self {
         Self {
             run: metrics.run.clone(),
             seeds: vec![(seed, metrics)],
+            validation: vec![validation],
             per_seed_folders: false,
         }
+    }
+
+    /// The mean validation accuracy and its sample standard deviation over the seeds.
+    pub fn validation_accuracy(&self) -> (f64, f64) {
+        mean_and_std(self.validation.iter().copied())
     }
 
     /// The mean of `of` over the seeds.
@@ -299,8 +312,9 @@ impl RunSummary {
     }
 
     /// The row under [`SUMMARY_COLUMNS`]: means over the seeds; epochs that differ between
-    /// seeds are listed seed by seed, `/` between them.
-    pub fn row(&self) -> Vec<String> {
+    /// seeds are listed seed by seed, `/` between them; `chosen` marks the run chosen on
+    /// validation ([`chosen_on_validation`]).
+    pub fn row(&self, chosen: bool) -> Vec<String> {
         let first = self.seeds.first().map(|(_, m)| m);
         let listed = |of: &dyn Fn(&RunMetrics) -> String| {
             let values: Vec<String> = self.seeds.iter().map(|(_, m)| of(m)).collect();
@@ -311,6 +325,7 @@ impl RunSummary {
             }
         };
         let (accuracy, std) = self.test_accuracy();
+        let (val, val_std) = self.validation_accuracy();
         vec![
             self.run.clone(),
             first.map_or(String::new(), |m| m.backend.clone()),
@@ -320,6 +335,9 @@ impl RunSummary {
             format!("{:.2}", self.mean(|m| m.train_seconds)),
             format!("{:.2}", self.mean(|m| m.seconds_per_epoch)),
             format!("{:.3}", self.mean(|m| m.predict_seconds)),
+            format!("{val:.4}"),
+            format!("{val_std:.4}"),
+            chosen.to_string(),
             format!("{:.4}", self.mean(|m| m.test_loss)),
             format!("{accuracy:.4}"),
             format!("{std:.4}"),
@@ -350,10 +368,32 @@ fn mean_and_std(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (mean, variance.sqrt())
 }
 
+/// The run with the highest mean validation accuracy (the first of equals; runs without a
+/// validation accuracy are never chosen): how an experiment's configuration is chosen.
+pub fn chosen_on_validation(runs: &[RunSummary]) -> Option<usize> {
+    let mut best: Option<(usize, f64)> = None;
+    for (i, run) in runs.iter().enumerate() {
+        let (val, _) = run.validation_accuracy();
+        if val.is_finite() && best.is_none_or(|(_, b)| val > b) {
+            best = Some((i, val));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+/// The rows under [`SUMMARY_COLUMNS`] of `runs`, the one chosen on validation marked.
+pub fn summary_rows(runs: &[RunSummary]) -> Vec<Vec<String>> {
+    let chosen = chosen_on_validation(runs);
+    runs.iter()
+        .enumerate()
+        .map(|(i, r)| r.row(chosen == Some(i)))
+        .collect()
+}
+
 /// `summary.csv`: one row per run.
 pub fn write_summary_csv(path: &Path, runs: &[RunSummary]) -> Result<(), ReportError> {
     let mut rows = vec![SUMMARY_COLUMNS.map(String::from).to_vec()];
-    rows.extend(runs.iter().map(RunSummary::row));
+    rows.extend(summary_rows(runs));
     write(path, &csv_bytes(rows, path)?)
 }
 
@@ -570,13 +610,14 @@ mod tests {
                 (2, metrics(0.82, 3)),
                 (3, metrics(0.87, 4)),
             ],
+            validation: vec![0.90, 0.92, 0.91],
             per_seed_folders: true,
         };
         // mean 0.83; deviations -0.03, -0.01, 0.04: variance 0.0026 / 2 = 0.0013.
         let (mean, std) = three.test_accuracy();
         assert!((mean - 0.83).abs() < 1e-12);
         assert!((std - 0.0013f64.sqrt()).abs() < 1e-12);
-        let row = three.row();
+        let row = three.row(true);
         let column =
             |name: &str| row[SUMMARY_COLUMNS.iter().position(|c| *c == name).unwrap()].clone();
         assert_eq!(column("test_accuracy"), "0.8300");
@@ -585,10 +626,17 @@ mod tests {
         assert_eq!(column("epochs_run"), "3/3/4");
         assert_eq!(column("train_seconds"), "6.67");
         assert_eq!(column("seeds"), "1 2 3");
-        let one = RunSummary::single(42, metrics(0.8, 3));
+        assert_eq!(column("val_accuracy"), "0.9100");
+        assert_eq!(column("val_accuracy_std"), "0.0100");
+        assert_eq!(column("chosen_on_validation"), "true");
+        let one = RunSummary::single(42, metrics(0.8, 3), 0.95);
         assert_eq!(one.test_accuracy(), (0.8, 0.0));
-        assert_eq!(one.row()[SUMMARY_COLUMNS.len() - 1], "42");
-        assert_eq!(one.row()[10], "0.0000");
+        assert_eq!(one.row(false)[SUMMARY_COLUMNS.len() - 1], "42");
+        assert_eq!(one.row(false)[13], "0.0000");
+        // Chosen on validation, not on test: `one` has the lower test accuracy.
+        assert_eq!(chosen_on_validation(&[three.clone(), one.clone()]), Some(1));
+        let no_val = RunSummary::single(7, metrics(0.99, 3), f64::NAN);
+        assert_eq!(chosen_on_validation(&[no_val, three.clone()]), Some(1));
         assert_eq!(one.report_pages(), ["r/report.html"]);
         assert_eq!(three.report_pages()[2], "r/seed-3/report.html");
     }

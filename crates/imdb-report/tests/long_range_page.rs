@@ -156,6 +156,17 @@ fn the_reading_follows_the_numbers() {
         assert!(html.contains(expected), "missing {expected:?}");
     }
     assert!(!html.contains("Short of the literature"));
+    // Numbers this run did not measure are labelled as past ones, with command and date.
+    let past = html
+        .split("How this task was chosen")
+        .nth(1)
+        .expect("the section on how the task was chosen");
+    assert!(
+        past.starts_with(" (past measurements, not this run's)")
+            && past.contains("2026-12-02")
+            && past.contains("cargo xtask long-range"),
+        "{past}"
+    );
 }
 
 #[test]

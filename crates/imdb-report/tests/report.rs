@@ -303,10 +303,11 @@ fn experiment_page_compares_runs() {
             (2, metrics("b", 0.85)),
             (3, metrics("b", 0.86)),
         ],
+        validation: vec![0.80, 0.81, 0.82],
         per_seed_folders: true,
     };
     let runs = vec![
-        (RunSummary::single(42, metrics("a", 0.8)), history()),
+        (RunSummary::single(42, metrics("a", 0.8), 0.9), history()),
         (three_seeds, history()),
     ];
     let page = write_experiment_report(dir.path(), "exp", "two runs", &runs).unwrap();
@@ -339,7 +340,25 @@ fn experiment_page_compares_runs() {
     );
     let comparison = std::fs::read_to_string(dir.path().join("comparison.svg")).unwrap();
     assert!(comparison.contains("0.8500 ± 0.0100"), "the spread's label");
-    assert_eq!(comparison.matches("<circle").count(), 3, "a dot per seed");
+    assert_eq!(
+        comparison.matches("<circle").count(),
+        6,
+        "a dot per seed, validation and test"
+    );
+    assert!(
+        comparison.contains("0.8100 ± 0.0100"),
+        "validation's spread"
+    );
+    // Chosen on validation ("a": 0.90 against 0.81), not on test ("b": 0.85 against 0.80).
+    assert_eq!(
+        (
+            row(1, "chosen_on_validation"),
+            row(2, "chosen_on_validation")
+        ),
+        ("true".into(), "false".into())
+    );
+    let index = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    assert!(index.contains("Chosen on validation: a</b>"), "{index}");
     for file in [
         "comparison.png",
         "val_loss_by_run.png",

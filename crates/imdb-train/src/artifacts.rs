@@ -410,6 +410,11 @@ pub struct Session<'a> {
 }
 
 impl Session<'_> {
+    /// The saved model this session runs.
+    pub fn saved(&self) -> &SavedModel {
+        self.saved
+    }
+
     /// The model's inference, its tables ready (for [`crate::explain`]'s functions).
     pub fn predictor(&self) -> &Predictor<'_> {
         &self.predictor
@@ -517,7 +522,13 @@ impl Session<'_> {
                         weights[w] = *weight;
                     }
                 }
+                let words = |p: &usize| p.saturating_sub(1);
+                let read = match (positions.first(), positions.last()) {
+                    (Some(first), Some(last)) if *last > 0 => words(first)..*last,
+                    _ => 0..0,
+                };
                 Explanation {
+                    read,
                     prediction: saved.prediction(&occlusion.probabilities),
                     tokens: text
                         .words
@@ -538,6 +549,23 @@ pub struct Explanation {
     pub prediction: Prediction,
     /// Every word of the text, in order, with its weight towards the verdict.
     pub tokens: Vec<TokenWeight>,
+    /// The words the model read (`tokens[read]`; those cut by truncation weigh 0).
+    pub read: std::ops::Range<usize>,
+}
+
+/// How many rows of the fast inference path explaining `text` costs a model encoding with
+/// `preprocessing`: the text and its copies without each id the model reads (every id for a
+/// stacked model, whose n-gram part reads them all; the first or last `maxlen` otherwise).
+/// Counted without looking words up, so that a server can price a request before queueing it.
+pub fn explanation_rows(preprocessing: &Preprocessing, stacked: bool, text: &str) -> usize {
+    let mut words = 0usize;
+    imdb_data::tokenizer::for_each_token_with(text, preprocessing.tokenizer, |_| words += 1);
+    let ids = words + 1;
+    1 + if stacked {
+        ids
+    } else {
+        ids.min(preprocessing.maxlen)
+    }
 }
 
 impl SavedModel {

@@ -41,6 +41,16 @@ impl History {
         self.epochs.iter().map(|e| e.train_seconds).sum()
     }
 
+    /// The validation accuracy of the weights the run kept: the kept epoch's (the last one
+    /// without a kept epoch); `None` without any epoch.
+    pub fn kept_validation_accuracy(&self) -> Option<f64> {
+        let kept = match self.best_epoch {
+            Some(epoch) => self.epochs.iter().find(|e| e.epoch == epoch),
+            None => self.epochs.last(),
+        };
+        kept.map(|e| e.val.accuracy)
+    }
+
     /// Mean seconds per training epoch.
     pub fn seconds_per_epoch(&self) -> f64 {
         if self.epochs.is_empty() {

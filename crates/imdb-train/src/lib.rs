@@ -75,7 +75,9 @@ pub mod step;
 pub mod tensor_file;
 pub mod transfer;
 
-pub use artifacts::{Explanation, MODEL_FORMAT, ModelManifest, Prediction, SavedModel, Session};
+pub use artifacts::{
+    Explanation, MODEL_FORMAT, ModelManifest, Prediction, SavedModel, Session, explanation_rows,
+};
 pub use config::{EarlyStoppingConfig, Monitor, TrainConfig};
 pub use error::TrainError;
 pub use evaluate::{Evaluation, evaluate, evaluate_at};

@@ -2,12 +2,16 @@
 //!
 //! axum's router and extractors answer the routes (see [`api`]); hyper serves each connection
 //! on tokio with a header-read timeout, so a client that sends half a request holds only its
-//! own connection, for a bounded time; the model runs on its own thread and batches the texts
-//! of concurrent requests into one forward pass ([`worker`]). Ctrl-C (or SIGTERM) stops
-//! accepting, lets the requests in flight finish, and exits.
+//! own connection, for a bounded time; the model runs on its own thread, batches the texts
+//! of concurrent requests into one forward pass and slices explanations between them
+//! ([`worker`]). A connection closed with part of its request unread (a body refused from
+//! its length) is closed lingering ([`linger`]), so that the client reads the answer rather
+//! than a reset. Ctrl-C (or SIGTERM) stops accepting, lets the requests in flight finish, and
+//! exits.
 
 pub mod api;
 pub mod bench;
+pub mod linger;
 pub mod worker;
 
 use std::net::SocketAddr;
@@ -22,8 +26,8 @@ use tokio::sync::watch;
 
 use crate::cli::ServeArgs;
 use crate::error::XtaskError;
-use api::AppState;
-use worker::Inference;
+use api::{Access, AppState};
+use worker::{Inference, Limits};
 
 /// Runs the command until Ctrl-C or SIGTERM.
 pub fn run(args: &ServeArgs) -> Result<(), XtaskError> {
@@ -32,15 +36,18 @@ pub fn run(args: &ServeArgs) -> Result<(), XtaskError> {
             "--timeout must be at least 1 second".into(),
         ));
     }
+    if args.queue == 0 {
+        return Err(XtaskError::Usage("--queue must be at least 1".into()));
+    }
     let precision = crate::precision::from_env()?;
-    let (inference, info, _model_thread) = Inference::start(&args.model, args.backend, precision)?;
+    let limits = Limits {
+        queue: args.queue,
+        fault_text: args.fault_text.clone(),
+        ..Limits::default()
+    };
+    let (inference, info, _model_thread) =
+        Inference::start(&args.model, args.backend, precision, &limits)?;
     let runtime = runtime()?;
-    let state = Arc::new(AppState {
-        inference,
-        info,
-        timeout: Duration::from_secs(args.timeout),
-        log_requests: true,
-    });
     runtime.block_on(async {
         let listener = TcpListener::bind(args.addr)
             .await
@@ -48,6 +55,18 @@ pub fn run(args: &ServeArgs) -> Result<(), XtaskError> {
         let addr = listener
             .local_addr()
             .map_err(|e| XtaskError::io("cannot read the address of", args.addr.to_string(), e))?;
+        let state = Arc::new(AppState {
+            inference,
+            info,
+            limits,
+            access: Access {
+                bound: Some(addr),
+                allowed_hosts: args.allowed_hosts.clone(),
+                cors_origin: args.cors_origin.clone(),
+            },
+            timeout: Duration::from_secs(args.timeout),
+            log_requests: true,
+        });
         eprintln!(
             "serving {} ({}; classes {}) on http://{addr}/ — Ctrl-C stops",
             args.model.display(),
@@ -131,7 +150,10 @@ pub async fn serve(
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(timeout)
-            .serve_connection(TokioIo::new(stream), service.clone());
+            .serve_connection(
+                TokioIo::new(linger::Lingering::new(stream)),
+                service.clone(),
+            );
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await
