@@ -1078,11 +1078,13 @@ fn lm_folders(data: &Path) -> Vec<PathBuf> {
         if corpus.is_dir() {
             for entry in std::fs::read_dir(&corpus).unwrap() {
                 let path = entry.unwrap().path();
-                if path
-                    .file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with("lm2-")
+                // A cache folder, not its lock file beside it.
+                if path.is_dir()
+                    && path
+                        .file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .starts_with("lm2-")
                 {
                     found.push(path);
                 }

@@ -32,6 +32,9 @@ pub enum Command {
     /// A saved model's metrics on its run's test set, a labelled file (--data) or another
     /// config's data, encoded with the model's vocabulary.
     Evaluate(EvaluateArgs),
+    /// Write an experiment's summary.csv, comparison figures and index.html from its
+    /// finished runs (what the shards of a grid each do when they end).
+    Summarize(SummarizeArgs),
     /// Export a saved model as a folder other frameworks load: model.safetensors (PyTorch's
     /// names and layouts), config.json, tokenizer.json (Hugging Face), vocab.json and a
     /// model card (README.md).
@@ -193,6 +196,47 @@ pub struct ExperimentArgs {
     /// overriding the config's `seed` and `seeds`; the summary gives the mean and spread.
     #[arg(long, value_delimiter = ',')]
     pub seeds: Vec<u64>,
+    /// Train only shard I of N of the grid (`0/2`, `1/2`, as Slurm's array ids): the (run,
+    /// seed) units dealt in turn, unit k to shard k mod N. Shards may share one --out folder
+    /// at once; each writes the summary of what is finished when it ends.
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+}
+
+/// One shard of a grid: `index` of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 0 to `count - 1`.
+    pub index: usize,
+    /// How many shards the grid is dealt to.
+    pub count: usize,
+}
+
+/// Parses `I/N` with `I < N`.
+pub fn parse_shard(text: &str) -> Result<Shard, String> {
+    let usage = || format!("{text:?}: give I/N, with 0 <= I < N, e.g. 0/4");
+    let (index, count) = text.split_once('/').ok_or_else(usage)?;
+    let (index, count): (usize, usize) = (
+        index.trim().parse().map_err(|_| usage())?,
+        count.trim().parse().map_err(|_| usage())?,
+    );
+    if count == 0 || index >= count {
+        return Err(usage());
+    }
+    Ok(Shard { index, count })
+}
+
+/// `summarize`.
+#[derive(Debug, Args)]
+pub struct SummarizeArgs {
+    /// An experiment's output folder (`OUT/<experiment name>`, holding `experiment.toml`).
+    pub folder: PathBuf,
+    /// The seeds the grid was trained with, if given on its command line (`--seeds`).
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Vec<u64>,
+    /// The runs the grid was restricted to, if any (`--only`, repeatable).
+    #[arg(long = "only", value_name = "RUN")]
+    pub only: Vec<String>,
 }
 
 /// `download`.

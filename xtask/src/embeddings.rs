@@ -99,6 +99,10 @@ fn skipgram(
     let cache =
         imdb_data::load::archive_dir(&data_dir, &corpus.archive_sha256).join(format!("{key}.f32"));
     let words = num_words.saturating_sub(4);
+    // One command trains these vectors at a time; the others wait, then read them.
+    let _building = imdb_data::lock_exclusive(&cache.with_extension("f32.lock"), || {
+        eprintln!("skip-gram vectors {key}: waiting for another command that is training them")
+    })?;
     if let Ok(bytes) = std::fs::read(&cache)
         && bytes.len() == num_words * settings.dim * 4
     {

@@ -32,6 +32,7 @@ use imdb_train::{
 use crate::cli::ExperimentArgs;
 use crate::config::{Experiment, Run, RunConfig, check_against_corpus, load_experiment};
 use crate::error::XtaskError;
+use crate::lock::{Holding, OutputLock};
 use crate::stack::{StackInputs, stack_with_ngrams};
 
 /// Console progress that also stops when Ctrl-C was pressed.
@@ -87,6 +88,21 @@ pub fn run(args: &ExperimentArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskErro
             selected.extend(seed_runs(run, args, &out).0);
         }
     }
+    if let Some(shard) = args.shard {
+        let units = selected.len();
+        selected = selected
+            .into_iter()
+            .enumerate()
+            .filter(|(k, _)| k % shard.count == shard.index)
+            .map(|(_, unit)| unit)
+            .collect();
+        eprintln!(
+            "shard {}/{}: {} of the grid's {units} (run, seed) units",
+            shard.index,
+            shard.count,
+            selected.len()
+        );
+    }
     let precision = crate::precision::from_env()?;
     // IMDB's unlabelled reviews are loaded once for every IMDB run if one needs them; they
     // change nothing for the others (the vocabulary comes from the training reviews).
@@ -112,16 +128,16 @@ pub fn run(args: &ExperimentArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskErro
     }
 
     std::fs::create_dir_all(&out).map_err(io("cannot create", &out))?;
-    // Held until every run and the summary are written.
-    let _lock = crate::lock::OutputLock::acquire(&out)?;
-    // With the lock held nobody else writes here: a temporary file is what a killed command
-    // left behind.
-    let swept = imdb_data::sweep_temporaries(&out, std::time::Duration::ZERO, true)?;
-    if swept > 0 {
-        eprintln!(
-            "removed {swept} temporary file(s) an interrupted command left in {}",
-            out.display()
-        );
+    // Held until every run and the summary are written: alone, or shared by the shards of
+    // one grid (each run folder then has its own lock).
+    let holding = match args.shard {
+        Some(_) => Holding::Shared,
+        None => Holding::Exclusive,
+    };
+    let _lock = OutputLock::acquire_as(&out, holding, "experiment command")?;
+    if holding == Holding::Exclusive {
+        // Nobody else writes here: a temporary file is what a killed command left behind.
+        sweep(&out, true)?;
     }
     let config_text =
         std::fs::read(&experiment.path).map_err(io("cannot read", &experiment.path))?;
@@ -132,6 +148,10 @@ pub fn run(args: &ExperimentArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskErro
     let started = Instant::now();
     let mut timings = Vec::new();
     for (run, dir, label) in &selected {
+        std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
+        let _run_lock =
+            OutputLock::acquire_as(dir, Holding::Exclusive, "command training this run")?;
+        sweep(dir, true)?;
         let corpus = &corpora[&data_key(&run.config)];
         let context = RunContext {
             experiment: &experiment,
@@ -144,10 +164,14 @@ pub fn run(args: &ExperimentArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskErro
             timings.push((label.clone(), times));
         }
     }
-    let page = write_summary(&experiment, args, &out)?;
+    let page = summarize_locked(&experiment, args, &out)?;
     let seconds = started.elapsed().as_secs_f64();
     if !timings.is_empty() {
-        write_timings(&out, loading_seconds, &timings)?;
+        let name = match args.shard {
+            Some(s) => format!("timings-shard-{}-of-{}.csv", s.index, s.count),
+            None => "timings.csv".to_string(),
+        };
+        write_timings(&out.join(name), loading_seconds, &timings)?;
     }
     eprintln!(
         "experiment {} done in {:.0} s (and {loading_seconds:.0} s loading data): {}",
@@ -172,10 +196,68 @@ struct RunTimes {
     report: f64,
 }
 
-/// Prints where the experiment's time went and writes it to `timings.csv`: the data loading,
-/// then each run trained by this command.
-fn write_timings(
+/// Removes the temporary files a killed command left in `dir` (a folder this command holds
+/// the lock of), and says so.
+fn sweep(dir: &Path, recursive: bool) -> Result<(), XtaskError> {
+    let swept = imdb_data::sweep_temporaries(dir, std::time::Duration::ZERO, recursive)?;
+    if swept > 0 {
+        eprintln!(
+            "removed {swept} temporary file(s) an interrupted command left in {}",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// [`write_summary`] under the experiment's summary lock (shards end at any time), the
+/// experiment folder's abandoned temporary files swept first.
+fn summarize_locked(
+    experiment: &Experiment,
+    args: &ExperimentArgs,
     out: &Path,
+) -> Result<std::path::PathBuf, XtaskError> {
+    let _summary = imdb_data::lock_exclusive(&out.join(".summary.lock"), || {
+        eprintln!("waiting for another shard writing the summary")
+    })?;
+    // Other shards may be writing their own files here: only what is surely abandoned.
+    imdb_data::sweep_temporaries(out, imdb_data::ABANDONED_AFTER, false)?;
+    write_summary(experiment, args, out)
+}
+
+/// `cargo xtask summarize OUT/EXPERIMENT`: the summary of an experiment's finished runs, from
+/// the `experiment.toml` its commands copied there.
+pub fn summarize(args: &crate::cli::SummarizeArgs) -> Result<(), XtaskError> {
+    let config = args.folder.join("experiment.toml");
+    if !config.is_file() {
+        return Err(XtaskError::Usage(format!(
+            "{} has no experiment.toml: give the folder an experiment wrote (OUT/<experiment \
+             name>)",
+            args.folder.display()
+        )));
+    }
+    let experiment = load_experiment(&config)?;
+    let out = args
+        .folder
+        .parent()
+        .map_or_else(|| Path::new(".").to_path_buf(), Path::to_path_buf);
+    let experiment_args = ExperimentArgs {
+        config,
+        out,
+        only: args.only.clone(),
+        backend: None,
+        keep_checkpoints: false,
+        seeds: args.seeds.clone(),
+        shard: None,
+    };
+    let page = summarize_locked(&experiment, &experiment_args, &args.folder)?;
+    eprintln!("summary of {}: {}", experiment.name, page.display());
+    Ok(())
+}
+
+/// Prints where the experiment's time went and writes it to `path`: the data loading, then
+/// each run trained by this command.
+fn write_timings(
+    path: &Path,
     loading_seconds: f64,
     timings: &[(String, RunTimes)],
 ) -> Result<(), XtaskError> {
@@ -199,7 +281,7 @@ fn write_timings(
             t.start, t.training, t.report
         );
     }
-    Ok(write_atomic(&out.join("timings.csv"), csv.as_bytes())?)
+    Ok(write_atomic(path, csv.as_bytes())?)
 }
 
 /// The resolved config of `run` with the command line's overrides, as TOML.

@@ -292,6 +292,7 @@ fn run_probe(
             backend: Some(args.backend),
             keep_checkpoints: false,
             seeds: Vec::new(),
+            shard: None,
         };
         crate::experiment::run(&experiment_args, stop)?;
     }

@@ -87,6 +87,7 @@ fn run(cli: Cli) -> Result<(), XtaskError> {
         Command::Predict(args) => predict::run(&args),
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Summarize(args) => experiment::summarize(&args),
         Command::Bench(BenchCommand::TrainStep(args)) => bench::train_step(&args),
         Command::Bench(BenchCommand::Predict(args)) => bench::predict(&args),
         Command::Bench(BenchCommand::Explain(args)) => bench_explain::run(&args),

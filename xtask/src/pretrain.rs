@@ -111,8 +111,13 @@ pub fn pretrained_start(
     let cache = LanguageModelCache {
         folder: folder.clone(),
     };
-    // Epoch files a killed pretraining (here or elsewhere) left half-written.
-    imdb_data::sweep_temporaries(&folder, imdb_data::ABANDONED_AFTER, false)?;
+    // One command trains a language model at a time; the others (shards of a grid) wait,
+    // then read it from the cache.
+    let _building = imdb_data::lock_exclusive(&folder.with_extension("lock"), || {
+        eprintln!("language model {key}: waiting for another command that is training it")
+    })?;
+    // Epoch files a killed pretraining left half-written: none is being written now.
+    imdb_data::sweep_temporaries(&folder, std::time::Duration::ZERO, false)?;
     let device = config.backend.device()?.autodiff();
     let template = LanguageModel::new(&lm_config, num_words, seed, &device)?;
     let record = cache.record(&fingerprint);

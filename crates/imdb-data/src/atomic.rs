@@ -88,6 +88,33 @@ impl Write for AtomicFile {
     }
 }
 
+/// An exclusive lock on `path` (created if missing), waited for if another process holds it
+/// (`waiting` is then called once, e.g. to say so): for caches that several commands may
+/// build at once, so that one builds and the others read what it built. The operating
+/// system frees it when the process ends, however it ends.
+pub fn lock_exclusive(path: &Path, waiting: impl FnOnce()) -> Result<std::fs::File> {
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|e| DataError::io("cannot create", dir, e))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| DataError::io("cannot open the lock file", path, e))?;
+    match file.try_lock() {
+        Ok(()) => return Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => waiting(),
+        Err(std::fs::TryLockError::Error(e)) => return Err(DataError::io("cannot lock", path, e)),
+    }
+    file.lock()
+        .map_err(|e| DataError::io("cannot lock", path, e))?;
+    Ok(file)
+}
+
 /// The prefix of [`write_atomic`]'s and [`AtomicFile`]'s temporary files.
 pub const TEMPORARY_PREFIX: &str = ".tmp-";
 
@@ -175,6 +202,24 @@ mod tests {
         file.commit().unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"all of it");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn an_exclusive_lock_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache/x.lock");
+        let first = lock_exclusive(&path, || panic!("nobody holds it")).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let _held = lock_exclusive(&path, || tx.send(()).unwrap()).unwrap();
+            })
+        };
+        rx.recv_timeout(std::time::Duration::from_secs(5))
+            .expect("the second taker waits");
+        drop(first);
+        waiter.join().unwrap();
     }
 
     #[test]

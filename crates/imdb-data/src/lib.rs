@@ -73,7 +73,7 @@ pub mod tokenizer;
 pub mod vocab;
 
 pub use archive::extract_corpus;
-pub use atomic::{ABANDONED_AFTER, AtomicFile, sweep_temporaries, write_atomic};
+pub use atomic::{ABANDONED_AFTER, AtomicFile, lock_exclusive, sweep_temporaries, write_atomic};
 pub use corpus::{RawReview, Sentiment, Split};
 pub use embeddings::{AlignedVectors, load_word_vectors};
 pub use error::{DataError, Result};

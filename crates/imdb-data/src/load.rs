@@ -104,6 +104,18 @@ pub fn load_corpus(options: &LoadOptions) -> Result<(TokenizedCorpus, LoadReport
     let use_cache = options.use_cache
         && options.tokenizer == TokenizerConfig::default()
         && options.vocabulary.is_none();
+    // Commands loading at once (shards of a grid): one builds the cache, the others wait
+    // and read it.
+    let _building = if use_cache {
+        let mut name = report.cache_path.as_os_str().to_os_string();
+        name.push(".lock");
+        Some(crate::atomic::lock_exclusive(
+            std::path::Path::new(&name),
+            || eprintln!("waiting for another command that is building the tokenized corpus"),
+        )?)
+    } else {
+        None
+    };
     if use_cache {
         let start = Instant::now();
         if let Some(corpus) = read_cache(&report.cache_path, &key) {
