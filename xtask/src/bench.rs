@@ -135,25 +135,27 @@ pub fn train_step(args: &TrainStepArgs) -> Result<(), XtaskError> {
         return Err(XtaskError::Usage("no implementation ran".into()));
     };
     println!(
-        "{{\"backend\":\"{}\",\"batch\":{},\"seq_len\":{},\"embed\":{},\"units\":{},\
-         \"seconds_per_step\":{first:.6},\"by_implementation\":{{{}}}}}",
-        args.backend.name(),
-        args.batch,
-        args.seq_len,
-        args.embed,
-        args.units,
-        by_implementation(&results)
+        "{}",
+        serde_json::json!({
+            "backend": args.backend.name(),
+            "batch": args.batch,
+            "seq_len": args.seq_len,
+            "embed": args.embed,
+            "units": args.units,
+            "seconds_per_step": first,
+            "by_implementation": by_implementation(&results),
+        })
     );
     Ok(())
 }
 
-/// The members of the JSON lines' `by_implementation` object: `"fused":0.033800,...`.
-fn by_implementation(results: &[(Implementation, f64)]) -> String {
-    let members: Vec<String> = results
+/// The JSON lines' `by_implementation` object: `{"fused": 0.0338, ...}`.
+fn by_implementation(results: &[(Implementation, f64)]) -> serde_json::Value {
+    results
         .iter()
-        .map(|(i, seconds)| format!("\"{}\":{seconds:.6}", name(*i)))
-        .collect();
-    members.join(",")
+        .map(|(i, seconds)| (name(*i).to_string(), serde_json::json!(seconds)))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 fn name(implementation: Implementation) -> &'static str {
@@ -253,12 +255,14 @@ pub fn predict(args: &PredictBenchArgs) -> Result<(), XtaskError> {
         return Err(XtaskError::Usage("no implementation ran".into()));
     };
     println!(
-        "{{\"backend\":\"{}\",\"reviews\":{},\"seconds\":{first:.4},\"reviews_per_second\":{:.1},\
-         \"by_implementation\":{{{}}}}}",
-        Backend::name(args.backend),
-        data.test.len(),
-        data.test.len() as f64 / first,
-        by_implementation(&results)
+        "{}",
+        serde_json::json!({
+            "backend": Backend::name(args.backend),
+            "reviews": data.test.len(),
+            "seconds": first,
+            "reviews_per_second": data.test.len() as f64 / first,
+            "by_implementation": by_implementation(&results),
+        })
     );
     Ok(())
 }

@@ -178,23 +178,29 @@ pub fn run(args: &ExplainBenchArgs) -> Result<(), XtaskError> {
             100.0 * p.top_wins
         );
     }
-    let points: Vec<String> = curve
+    let points: Vec<serde_json::Value> = curve
         .iter()
         .map(|p| {
-            format!(
-                "{{\"k\":{},\"reviews\":{},\"top\":{:.5},\"random\":{:.5},\"top_wins\":{:.4}}}",
-                p.k, p.reviews, p.top, p.random, p.top_wins
-            )
+            serde_json::json!({
+                "k": p.k,
+                "reviews": p.reviews,
+                "top": p.top,
+                "random": p.random,
+                "top_wins": p.top_wins,
+            })
         })
         .collect();
     println!(
-        "{{\"reviews\":{},\"ms_per_review\":{:.2},\"full_length\":{},\"ms_per_full_review\":{full_ms:.2},\
-         \"maxlen\":{},\"curve\":[{}]}}",
-        sequences.len(),
-        1000.0 * seconds / sequences.len() as f64,
-        full.len(),
-        pre.maxlen,
-        points.join(",")
+        "{}",
+        serde_json::json!({
+            "reviews": sequences.len(),
+            "ms_per_review": 1000.0 * seconds / sequences.len() as f64,
+            "full_length": full.len(),
+            // No review of the full length: no time per one (null, not NaN).
+            "ms_per_full_review": if full.is_empty() { None } else { Some(full_ms) },
+            "maxlen": pre.maxlen,
+            "curve": points,
+        })
     );
     Ok(())
 }

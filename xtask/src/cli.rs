@@ -67,7 +67,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 64)]
     pub queue: usize,
     /// Accept requests whose Host header names this host too (repeatable); localhost,
-    /// 127.0.0.1, [::1] and the bound address always are.
+    /// `127.0.0.1`, `[::1]` and the bound address always are.
     #[arg(long = "allowed-host", value_name = "HOST")]
     pub allowed_hosts: Vec<String>,
     /// Let pages of this origin (e.g. `https://reviews.example`) call the API from a

@@ -232,11 +232,16 @@ pub fn bench(args: &crate::cli::SkipgramBenchArgs) -> Result<(), XtaskError> {
         args.dim
     );
     println!(
-        "{{\"reviews\":{},\"words\":{words},\"epochs\":{},\"dim\":{},\"threads\":{threads},\
-         \"seconds\":{seconds:.2},\"fingerprint\":\"{fingerprint:016x}\"}}",
-        reviews.len(),
-        args.epochs,
-        args.dim
+        "{}",
+        serde_json::json!({
+            "reviews": reviews.len(),
+            "words": words,
+            "epochs": args.epochs,
+            "dim": args.dim,
+            "threads": threads,
+            "seconds": seconds,
+            "fingerprint": format!("{fingerprint:016x}"),
+        })
     );
     Ok(())
 }

@@ -261,15 +261,22 @@ fn write_timings(
     loading_seconds: f64,
     timings: &[(String, RunTimes)],
 ) -> Result<(), XtaskError> {
-    let mut csv =
-        String::from("step,start_seconds,training_seconds,stacking_seconds,report_seconds\n");
-    csv += &format!("loading data,{loading_seconds:.1},0,0,0\n");
+    let mut rows = vec![vec![
+        "loading data".to_string(),
+        format!("{loading_seconds:.1}"),
+        "0".into(),
+        "0".into(),
+        "0".into(),
+    ]];
     eprintln!("where the time went: loading data {loading_seconds:.0} s");
     for (label, t) in timings {
-        csv += &format!(
-            "{label},{:.1},{:.1},{:.1},{:.1}\n",
-            t.start, t.training, t.stacking, t.report
-        );
+        rows.push([t.start, t.training, t.stacking, t.report].iter().fold(
+            vec![label.clone()],
+            |mut row, v| {
+                row.push(format!("{v:.1}"));
+                row
+            },
+        ));
         let stacking = if t.stacking > 0.0 {
             format!(", n-gram stack {:.0} s", t.stacking)
         } else {
@@ -281,7 +288,17 @@ fn write_timings(
             t.start, t.training, t.report
         );
     }
-    Ok(write_atomic(path, csv.as_bytes())?)
+    crate::table::write_csv(
+        path,
+        &[
+            "step",
+            "start_seconds",
+            "training_seconds",
+            "stacking_seconds",
+            "report_seconds",
+        ],
+        &rows,
+    )
 }
 
 /// The resolved config of `run` with the command line's overrides, as TOML.

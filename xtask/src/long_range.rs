@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use crate::table::write_csv;
 use burn::tensor::Device;
 use imdb_data::filler::neutral_words;
-use imdb_data::write_atomic;
 use imdb_model::Architecture;
 use imdb_report::long_range::{
     FillerProbe, LongRangePage, ProbedModel, cell_name, write_long_range_page,
@@ -196,28 +196,39 @@ fn write_latch_csvs(
     results: &[LongRangeResult],
     gradients: &[GradientCurve],
 ) -> Result<(), XtaskError> {
-    let mut csv = String::from("architecture,distance,test_accuracy\n");
-    for r in results {
-        csv += &format!(
-            "{},{},{:.4}\n",
-            cell_name(r.architecture),
-            r.distance,
-            r.accuracy
-        );
-    }
-    write_atomic(&out.join("long_range.csv"), csv.as_bytes())?;
-    let mut csv = String::from("architecture,model,steps_back,gradient_norm\n");
-    for curve in gradients {
-        for (k, n) in curve.norms.iter().enumerate() {
-            csv += &format!(
-                "{},{},{k},{n:.6e}\n",
-                cell_name(curve.architecture),
-                stage(curve)
-            );
-        }
-    }
-    write_atomic(&out.join("gradient_norms.csv"), csv.as_bytes())?;
-    Ok(())
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .map(|r| {
+            vec![
+                cell_name(r.architecture).to_string(),
+                r.distance.to_string(),
+                format!("{:.4}", r.accuracy),
+            ]
+        })
+        .collect();
+    write_csv(
+        &out.join("long_range.csv"),
+        &["architecture", "distance", "test_accuracy"],
+        &rows,
+    )?;
+    let rows: Vec<Vec<String>> = gradients
+        .iter()
+        .flat_map(|curve| {
+            curve.norms.iter().enumerate().map(move |(k, n)| {
+                vec![
+                    cell_name(curve.architecture).to_string(),
+                    stage(curve).to_string(),
+                    k.to_string(),
+                    format!("{n:.6e}"),
+                ]
+            })
+        })
+        .collect();
+    write_csv(
+        &out.join("gradient_norms.csv"),
+        &["architecture", "model", "steps_back", "gradient_norm"],
+        &rows,
+    )
 }
 
 /// `filler_probe.csv`; without a probe, the files of an earlier one are removed, so that the
@@ -233,21 +244,32 @@ fn write_probe_csv(out: &Path, probe: Option<&FillerProbe>) -> Result<(), XtaskE
         }
         return Ok(());
     };
-    let mut csv = String::from("model,architecture,fillers,test_accuracy,verdicts_kept\n");
-    for model in &probe.models {
-        for row in &model.rows {
-            csv += &format!(
-                "{},{},{},{:.4},{:.4}\n",
-                row.model,
-                cell_name(model.architecture),
-                row.fillers,
-                row.accuracy,
-                row.kept
-            );
-        }
-    }
-    write_atomic(&out.join("filler_probe.csv"), csv.as_bytes())?;
-    Ok(())
+    let rows: Vec<Vec<String>> = probe
+        .models
+        .iter()
+        .flat_map(|model| {
+            model.rows.iter().map(move |row| {
+                vec![
+                    row.model.clone(),
+                    cell_name(model.architecture).to_string(),
+                    row.fillers.to_string(),
+                    format!("{:.4}", row.accuracy),
+                    format!("{:.4}", row.kept),
+                ]
+            })
+        })
+        .collect();
+    write_csv(
+        &out.join("filler_probe.csv"),
+        &[
+            "model",
+            "architecture",
+            "fillers",
+            "test_accuracy",
+            "verdicts_kept",
+        ],
+        &rows,
+    )
 }
 
 /// Silent training that stops at the next batch once Ctrl-C was pressed.

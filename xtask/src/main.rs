@@ -25,6 +25,7 @@ mod predict;
 mod pretrain;
 mod serve;
 mod stack;
+mod table;
 
 use std::process::ExitCode;
 use std::sync::Arc;
