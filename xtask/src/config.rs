@@ -378,6 +378,8 @@ pub fn check_against_corpus(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     fn parse(text: &str) -> Result<Experiment, String> {
@@ -627,5 +629,98 @@ mod tests {
             err.contains("seeds") && err.contains("seed 1 is given twice"),
             "{err}"
         );
+    }
+
+    /// A run with every optional table and key set, so that its TOML names every run key.
+    fn every_key_set() -> RunConfig {
+        let mut config = RunConfig {
+            seeds: vec![42, 1],
+            embeddings: Some(EmbeddingsConfig {
+                source: "skipgram".into(),
+                freeze: true,
+                skipgram_epochs: 3,
+            }),
+            pretrain: Some(imdb_train::pretrain::PretrainConfig {
+                max_texts: Some(100),
+                seed: Some(7),
+                ..Default::default()
+            }),
+            fine_tune: Some(imdb_train::FineTuneConfig::default()),
+            ngram_stack: Some(imdb_model::ngram::NgramConfig::default()),
+            ..RunConfig::default()
+        };
+        let data = &mut config.data;
+        data.train = Some("train.csv".into());
+        data.test = Some("test.csv".into());
+        data.test_fraction = Some(0.2);
+        data.delimiter = Some(';');
+        data.classes = Some(vec!["neg".into(), "pos".into()]);
+        data.rating_bands = Some(vec![[1, 4], [7, 10]]);
+        data.train_limit = Some(10);
+        data.test_limit = Some(10);
+        config.model.chrono_init = 200;
+        config.train.warmup_steps = 100;
+        config.train.grad_clip_norm = Some(1.0);
+        config
+    }
+
+    /// Every dotted key path of a TOML table (a table's own key too: `train.early_stopping`
+    /// is a key as well as a table).
+    fn key_paths(table: &toml::Table, prefix: &str, out: &mut BTreeSet<String>) {
+        for (key, value) in table {
+            let path = format!("{prefix}{key}");
+            if let toml::Value::Table(inner) = value {
+                key_paths(inner, &format!("{path}."), out);
+            } else {
+                out.insert(path);
+            }
+        }
+    }
+
+    /// The keys `docs/configs.md` lists: the first cell of each table row, in backquotes.
+    fn documented_keys() -> BTreeSet<String> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configs.md");
+        let text = std::fs::read_to_string(&path).expect("docs/configs.md");
+        text.lines()
+            .filter_map(|line| line.strip_prefix("| `"))
+            .filter_map(|rest| rest.split_once('`'))
+            .map(|(key, _)| key.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn docs_list_every_key() {
+        let full = every_key_set();
+        let text = toml::to_string(&full).unwrap();
+        // Every key written is one the parser reads back (it refuses unknown keys).
+        let back: RunConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back, full);
+        let mut accepted = BTreeSet::new();
+        key_paths(&toml::from_str(&text).unwrap(), "", &mut accepted);
+        // The file's own keys (`name` is also each run's).
+        for key in [
+            "name",
+            "description",
+            "keep_checkpoints",
+            "defaults",
+            "runs",
+        ] {
+            accepted.insert(key.to_string());
+        }
+        let documented = documented_keys();
+        let missing: Vec<_> = accepted.difference(&documented).collect();
+        let unknown: Vec<_> = documented.difference(&accepted).collect();
+        assert!(
+            missing.is_empty() && unknown.is_empty(),
+            "docs/configs.md does not list {missing:?}, and lists {unknown:?}, which the \
+             parser does not accept"
+        );
+        // The file keys exist: a config using each of them parses.
+        let e = parse(
+            "name = \"x\"\ndescription = \"d\"\nkeep_checkpoints = true\n[defaults]\nseed = 1\n\
+             [[runs]]\nname = \"a\"",
+        )
+        .unwrap();
+        assert!(e.keep_checkpoints && e.description == "d");
     }
 }
