@@ -12,7 +12,7 @@ pub enum Backend {
     /// Burn's pure-Rust CPU backend (the default; its own operations are the fastest here).
     #[default]
     Flex,
-    /// Burn's ndarray CPU backend.
+    /// Burn's ndarray CPU backend (deprecated upstream); needs `--features ndarray`.
     Ndarray,
     /// Burn's wgpu backend (GPU, or a software driver); needs `--features wgpu`.
     Wgpu,
@@ -29,14 +29,28 @@ impl Backend {
     }
 
     /// The device, or an error saying how to get this backend.
-    #[allow(deprecated)] // `Device::ndarray()`: the design keeps the ndarray backend supported.
     pub fn device(self) -> Result<Device, XtaskError> {
         match self {
             Backend::Flex => Ok(Device::flex()),
-            Backend::Ndarray => Ok(Device::ndarray()),
+            Backend::Ndarray => ndarray_device(),
             Backend::Wgpu => wgpu_device(),
         }
     }
+}
+
+#[cfg(feature = "ndarray")]
+#[allow(deprecated)] // `Device::ndarray()`: the design keeps the ndarray backend supported.
+fn ndarray_device() -> Result<Device, XtaskError> {
+    Ok(Device::ndarray())
+}
+
+#[cfg(not(feature = "ndarray"))]
+fn ndarray_device() -> Result<Device, XtaskError> {
+    Err(XtaskError::Usage(
+        "this build has no ndarray backend (deprecated upstream, not built by default): run \
+         the command as `cargo run --release -p xtask --features ndarray -- <command> ...`"
+            .to_string(),
+    ))
 }
 
 #[cfg(feature = "wgpu")]

@@ -324,6 +324,32 @@ pub fn check_seeds(seeds: &[u64]) -> Result<(), String> {
 }
 
 impl RunConfig {
+    /// What the run trains, as the library's recipe (everything but the backend and seeds),
+    /// its test evaluated at `precision`.
+    pub fn recipe(&self, precision: imdb_model::InferencePrecision) -> imdb_train::Recipe {
+        let embeddings = self.embeddings.as_ref().map(|e| imdb_train::VectorsRecipe {
+            source: if e.source == crate::embeddings::SKIPGRAM {
+                imdb_train::WordVectors::SkipGram {
+                    epochs: e.skipgram_epochs,
+                }
+            } else {
+                imdb_train::WordVectors::File(PathBuf::from(&e.source))
+            },
+            freeze: e.freeze,
+        });
+        imdb_train::Recipe {
+            data: self.data.clone(),
+            model: self.model.clone(),
+            train: self.train.clone(),
+            seed: self.seed,
+            embeddings,
+            pretrain: self.pretrain.clone(),
+            fine_tune: self.fine_tune.clone().unwrap_or_default(),
+            ngram_stack: self.ngram_stack,
+            precision,
+        }
+    }
+
     /// The seeds the run trains with, each with its config (`seed` set, `seeds` cleared) and
     /// whether it gets its own folder (only when `seeds` is given).
     pub fn per_seed(&self) -> (Vec<RunConfig>, bool) {

@@ -2,59 +2,41 @@
 //! fastText file, or skip-gram vectors trained on the corpus' unlabelled reviews (cached).
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use imdb_data::embeddings::AlignedVectors;
-use imdb_data::fetch::sha256_file;
-use imdb_data::{
-    SkipGramConfig, TokenizedCorpus, load_word_vectors, train_skipgram_with_progress, write_atomic,
-};
-use imdb_train::InitialEmbeddings;
+use imdb_data::{SkipGramConfig, TokenizedCorpus, train_skipgram_with_progress, write_atomic};
+use imdb_train::recipe::skipgram_reviews;
+use imdb_train::{InitialEmbeddings, Recipe, WordVectors};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::config::RunConfig;
 use crate::error::XtaskError;
 
 /// The `source` that asks for skip-gram vectors trained here.
 pub const SKIPGRAM: &str = "skipgram";
 
-/// The word vectors `config` asks for, or `None` for random initialization. Writes their
-/// coverage to `run_dir/embeddings.json`.
+/// The word vectors `recipe` asks for, or `None` for random initialization: a file's, or
+/// skip-gram vectors from the cache beside the corpus (trained and cached when missing).
+/// Writes their coverage to `run_dir/embeddings.json`.
 pub fn initial_embeddings(
-    config: &RunConfig,
+    recipe: &Recipe,
     corpus: &TokenizedCorpus,
     run_dir: &Path,
 ) -> Result<Option<InitialEmbeddings>, XtaskError> {
-    let Some(e) = &config.embeddings else {
+    let Some(e) = &recipe.embeddings else {
         return Ok(None);
     };
-    let num_words = config.data.num_words;
-    let dim = config.model.embed_dim;
     let started = Instant::now();
-    let (vectors, source) = if e.source == SKIPGRAM {
-        let settings = SkipGramConfig {
-            dim,
-            epochs: e.skipgram_epochs.max(1),
-            seed: config.seed,
-            ..SkipGramConfig::default()
-        };
-        // `skipgram3`: the sharded trainer's vectors (earlier versions' differ).
-        let key = format!(
-            "skipgram3-n{num_words}-d{dim}-e{}-s{}",
-            settings.epochs, settings.seed
-        );
-        // IMDB's vectors are learnt from its unlabelled reviews too; other sources have none.
-        let with_unsup = config.data.source == imdb_data::SourceKind::Imdb;
-        (
-            skipgram(corpus, num_words, &settings, &key, with_unsup)?,
-            key,
-        )
-    } else {
-        let path = PathBuf::from(&e.source);
-        let digest = sha256_file(&path)?;
-        let vectors = load_word_vectors(&path, &corpus.vocab, num_words, dim, config.seed)?;
-        (vectors, format!("{}@{}", path.display(), &digest[..16]))
+    let (vectors, source) = match &e.source {
+        WordVectors::SkipGram { epochs } => {
+            let settings = recipe.skipgram_config(*epochs);
+            let key = recipe.skipgram_key(&settings);
+            let texts = recipe.skipgram_texts(corpus)?;
+            let vectors = skipgram(corpus, &texts, recipe.data.num_words, &settings, &key)?;
+            (vectors, key)
+        }
+        file => recipe.word_vectors(file, corpus)?,
     };
     eprintln!(
         "embeddings {source}: {} of {} words have a vector ({:.1}%), {:.1} s{}",
@@ -74,27 +56,17 @@ pub fn initial_embeddings(
     let text = serde_json::to_string_pretty(&summary)
         .map_err(|err| XtaskError::io("cannot encode", run_dir.join("embeddings.json"), err))?;
     write_atomic(&run_dir.join("embeddings.json"), text.as_bytes())?;
-    Ok(Some(InitialEmbeddings {
-        weights: vectors.weights,
-        freeze: e.freeze,
-        source,
-    }))
+    Ok(Some(recipe.embeddings_from(vectors, source, e.freeze)))
 }
 
-/// Skip-gram vectors on the unlabelled (with `with_unsup`) and training texts (no labels, no
-/// test texts), cached beside the tokenized corpus.
+/// Skip-gram vectors trained on `texts` (the recipe's), cached beside the tokenized corpus.
 fn skipgram(
     corpus: &TokenizedCorpus,
+    texts: &[&[u32]],
     num_words: usize,
     settings: &SkipGramConfig,
     key: &str,
-    with_unsup: bool,
 ) -> Result<AlignedVectors, XtaskError> {
-    if with_unsup && corpus.unsup.is_empty() {
-        return Err(XtaskError::Usage(
-            "skip-gram embeddings need the unlabelled reviews, which this corpus lacks".into(),
-        ));
-    }
     let data_dir = imdb_data::default_data_dir()?;
     let cache =
         imdb_data::load::archive_dir(&data_dir, &corpus.archive_sha256).join(format!("{key}.f32"));
@@ -117,7 +89,7 @@ fn skipgram(
             total: words,
         });
     }
-    let vectors = train_with_progress(&skipgram_reviews(corpus), num_words, settings);
+    let vectors = train_with_progress(texts, num_words, settings);
     if let Some(dir) = cache.parent() {
         std::fs::create_dir_all(dir).map_err(|e| XtaskError::io("cannot create", dir, e))?;
     }
@@ -128,17 +100,6 @@ fn skipgram(
         .collect();
     write_atomic(&cache, &bytes)?;
     Ok(vectors)
-}
-
-/// The reviews skip-gram vectors learn from: the unlabelled ones and the training ones (no
-/// labels, no test texts).
-pub fn skipgram_reviews(corpus: &TokenizedCorpus) -> Vec<&[u32]> {
-    corpus
-        .unsup
-        .iter()
-        .chain(&corpus.train)
-        .map(|r| r.ranks.as_slice())
-        .collect()
 }
 
 /// Trains skip-gram vectors on `reviews` (see [`skipgram_reviews`]), showing a progress bar

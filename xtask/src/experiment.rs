@@ -15,8 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use imdb_data::{
-    EncodedSet, SourceKind, TokenizedCorpus, TokenizedReview, Vocabulary, kept_range, prepare,
-    write_atomic,
+    EncodedSet, SourceKind, TokenizedCorpus, TokenizedReview, Vocabulary, kept_range, write_atomic,
 };
 use imdb_model::{InferencePrecision, SentimentClassifier};
 use imdb_report::{
@@ -25,15 +24,13 @@ use imdb_report::{
 };
 use imdb_train::explain::{RowLayout, StackedSequence, occlude_stacked, occlude_towards};
 use imdb_train::{
-    ConsoleProgress, EpochRecord, FitSpec, History, SavedModel, Start, TokenWeight, TrainObserver,
-    evaluate_at,
+    ConsoleProgress, EpochRecord, History, SavedModel, Start, TokenWeight, TrainObserver,
 };
 
 use crate::cli::ExperimentArgs;
 use crate::config::{Experiment, Run, RunConfig, check_against_corpus, load_experiment};
 use crate::error::XtaskError;
 use crate::lock::{Holding, OutputLock};
-use crate::stack::{StackInputs, stack_with_ngrams};
 
 /// Console progress that also stops when Ctrl-C was pressed.
 struct Interruptible {
@@ -391,23 +388,18 @@ fn run_one(
 
     let started = Instant::now();
     let device = config.backend.device()?;
-    let data = prepare(corpus, &config.data, config.seed)?;
-    let embeddings = crate::embeddings::initial_embeddings(&config, corpus, dir)?;
-    let spec = FitSpec {
-        train_set: &data.train,
-        val_set: &data.val,
-        num_classes: data.classes.len(),
-        num_words: config.data.num_words,
-        model: &config.model,
-        train: &config.train,
-        seed: config.seed,
-    };
+    let recipe = config.recipe(precision);
+    let data = recipe.prepare(corpus)?;
+    // The costly starts come from the caches beside the corpus (built when missing); the
+    // rest is the library's recipe, step by step.
+    let embeddings = crate::embeddings::initial_embeddings(&recipe, corpus, dir)?;
     let mut observer = Interruptible {
         inner: ConsoleProgress::new(label.to_string()),
         stop,
     };
     let pretrained = crate::pretrain::pretrained_start(
-        &config,
+        &recipe,
+        &device.clone().autodiff(),
         corpus,
         data.classes.len(),
         dir,
@@ -419,33 +411,20 @@ fn run_one(
     };
     let start_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let outcome = imdb_train::fit_from(spec, &device, Some(&checkpoint), &mut observer, start)?;
+    let outcome = recipe.train_network(&data, start, &device, Some(&checkpoint), &mut observer)?;
     let training_seconds = started.elapsed().as_secs_f64();
 
     let reporting = Instant::now();
-    let started = Instant::now();
-    let eval = (config.train.eval_batch_size, config.train.bucketing);
-    let mut test = evaluate_at(&outcome.model, &data.test, eval, precision, &device)?;
-    let predict_seconds = started.elapsed().as_secs_f64();
-    let mut stacking_seconds = 0.0;
-    let mut stack_record = None;
-    let mut stack = None;
     // A record left by an earlier configuration of this run would describe other verdicts.
     let stacking_json = dir.join("stacking.json");
     if stacking_json.exists() {
         std::fs::remove_file(&stacking_json).map_err(io("cannot remove", &stacking_json))?;
     }
-    if let Some(ngram) = &config.ngram_stack {
-        let inputs = StackInputs {
-            model: &outcome.model,
-            data: &data,
-            train_reviews: &corpus.train,
-            test_reviews: &corpus.test,
-            num_words: config.data.num_words,
-            eval,
-            precision,
-        };
-        let (stacked, record, fitted) = stack_with_ngrams(ngram, &inputs, &test, dir, &device)?;
+    let finished = recipe.finish(corpus, &data, &outcome, &device)?;
+    let (saved, test, predict_seconds) = (finished.saved, finished.test, finished.predict_seconds);
+    let mut stacking_seconds = 0.0;
+    if let Some(record) = &finished.stack {
+        imdb_train::records::save_json(record, &stacking_json)?;
         let accuracy = record.test_accuracy;
         eprintln!(
             "[{label}] stacked with {} n-grams in {:.0} s: test accuracy network {:.4}, \
@@ -457,20 +436,8 @@ fn run_one(
             accuracy.stacked
         );
         stacking_seconds = record.seconds;
-        stack_record = Some(record);
-        stack = Some(fitted);
-        test = stacked;
     }
-
-    let mut saved = SavedModel::new(
-        outcome.model.clone(),
-        config.data.preprocessing(),
-        &corpus.vocab,
-        &data.classes,
-    )?;
-    if let Some(stack) = stack {
-        saved = saved.with_stack(stack)?;
-    }
+    let stack_record = finished.stack;
     saved.save(dir)?;
     let history_json = serde_json::to_string_pretty(&outcome.history)
         .map_err(|e| XtaskError::io("cannot encode", dir.join("history.json"), e))?;

@@ -24,7 +24,6 @@ mod precision;
 mod predict;
 mod pretrain;
 mod serve;
-mod stack;
 mod table;
 
 use std::process::ExitCode;

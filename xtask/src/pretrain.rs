@@ -16,22 +16,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use imdb_data::TokenizedCorpus;
-use imdb_data::vocab::Vocabulary;
-use imdb_model::language_model::LanguageModel;
-use imdb_model::{ModelConfig, Readout};
 use imdb_train::pretrain::{PretrainEpoch, PretrainObserver, PretrainState, resume_pretraining};
 use imdb_train::records::{load_module, load_optimizer, save_module, save_optimizer};
-use imdb_train::{PretrainedStart, TrainError};
+use imdb_train::{PretrainedStart, Recipe, TrainError};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use crate::config::RunConfig;
 use crate::error::XtaskError;
 use crate::fingerprint::fnv1a_text;
-
-/// Texts held out of pretraining to measure its perplexity: the last unlabelled reviews (or,
-/// for a source without any, the last tenth of the training texts), at most this many.
-pub const HELD_OUT_TEXTS: usize = 1000;
 
 /// What a cached language model was trained with and how it went (`record.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,54 +39,30 @@ pub struct PretrainRecord {
     pub epochs: Vec<PretrainEpoch>,
 }
 
-/// The language model's configuration for a run's classifier: the classifier's, but the
-/// readout (which a language model does not use, so runs that differ only there share it).
-pub fn language_model_config(model: &ModelConfig) -> ModelConfig {
-    ModelConfig {
-        readout: Readout::Last,
-        ..model.clone()
-    }
-}
-
-/// The texts a run pretrains on and those it holds out, as word ids the classifier reads.
-fn pretraining_texts(corpus: &TokenizedCorpus, num_words: usize) -> (Vec<Vec<u32>>, Vec<Vec<u32>>) {
-    let encode = |r: &imdb_data::TokenizedReview| Vocabulary::encode_ranks(&r.ranks, num_words);
-    if corpus.unsup.is_empty() {
-        let keep = corpus.train.len() - (corpus.train.len() / 10).min(HELD_OUT_TEXTS);
-        return (
-            corpus.train[..keep].iter().map(encode).collect(),
-            corpus.train[keep..].iter().map(encode).collect(),
-        );
-    }
-    let keep = corpus.unsup.len() - corpus.unsup.len().min(HELD_OUT_TEXTS);
-    let mut texts: Vec<Vec<u32>> = corpus.unsup[..keep].iter().map(encode).collect();
-    texts.extend(corpus.train.iter().map(encode));
-    (texts, corpus.unsup[keep..].iter().map(encode).collect())
-}
-
-/// The classifier `config` starts from when it asks for pretraining (else `None`); the
+/// The classifier `recipe` starts from when it asks for pretraining (else `None`), its
+/// language model pretrained on `device` (an autodiff device) or taken from the cache; the
 /// pretraining's record goes to `run_dir/pretrain.json`, its epochs are returned for the
 /// report.
 pub fn pretrained_start(
-    config: &RunConfig,
+    recipe: &Recipe,
+    device: &burn::tensor::Device,
     corpus: &TokenizedCorpus,
     num_classes: usize,
     run_dir: &Path,
     stop: &Arc<AtomicBool>,
 ) -> Result<Option<(PretrainedStart, Vec<PretrainEpoch>)>, XtaskError> {
-    let Some(settings) = &config.pretrain else {
+    let Some(settings) = &recipe.pretrain else {
         return Ok(None);
     };
-    let num_words = config.data.num_words;
-    let (mut texts, held_out) = pretraining_texts(corpus, num_words);
-    texts.truncate(settings.max_texts.unwrap_or(usize::MAX));
-    let lm_config = language_model_config(&config.model);
-    let seed = settings.seed.unwrap_or(config.seed);
+    let num_words = recipe.data.num_words;
+    let (texts, held_out) = recipe.pretraining_texts(settings, corpus);
+    let lm_config = recipe.language_model_config();
+    let seed = recipe.pretraining_seed(settings);
     // Every setting but the epochs: more epochs continue the same folder.
     let fingerprint = serde_json::json!({
         "corpus": corpus.archive_sha256,
         "num_words": num_words,
-        "tokenizer": config.data.tokenizer(),
+        "tokenizer": recipe.data.tokenizer(),
         "model": lm_config,
         "pretrain": imdb_train::pretrain::PretrainConfig {
             epochs: 0,
@@ -118,8 +86,7 @@ pub fn pretrained_start(
     })?;
     // Epoch files a killed pretraining left half-written: none is being written now.
     imdb_data::sweep_temporaries(&folder, std::time::Duration::ZERO, false)?;
-    let device = config.backend.device()?.autodiff();
-    let template = LanguageModel::new(&lm_config, num_words, seed, &device)?;
+    let template = recipe.language_model(settings, device)?;
     let record = cache.record(&fingerprint);
     let wanted = settings.epochs;
     let (model, epochs) = match record {
@@ -164,7 +131,7 @@ pub fn pretrained_start(
                 (&texts, &held_out),
                 settings,
                 seed,
-                &device,
+                device,
                 &mut progress,
             );
             progress.finish();
@@ -179,17 +146,8 @@ pub fn pretrained_start(
         epochs: epochs.clone(),
     };
     imdb_train::records::save_json(&record, &run_dir.join("pretrain.json"))?;
-    let mut classifier = model.into_classifier(num_classes, config.seed)?;
-    // The same weights under the run's own readout.
-    classifier.config = config.model.clone();
-    Ok(Some((
-        PretrainedStart {
-            model: classifier,
-            source: format!("{key}/epoch-{wanted}"),
-            fine_tune: config.fine_tune.clone().unwrap_or_default(),
-        },
-        epochs,
-    )))
+    let start = recipe.pretrained_start(model, num_classes, format!("{key}/epoch-{wanted}"))?;
+    Ok(Some((start, epochs)))
 }
 
 /// One cache folder's files.

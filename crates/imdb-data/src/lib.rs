@@ -11,6 +11,11 @@
 //!
 //! It has no deep-learning dependency: any project can use it to get the corpus.
 //!
+//! Worked examples of the crates together, from another project's point of view, are in the
+//! workspace's `examples/rust/`: `train_csv` (train on a CSV and save), `predict` (load a saved
+//! model and classify) and `pretrain_finetune` (language-model pretraining, fine-tuning and
+//! the n-gram stack), run with `cargo run --release -p imdb-train --example NAME`.
+//!
 //! ```
 //! use imdb_data::{Padding, Truncating, Vocabulary, pad_sequences};
 //!

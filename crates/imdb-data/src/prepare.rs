@@ -89,6 +89,25 @@ impl Default for DataConfig {
 }
 
 impl DataConfig {
+    /// A labelled CSV (or TSV) file: its `text_field` and `label_field` columns, with
+    /// `test_fraction` of its rows (seeded) held out as the test set; every other setting the
+    /// notebook's.
+    pub fn csv(
+        train: impl Into<PathBuf>,
+        text_field: &str,
+        label_field: &str,
+        test_fraction: f64,
+    ) -> Self {
+        Self {
+            source: SourceKind::Csv,
+            train: Some(train.into()),
+            test_fraction: Some(test_fraction),
+            text_field: text_field.into(),
+            label_field: label_field.into(),
+            ..Self::default()
+        }
+    }
+
     /// The tokenizer settings.
     pub fn tokenizer(&self) -> TokenizerConfig {
         TokenizerConfig {

@@ -102,6 +102,29 @@ pub fn synthetic_review(rng: &mut SeededRng, positive: bool, min_words: usize) -
     text
 }
 
+/// Writes a CSV of `rows` generated reviews at `path`, columns `review` and `sentiment`
+/// (`positive` / `negative`, alternating), `seed` fixing the texts: a labelled source for
+/// tests and examples of the CSV path.
+pub fn write_synthetic_csv(path: &Path, rows: usize, seed: u64) -> Result<()> {
+    let mut rng = SeededRng::new(seed);
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut record = |fields: [&str; 2]| {
+        writer
+            .write_record(fields)
+            .map_err(|e| DataError::io("cannot write", path, std::io::Error::other(e)))
+    };
+    record(["review", "sentiment"])?;
+    for row in 0..rows {
+        let positive = row % 2 == 0;
+        let text = synthetic_review(&mut rng, positive, 8);
+        record([&text, if positive { "positive" } else { "negative" }])?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| DataError::io("cannot write", path, std::io::Error::other(e.to_string())))?;
+    std::fs::write(path, bytes).map_err(|e| DataError::io("cannot write", path, e))
+}
+
 /// Writes an aclImdb-shaped `.tar.gz` at `path`.
 pub fn write_synthetic_archive(path: &Path, spec: &SyntheticSpec) -> Result<()> {
     // Built in memory, then written atomically: a crash leaves no half-written archive.

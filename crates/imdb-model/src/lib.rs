@@ -8,8 +8,8 @@
 //! with one mask per sequence, both off in evaluation; padding can be masked so that the final
 //! state is the one at each review's last real token.
 //!
-//! Every model runs on any Burn device (`Device::flex()`, `Device::ndarray()`, `wgpu` behind
-//! the `wgpu` feature). On the CPU backends the LSTM runs as one fused kernel with a
+//! Every model runs on any Burn device (`Device::flex()`; `Device::ndarray()` behind the
+//! `ndarray` feature, `wgpu` behind the `wgpu` feature). On the CPU backends the LSTM runs as one fused kernel with a
 //! handwritten backward ([`ops`]); elsewhere as tensor operations.
 //!
 //! ```
@@ -32,6 +32,11 @@
 //!
 //! The crate does no I/O and reads no environment variable: every random draw comes from a
 //! seed passed in, and the inference precision is chosen on the [`Predictor`].
+//!
+//! Worked examples of the crates together, from another project's point of view, are in the
+//! workspace's `examples/rust/`: `train_csv` (train on a CSV and save), `predict` (load a saved
+//! model and classify) and `pretrain_finetune` (language-model pretraining, fine-tuning and
+//! the n-gram stack), run with `cargo run --release -p imdb-train --example NAME`.
 #![deny(missing_docs)]
 
 pub mod classifier;

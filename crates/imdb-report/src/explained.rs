@@ -7,7 +7,7 @@ use imdb_train::TokenWeight;
 use serde::{Deserialize, Serialize};
 
 use crate::examples::TestOutcome;
-use crate::html::{escape, table};
+use crate::html::{Markup, html, table};
 use crate::report::{MISTAKES_SHOWN, SAMPLE_SIZE};
 
 /// The most confident mistakes whose words are analysed for the words that drive mistakes.
@@ -51,31 +51,27 @@ pub fn rows_to_explain(test: &TestOutcome<'_>, seed: u64) -> Vec<usize> {
 /// The words of `tokens` as HTML spans coloured by weight: green for words that support the
 /// verdict, red for words against it, stronger for larger weights (relative to the text's
 /// largest); each span's title gives the weight.
-pub fn highlighted(tokens: &[TokenWeight]) -> String {
+pub fn highlighted(tokens: &[TokenWeight]) -> Markup {
     let largest = tokens
         .iter()
         .map(|t| t.weight.abs())
         .fold(0.0f32, f32::max)
         .max(f32::MIN_POSITIVE);
-    let mut out = String::from("<span class=\"explained\">");
-    for (i, t) in tokens.iter().enumerate() {
-        if i > 0 {
-            out.push(' ');
+    html! {
+        span.explained {
+            @for (i, t) in tokens.iter().enumerate() {
+                @if i > 0 { " " }
+                span
+                    style=(format!(
+                        "background:rgba({},{:.2})",
+                        if t.weight >= 0.0 { "44,160,44" } else { "214,39,40" },
+                        0.85 * (t.weight.abs() / largest).clamp(0.0, 1.0)
+                    ))
+                    title=(format!("{:+.4}", t.weight))
+                { (t.token) }
+            }
         }
-        let strength = (t.weight.abs() / largest).clamp(0.0, 1.0);
-        let colour = if t.weight >= 0.0 {
-            "44,160,44"
-        } else {
-            "214,39,40"
-        };
-        out += &format!(
-            "<span style=\"background:rgba({colour},{:.2})\" title=\"{:+.4}\">{}</span>",
-            0.85 * strength,
-            t.weight,
-            escape(&t.token)
-        );
     }
-    out + "</span>"
 }
 
 /// One word that drives mistakes.
@@ -137,9 +133,9 @@ pub fn mistake_drivers(test: &TestOutcome<'_>, explained: &[ExplainedRow]) -> Ve
 }
 
 /// The report's section on the words that drive mistakes.
-pub fn drivers_section(drivers: &[MistakeDriver], mistakes: usize) -> String {
+pub fn drivers_section(drivers: &[MistakeDriver], mistakes: usize) -> Markup {
     if drivers.is_empty() {
-        return String::new();
+        return html! {};
     }
     let rows: Vec<Vec<String>> = drivers
         .iter()
@@ -153,12 +149,15 @@ pub fn drivers_section(drivers: &[MistakeDriver], mistakes: usize) -> String {
             ]
         })
         .collect();
-    format!(
-        "<h3>Words that drive mistakes</h3><p>Over the {mistakes} most confident mistakes, the \
-         words that pushed the wrong verdict most ({DRIVERS_PER_MISTAKE} per mistake), by how \
-         many mistakes they drive.</p>{}",
-        table(&["Word", "Wrong verdict", "Mistakes", "Mean weight"], &rows)
-    )
+    html! {
+        h3 { "Words that drive mistakes" }
+        p {
+            "Over the " (mistakes) " most confident mistakes, the words that pushed the wrong \
+             verdict most (" (DRIVERS_PER_MISTAKE) " per mistake), by how many mistakes they \
+             drive."
+        }
+        (table(&["Word", "Wrong verdict", "Mistakes", "Mean weight"], &rows))
+    }
 }
 
 #[cfg(test)]
@@ -174,10 +173,10 @@ mod tests {
 
     #[test]
     fn spans_are_coloured_by_sign_and_strength_and_escaped() {
-        let html = highlighted(&[tw("great", 0.4), tw("<b>", -0.2), tw("film", 0.0)]);
+        let html = highlighted(&[tw("great", 0.4), tw("<b>", -0.2), tw("film", 0.0)]).into_string();
         assert!(html.contains("rgba(44,160,44,0.85)\" title=\"+0.4000\">great</span>"));
         assert!(html.contains("rgba(214,39,40,0.43)\" title=\"-0.2000\">&lt;b&gt;</span>"));
         assert!(html.contains("rgba(44,160,44,0.00)\" title=\"+0.0000\">film</span>"));
-        assert!(highlighted(&[]).contains("explained"));
+        assert!(highlighted(&[]).into_string().contains("explained"));
     }
 }

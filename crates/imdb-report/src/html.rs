@@ -1,70 +1,64 @@
-//! Self-contained HTML pages: figures are embedded as PNG data, nothing is fetched.
+//! Self-contained HTML pages: figures are embedded as PNG data, nothing is fetched. Pages are
+//! maud templates, which escape every value put into them; only [`Markup`] (itself made by a
+//! template) goes in as it is.
 
 use base64::Engine;
+pub use maud::{Markup, PreEscaped, html};
 
 use crate::figures::RenderedFigure;
 
-/// Escapes text for HTML content and attributes.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// An `<img>` holding the figure's PNG inline.
-pub fn figure_img(figure: &RenderedFigure, alt: &str) -> String {
+/// An `<img>` holding the figure's PNG inline, captioned by `alt`.
+pub fn figure_img(figure: &RenderedFigure, alt: &str) -> Markup {
     let data = base64::engine::general_purpose::STANDARD.encode(&figure.png);
-    format!(
-        "<figure><img alt=\"{}\" src=\"data:image/png;base64,{data}\"><figcaption>{}</figcaption></figure>",
-        escape(alt),
-        escape(alt)
-    )
-}
-
-/// A table from a header row and body rows (cells are escaped), in a box that scrolls
-/// sideways when the table is wider than the page.
-pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let rows: Vec<Vec<String>> = rows
-        .iter()
-        .map(|row| row.iter().map(|cell| escape(cell)).collect())
-        .collect();
-    table_html(header, &rows)
-}
-
-/// [`table`] whose body cells are HTML already (the caller escapes what it must).
-pub fn table_html(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut out = String::from("<div class=\"table-scroll\"><table><thead><tr>");
-    for h in header {
-        out += &format!("<th>{}</th>", escape(h));
-    }
-    out += "</tr></thead><tbody>";
-    for row in rows {
-        out += "<tr>";
-        for cell in row {
-            out += &format!("<td>{cell}</td>");
+    html! {
+        figure {
+            img alt=(alt) src={ "data:image/png;base64," (data) };
+            figcaption { (alt) }
         }
-        out += "</tr>";
     }
-    out + "</tbody></table></div>"
+}
+
+/// A table from a header row and body rows of text, in a box that scrolls sideways when the
+/// table is wider than the page.
+pub fn table<S: AsRef<str>>(header: &[S], rows: &[Vec<String>]) -> Markup {
+    let rows: Vec<Vec<Markup>> = rows
+        .iter()
+        .map(|row| row.iter().map(|cell| html! { (cell) }).collect())
+        .collect();
+    table_markup(header, &rows)
+}
+
+/// [`table`] whose body cells are markup.
+pub fn table_markup<S: AsRef<str>>(header: &[S], rows: &[Vec<Markup>]) -> Markup {
+    html! {
+        div.table-scroll {
+            table {
+                thead { tr { @for h in header { th { (h.as_ref()) } } } }
+                tbody {
+                    @for row in rows {
+                        tr { @for cell in row { td { (cell) } } }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A whole page around `body`.
-pub fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{}</title><style>{STYLE}</style></head><body><main>{body}</main></body></html>\n",
-        escape(title)
-    )
+pub fn page(title: &str, body: Markup) -> String {
+    let page = html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body { main { (body) } }
+        }
+    };
+    page.into_string() + "\n"
 }
 
 const STYLE: &str = "body{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;margin:0;\
@@ -84,12 +78,15 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(
-            escape("<b>\"a\" & 'b'</b>"),
-            "&lt;b&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/b&gt;"
+        let t = table(&["x<"], &[vec!["<script>\"a\" & 'b'".into()]]).into_string();
+        assert!(t.contains("<th>x&lt;</th>"), "{t}");
+        assert!(
+            t.contains("<td>&lt;script&gt;&quot;a&quot; &amp; 'b'</td>"),
+            "{t}"
         );
-        let t = table(&["x"], &[vec!["<script>".into()]]);
-        assert!(t.contains("&lt;script&gt;") && !t.contains("<script>"));
-        assert!(page("a<b", "body").contains("<title>a&lt;b</title>"));
+        assert!(!t.contains("<script>"));
+        let p = page("a<b", html! { p { "body" } });
+        assert!(p.starts_with("<!DOCTYPE html>"), "{p}");
+        assert!(p.contains("<title>a&lt;b</title>") && p.contains("<main><p>body</p></main>"));
     }
 }

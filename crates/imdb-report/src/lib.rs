@@ -8,6 +8,11 @@
 //! name. Every file is written to a temporary name and renamed, so a crash never leaves a
 //! half-written one.
 //!
+//! Worked examples of the crates together, from another project's point of view, are in the
+//! workspace's `examples/rust/`: `train_csv` (train on a CSV and save), `predict` (load a saved
+//! model and classify) and `pretrain_finetune` (language-model pretraining, fine-tuning and
+//! the n-gram stack), run with `cargo run --release -p imdb-train --example NAME`.
+//!
 //! ```
 //! use imdb_report::tables::classification_report;
 //! use imdb_train::Confusion;

@@ -11,7 +11,7 @@ use imdb_train::probe::ProbeRow;
 
 use crate::error::ReportError;
 use crate::figures::{ChartSeries, LineChart, Marker, write_figure};
-use crate::html::{escape, figure_img, page, table};
+use crate::html::{Markup, PreEscaped, figure_img, html, page, table};
 
 /// Accuracy at or above which a cell carries the deciding token.
 pub const CARRIED: f64 = 0.95;
@@ -205,131 +205,125 @@ pub fn write_long_range_page(
         dir,
     )?;
 
-    let mut body = String::from(
-        "<h1>How far back RNN, GRU and LSTM remember</h1><p class=\"lead\">The notebook's \
-         first lesson: <i>why an LSTM beats a vanilla RNN when the relevant information is far \
-         back in the sequence</i> — vanishing gradients, and the LSTM's additive cell state. \
-         First on a task built for it, then on the reviews themselves.</p>",
-    );
-    body += &lesson_checked(report);
-    body += &task_section(report, &cells, &distances);
-    body += &figure_img(&accuracy_figure, "Test accuracy by distance, per cell");
-    body += &gradient_section(report, &cells);
-    body += &figure_img(
-        &gradient_figure,
-        "Gradient norm by step back, relative to the last step's (log scale); dashed: at \
-         initialization, solid: trained",
-    );
-    if let Some(probe) = report.probe {
-        let probe_figure = write_figure(
-            &LineChart {
-                stem: "filler_probe".into(),
-                title: "Reviews followed by neutral words".into(),
-                x_desc: "Neutral words appended after each test review".into(),
-                y_desc: "Test accuracy".into(),
-                series: probe
-                    .models
-                    .iter()
-                    .map(|m| {
-                        cell_line(
-                            m.architecture,
-                            format!("{} ({})", cell_name(m.architecture), m.run),
-                            m.rows
-                                .iter()
-                                .map(|r| (r.fillers as f64, r.accuracy))
-                                .collect(),
-                        )
-                    })
-                    .collect(),
-                log_x: false,
-                log_y: false,
-                reference: Some((0.5, "chance".into())),
-            },
-            dir,
-        )?;
-        body += &probe_section(probe);
-        body += &figure_img(
-            &probe_figure,
-            "Test accuracy by number of neutral words appended",
-        );
-    }
+    let probe = match report.probe {
+        Some(probe) => {
+            let figure = write_figure(
+                &LineChart {
+                    stem: "filler_probe".into(),
+                    title: "Reviews followed by neutral words".into(),
+                    x_desc: "Neutral words appended after each test review".into(),
+                    y_desc: "Test accuracy".into(),
+                    series: probe
+                        .models
+                        .iter()
+                        .map(|m| {
+                            cell_line(
+                                m.architecture,
+                                format!("{} ({})", cell_name(m.architecture), m.run),
+                                m.rows
+                                    .iter()
+                                    .map(|r| (r.fillers as f64, r.accuracy))
+                                    .collect(),
+                            )
+                        })
+                        .collect(),
+                    log_x: false,
+                    log_y: false,
+                    reference: Some((0.5, "chance".into())),
+                },
+                dir,
+            )?;
+            Some((probe, figure))
+        }
+        None => None,
+    };
+    let body = html! {
+        h1 { "How far back RNN, GRU and LSTM remember" }
+        p.lead {
+            "The notebook's first lesson: "
+            i {
+                "why an LSTM beats a vanilla RNN when the relevant information is far back in \
+                 the sequence"
+            }
+            " — vanishing gradients, and the LSTM's additive cell state. First on a task built \
+             for it, then on the reviews themselves."
+        }
+        (lesson_checked(report))
+        (task_section(report, &cells, &distances))
+        (figure_img(&accuracy_figure, "Test accuracy by distance, per cell"))
+        (gradient_section(report, &cells))
+        (figure_img(
+            &gradient_figure,
+            "Gradient norm by step back, relative to the last step's (log scale); dashed: at \
+             initialization, solid: trained",
+        ))
+        @if let Some((probe, figure)) = &probe {
+            (probe_section(probe))
+            (figure_img(figure, "Test accuracy by number of neutral words appended"))
+        }
+    };
     let path = dir.join("index.html");
     write_atomic(
         &path,
-        page("How far back RNN, GRU and LSTM remember", &body).as_bytes(),
+        page("How far back RNN, GRU and LSTM remember", body).as_bytes(),
     )?;
     Ok(path)
 }
 
 /// The two numbers the lesson rests on, measured.
-fn lesson_checked(report: &LongRangePage<'_>) -> String {
+fn lesson_checked(report: &LongRangePage<'_>) -> Markup {
     let far = report.results.iter().map(|r| r.distance).max().unwrap_or(0);
-    let mut items = Vec::new();
+    let mut items: Vec<(String, f64, &str)> = Vec::new();
     if let Some(a) = accuracy_at(report.results, Architecture::Lstm, far) {
-        items.push(format!(
-            "LSTM at {far} steps: <b>{a:.3}</b> ({})",
-            if a >= CARRIED {
-                "carried"
-            } else {
-                "not carried"
-            }
-        ));
+        let verdict = if a >= CARRIED {
+            " (carried)"
+        } else {
+            " (not carried)"
+        };
+        items.push((format!("LSTM at {far} steps: "), a, verdict));
     }
     if let Some(a) = accuracy_at(report.results, Architecture::Rnn, 50) {
-        items.push(format!(
-            "vanilla RNN at 50 steps: <b>{a:.3}</b> ({})",
-            if a <= AT_CHANCE {
-                "at chance"
-            } else {
-                "above chance"
-            }
-        ));
+        let verdict = if a <= AT_CHANCE {
+            " (at chance)"
+        } else {
+            " (above chance)"
+        };
+        items.push(("vanilla RNN at 50 steps: ".into(), a, verdict));
     }
     if let Some(a) = accuracy_at(report.results, Architecture::Gru, far) {
-        items.push(format!("GRU at {far} steps: <b>{a:.3}</b>"));
+        items.push((format!("GRU at {far} steps: "), a, ""));
     }
-    if items.is_empty() {
-        return String::new();
+    html! {
+        @if !items.is_empty() {
+            p {
+                "Measured here: "
+                @for (i, (what, accuracy, verdict)) in items.iter().enumerate() {
+                    @if i > 0 { "; " }
+                    (what) b { (format!("{accuracy:.3}")) } (verdict)
+                }
+                "."
+            }
+        }
     }
-    format!("<p>Measured here: {}.</p>", items.join("; "))
 }
 
-fn task_section(report: &LongRangePage<'_>, cells: &[Architecture], distances: &[usize]) -> String {
+fn task_section(report: &LongRangePage<'_>, cells: &[Architecture], distances: &[usize]) -> Markup {
     let lag = match report.task.lag {
         Lag::Noise => "random noise words (a new one at every step: the noisy latch)",
         Lag::Filler => "copies of one filler word (the noise-free latch)",
     };
     let gates = match report.task.gate_bias {
-        TaskGateBias::Chrono => {
-            "The gated cells start from <i>chrono initialization</i> (Tallec &amp; Ollivier, \
+        TaskGateBias::Chrono => html! {
+            "The gated cells start from " i { "chrono initialization" } " (Tallec & Ollivier, \
              2018) for the sequence's length: forget-gate biases ln u, u uniform in [1, T−1], \
              input-gate biases their opposite (GRU: the update gate), the modern form of the \
              large forget-gate bias of Gers et al. (2000), so that they start with their input \
              gate nearly shut and time scales up to the sequence's length"
-        }
-        TaskGateBias::Keras => {
+        },
+        TaskGateBias::Keras => html! {
             "The gated cells start from Keras' biases (LSTM forget gate 1, everything else 0)"
-        }
+        },
     };
-    let mut body = format!(
-        "<h2>The latch task</h2><p>Bengio, Simard &amp; Frasconi (1994) showed why networks \
-         trained by gradient descent struggle to <i>latch</i> one bit of information for long: \
-         to hold it robustly, a vanilla RNN must contract its state, and a contracting map \
-         shrinks the gradient that flows back through it at every step. Here each sequence is \
-         {LEAD} noise words, then the deciding token (one of two: the label), then \
-         <i>distance</i> {lag} up to the end, where the network answers. Words are fixed random \
-         16-d vectors (not trained), 32 units, {} training sequences, {} epochs, batch 32, Adam \
-         at 0.005, the gradient's norm clipped to 1, test accuracy on {} new sequences; seed \
-         {}. Every cell is trained exactly so. {gates}; a vanilla RNN has no gate to set and \
-         keeps Keras' orthogonal recurrent weights. The longest sequence has {} steps; the \
-         synthetic part took {:.0} s.</p>",
-        report.examples,
-        report.epochs,
-        report.examples / 2,
-        report.seed,
-        report.task.steps(),
-        report.synthetic_seconds,
-    );
     let mut header = vec!["Distance".to_string()];
     header.extend(cells.iter().map(|&c| cell_name(c).to_string()));
     let rows: Vec<Vec<String>> = distances
@@ -342,31 +336,24 @@ fn task_section(report: &LongRangePage<'_>, cells: &[Architecture], distances: &
             row
         })
         .collect();
-    let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    body += &table(&header, &rows);
-    let readings: Vec<String> = cells
+    let readings: Vec<(&str, String)> = cells
         .iter()
         .map(|&cell| {
             let r = reach(report.results, cell);
             let carried = match r.carried {
                 Some(d) if Some(&d) == distances.last() => {
-                    format!("carries the token at every distance tried, up to {d} steps")
+                    format!(" carries the token at every distance tried, up to {d} steps")
                 }
-                Some(d) => format!("carries the token up to {d} steps"),
-                None => "does not carry the token even at the shortest distance".into(),
+                Some(d) => format!(" carries the token up to {d} steps"),
+                None => " does not carry the token even at the shortest distance".into(),
             };
             let lost = match r.lost {
                 Some(d) => format!(", and is at chance from {d} steps"),
                 None => String::new(),
             };
-            format!("the <b>{}</b> {carried}{lost}", cell_name(cell))
+            (cell_name(cell), carried + &lost)
         })
         .collect();
-    body += &format!(
-        "<p>Reading the table (carried: accuracy ≥ {CARRIED}; at chance: ≤ {AT_CHANCE}): {}.</p>",
-        readings.join("; ")
-    );
-    body += LITERATURE;
     // The LSTM failing where the literature has it succeed: said, next to what was tried.
     let lstm_short = report
         .results
@@ -375,15 +362,43 @@ fn task_section(report: &LongRangePage<'_>, cells: &[Architecture], distances: &
         .filter(|r| r.accuracy < CARRIED)
         .map(|r| r.distance)
         .min();
-    if let Some(failed) = lstm_short {
-        body += &format!(
-            "<p><b>Short of the literature here:</b> the LSTM falls below {CARRIED} from \
-             {failed} steps, where Hochreiter &amp; Schmidhuber's LSTM bridges 1,000 steps. Why, \
-             and what was tried, below.</p>"
-        );
+    html! {
+        h2 { "The latch task" }
+        p {
+            "Bengio, Simard & Frasconi (1994) showed why networks trained by gradient descent \
+             struggle to " i { "latch" } " one bit of information for long: to hold it \
+             robustly, a vanilla RNN must contract its state, and a contracting map shrinks the \
+             gradient that flows back through it at every step. Here each sequence is "
+            (LEAD) " noise words, then the deciding token (one of two: the label), then "
+            i { "distance" } " " (lag) " up to the end, where the network answers. Words are \
+             fixed random 16-d vectors (not trained), 32 units, " (report.examples)
+            " training sequences, " (report.epochs) " epochs, batch 32, Adam at 0.005, the \
+             gradient's norm clipped to 1, test accuracy on " (report.examples / 2)
+            " new sequences; seed " (report.seed) ". Every cell is trained exactly so. "
+            (gates) "; a vanilla RNN has no gate to set and keeps Keras' orthogonal recurrent \
+             weights. The longest sequence has " (report.task.steps()) " steps; the synthetic \
+             part took " (format!("{:.0}", report.synthetic_seconds)) " s."
+        }
+        (table(&header, &rows))
+        p {
+            "Reading the table (carried: accuracy ≥ " (CARRIED) "; at chance: ≤ " (AT_CHANCE)
+            "): "
+            @for (i, (cell, reading)) in readings.iter().enumerate() {
+                @if i > 0 { "; " }
+                "the " b { (cell) } (reading)
+            }
+            "."
+        }
+        (PreEscaped(LITERATURE))
+        @if let Some(failed) = lstm_short {
+            p {
+                b { "Short of the literature here:" } " the LSTM falls below " (CARRIED)
+                " from " (failed) " steps, where Hochreiter & Schmidhuber's LSTM bridges 1,000 \
+                 steps. Why, and what was tried, below."
+            }
+        }
+        (PreEscaped(TRIED))
     }
-    body += TRIED;
-    body
 }
 
 /// What the literature says.
@@ -410,25 +425,11 @@ token alone and hold it; the LSTM and the GRU score 1.000 at every distance up t
 on seeds 1, 2, 3, 4 and 42 alike, and up to 1,000 with seed 42, while the vanilla RNN, with \
 no gate to shut, is at chance (≤ 0.514) from 50 steps on every one of them.</p>";
 
-fn gradient_section(report: &LongRangePage<'_>, cells: &[Architecture]) -> String {
+fn gradient_section(report: &LongRangePage<'_>, cells: &[Architecture]) -> Markup {
     let Some(first) = report.gradients.first() else {
-        return String::new();
+        return html! {};
     };
     let distance = first.distance;
-    let mut body = format!(
-        "<h2>Where the gradient goes</h2><p>The notebook's paragraph on vanishing gradients, as \
-         a picture: the norm of the loss's gradient with respect to the input <i>k</i> steps \
-         before the end, relative to the last step's, averaged over 64 sequences at distance \
-         {distance}, for each cell at initialization (dashed) and after training at that \
-         distance (solid); {distance} steps back is the deciding token. Backpropagation \
-         through time multiplies the gradient by one Jacobian per step: a vanilla RNN's \
-         <code>diag(1 − h²)·W</code> shrinks it geometrically, so an error at the end cannot \
-         tell the RNN what to keep from far back; the LSTM's cell state passes it on through \
-         the forget gate, multiplied only by the gate's value, which its biases can hold near \
-         1. Once trained, a gated cell's curve is low at the noise steps and high again at the \
-         token: it learnt to keep its input gate shut to noise (those inputs no longer matter), \
-         not to lose the gradient on the way back.</p>"
-    );
     let mut steps: Vec<usize> = [10, 50, 100, distance]
         .into_iter()
         .filter(|&k| k <= distance)
@@ -459,8 +460,6 @@ fn gradient_section(report: &LongRangePage<'_>, cells: &[Architecture]) -> Strin
             row
         })
         .collect();
-    let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    body += &table(&header, &rows);
     // The check the lesson asks for: a cell that fails has a gradient that falls by orders of
     // magnitude over the distances where it fails.
     let mut checks = Vec::new();
@@ -484,29 +483,31 @@ fn gradient_section(report: &LongRangePage<'_>, cells: &[Architecture]) -> Strin
             ));
         }
     }
-    if !checks.is_empty() {
-        body += &format!(
-            "<p>Checked against the accuracy: {}.</p>",
-            checks.join("; ")
-        );
+    html! {
+        h2 { "Where the gradient goes" }
+        p {
+            "The notebook's paragraph on vanishing gradients, as a picture: the norm of the \
+             loss's gradient with respect to the input " i { "k" } " steps before the end, \
+             relative to the last step's, averaged over 64 sequences at distance " (distance)
+            ", for each cell at initialization (dashed) and after training at that distance \
+             (solid); " (distance) " steps back is the deciding token. Backpropagation through \
+             time multiplies the gradient by one Jacobian per step: a vanilla RNN's "
+            code { "diag(1 − h²)·W" } " shrinks it geometrically, so an error at the end cannot \
+             tell the RNN what to keep from far back; the LSTM's cell state passes it on \
+             through the forget gate, multiplied only by the gate's value, which its biases can \
+             hold near 1. Once trained, a gated cell's curve is low at the noise steps and high \
+             again at the token: it learnt to keep its input gate shut to noise (those inputs \
+             no longer matter), not to lose the gradient on the way back."
+        }
+        (table(&header, &rows))
+        @if !checks.is_empty() {
+            p { "Checked against the accuracy: " (checks.join("; ")) "." }
+        }
     }
-    body
 }
 
-fn probe_section(probe: &FillerProbe) -> String {
-    let words: Vec<String> = probe.fillers.iter().take(30).map(|w| escape(w)).collect();
-    let mut body = format!(
-        "<h2>On the reviews</h2><p>The same lesson on IMDB: the trained classifiers of each \
-         cell (trained the same way, on the same data) read every test review followed by \
-         <i>k</i> neutral words, and answer after the last one. The words are the {} most \
-         class-balanced of the frequent training words (their share of positive and negative \
-         training reviews differs least), drawn at random for each review with a fixed seed, so \
-         every model reads the same text. A model that remembers what it read keeps its verdict; \
-         one that forgets drifts towards whatever the filler suggests. The fillers include: \
-         <i>{}</i>.</p>",
-        probe.fillers.len(),
-        words.join(", ")
-    );
+fn probe_section(probe: &FillerProbe) -> Markup {
+    let words: Vec<&str> = probe.fillers.iter().take(30).map(String::as_str).collect();
     let counts: Vec<usize> = probe
         .models
         .first()
@@ -524,8 +525,6 @@ fn probe_section(probe: &FillerProbe) -> String {
         rows.push(accuracy);
         rows.push(kept);
     }
-    let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    body += &table(&header, &rows);
     let readings: Vec<String> = probe
         .models
         .iter()
@@ -542,44 +541,38 @@ fn probe_section(probe: &FillerProbe) -> String {
             ))
         })
         .collect();
-    if !readings.is_empty() {
-        body += &format!(
-            "<p>Reading the figure: {}. A verdict that no longer depends on the review keeps \
-             about half of the verdicts (it agrees with the old one by chance), so the share \
-             kept falls from 100% towards 50% as a model forgets what it read.</p>",
-            readings.join("; ")
-        );
-    }
     // Which model holds its verdict longest, at the most filler measured.
     let last: Vec<(&ProbedModel, &ProbeRow)> = probe
         .models
         .iter()
         .filter_map(|m| Some((m, m.rows.last()?)))
         .collect();
-    if let Some(&(best, row)) = last.iter().max_by(|a, b| a.1.kept.total_cmp(&b.1.kept))
-        && last.len() > 1
-    {
-        let others: Vec<String> = last
-            .iter()
-            .filter(|(m, _)| m.run != best.run)
-            .map(|(m, r)| {
-                format!(
-                    "{:.1}% for the {}",
-                    100.0 * r.kept,
-                    cell_name(m.architecture)
-                )
-            })
-            .collect();
-        body += &format!(
-            "<p>The {} ({}) holds its verdict longest: after {} neutral words it keeps {:.1}% \
-             of its verdicts, against {}.</p>",
-            cell_name(best.architecture),
-            escape(&best.run),
-            row.fillers,
-            100.0 * row.kept,
-            others.join(" and ")
-        );
-    }
+    let longest = last
+        .iter()
+        .max_by(|a, b| a.1.kept.total_cmp(&b.1.kept))
+        .filter(|_| last.len() > 1)
+        .map(|&(best, row)| {
+            let others: Vec<String> = last
+                .iter()
+                .filter(|(m, _)| m.run != best.run)
+                .map(|(m, r)| {
+                    format!(
+                        "{:.1}% for the {}",
+                        100.0 * r.kept,
+                        cell_name(m.architecture)
+                    )
+                })
+                .collect();
+            format!(
+                "The {} ({}) holds its verdict longest: after {} neutral words it keeps {:.1}% \
+                 of its verdicts, against {}.",
+                cell_name(best.architecture),
+                best.run,
+                row.fillers,
+                100.0 * row.kept,
+                others.join(" and ")
+            )
+        });
     let checks: Vec<String> = probe
         .models
         .iter()
@@ -588,7 +581,7 @@ fn probe_section(probe: &FillerProbe) -> String {
             let recorded = m.recorded_accuracy?;
             Some(format!(
                 "{} {:.4} ({})",
-                escape(&m.run),
+                m.run,
                 plain.accuracy,
                 if plain.accuracy == recorded {
                     "identical to its run's test accuracy".to_string()
@@ -598,13 +591,32 @@ fn probe_section(probe: &FillerProbe) -> String {
             ))
         })
         .collect();
-    if !checks.is_empty() {
-        body += &format!(
-            "<p>With no filler the probe is the plain evaluation: {}.</p>",
-            checks.join("; ")
-        );
+    html! {
+        h2 { "On the reviews" }
+        p {
+            "The same lesson on IMDB: the trained classifiers of each cell (trained the same \
+             way, on the same data) read every test review followed by " i { "k" } " neutral \
+             words, and answer after the last one. The words are the " (probe.fillers.len())
+            " most class-balanced of the frequent training words (their share of positive and \
+             negative training reviews differs least), drawn at random for each review with a \
+             fixed seed, so every model reads the same text. A model that remembers what it \
+             read keeps its verdict; one that forgets drifts towards whatever the filler \
+             suggests. The fillers include: " i { (words.join(", ")) } "."
+        }
+        (table(&header, &rows))
+        @if !readings.is_empty() {
+            p {
+                "Reading the figure: " (readings.join("; ")) ". A verdict that no longer depends \
+                 on the review keeps about half of the verdicts (it agrees with the old one by \
+                 chance), so the share kept falls from 100% towards 50% as a model forgets what \
+                 it read."
+            }
+        }
+        @if let Some(longest) = &longest { p { (longest) } }
+        @if !checks.is_empty() {
+            p { "With no filler the probe is the plain evaluation: " (checks.join("; ")) "." }
+        }
     }
-    body
 }
 
 #[cfg(test)]

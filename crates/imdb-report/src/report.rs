@@ -17,7 +17,7 @@ use crate::figures::{
     LineChart, Marker, RenderedFigure, RocFigure, RocSeries, RunComparison, TrainingCurve,
     ValidationOverlay, write_figure,
 };
-use crate::html::{escape, figure_img, page, table, table_html};
+use crate::html::{Markup, figure_img, html, page, table, table_markup};
 use crate::tables::{
     RunMetrics, RunSummary, SUMMARY_COLUMNS, chosen_on_validation, classification_report,
     summary_rows, write_classification_report, write_history_csv, write_predictions_csv,
@@ -226,21 +226,21 @@ fn roc_series(test: &TestOutcome<'_>) -> Vec<RocSeries> {
 
 /// The examples as a table; an example with an explanation shows the words the model read,
 /// coloured by weight, instead of its first words.
-fn examples_table(examples: &[Example], explained: &[ExplainedRow]) -> String {
-    let rows: Vec<Vec<String>> = examples
+fn examples_table(examples: &[Example], explained: &[ExplainedRow]) -> Markup {
+    let rows: Vec<Vec<Markup>> = examples
         .iter()
         .map(|e| {
             let text = match explained.iter().find(|r| r.index == e.index) {
                 Some(row) => highlighted(&row.tokens),
-                None => escape(&e.text),
+                None => html! { (e.text) },
             };
             vec![
-                e.index.to_string(),
-                escape(&e.label),
-                escape(&e.predicted),
-                format!("{:.3}", e.probability),
-                e.words.to_string(),
-                format!("<div class=\"text\">{text}</div>"),
+                html! { (e.index) },
+                html! { (e.label) },
+                html! { (e.predicted) },
+                html! { (format!("{:.3}", e.probability)) },
+                html! { (e.words) },
+                html! { div.text { (text) } },
             ]
         })
         .collect();
@@ -249,7 +249,7 @@ fn examples_table(examples: &[Example], explained: &[ExplainedRow]) -> String {
     } else {
         "Text (explained: the words read, coloured by weight)"
     };
-    table_html(
+    table_markup(
         &[
             "Index",
             "True",
@@ -286,7 +286,7 @@ fn perplexity_curve(epochs: &[PretrainEpoch]) -> LineChart {
 }
 
 /// The pretraining section: a table of its epochs and the perplexity curve.
-fn pretraining_section(epochs: &[PretrainEpoch], figure: &RenderedFigure) -> String {
+fn pretraining_section(epochs: &[PretrainEpoch], figure: &RenderedFigure) -> Markup {
     let rows: Vec<Vec<String>> = epochs
         .iter()
         .map(|e| {
@@ -298,23 +298,20 @@ fn pretraining_section(epochs: &[PretrainEpoch], figure: &RenderedFigure) -> Str
             ]
         })
         .collect();
-    let mut body = "<h2>Language-model pretraining</h2><p>The embedding and recurrent layers \
-                    were first trained to predict each next word (and a bidirectional model's \
-                    backward half each previous word) of unlabelled and training texts (no \
-                    labels, no test texts); perplexity is measured on held-out unlabelled texts \
-                    with the full softmax, over every word predicted.</p>"
-        .to_string();
-    body += &table(
-        &[
-            "Epoch",
-            "sampled-softmax loss",
-            "held-out perplexity",
-            "seconds",
-        ],
-        &rows,
-    );
-    body += &figure_img(figure, "Held-out perplexity after each pretraining epoch");
-    body
+    html! {
+        h2 { "Language-model pretraining" }
+        p {
+            "The embedding and recurrent layers were first trained to predict each next word \
+             (and a bidirectional model's backward half each previous word) of unlabelled and \
+             training texts (no labels, no test texts); perplexity is measured on held-out \
+             unlabelled texts with the full softmax, over every word predicted."
+        }
+        (table(
+            &["Epoch", "sampled-softmax loss", "held-out perplexity", "seconds"],
+            &rows,
+        ))
+        (figure_img(figure, "Held-out perplexity after each pretraining epoch"))
+    }
 }
 
 fn run_page(
@@ -327,17 +324,7 @@ fn run_page(
 ) -> String {
     let m = report.metrics;
     let h = report.history;
-    let mut body = format!(
-        "<h1>{}</h1><p class=\"lead\">Run of experiment <b>{}</b> — {} classes ({}), test set \
-         of {} texts.</p>",
-        escape(report.run),
-        escape(report.experiment),
-        report.test.classes.len(),
-        escape(&report.test.classes.join(", ")),
-        report.test.labels.len()
-    );
-    body += "<div>";
-    for (name, value) in [
+    let headline = [
         ("Test accuracy", format!("{:.4}", m.test_accuracy)),
         ("Test ROC AUC", format!("{:.4}", m.test_auc)),
         ("Test loss", format!("{:.4}", m.test_loss)),
@@ -354,26 +341,9 @@ fn run_page(
         ),
         ("Seconds / epoch", format!("{:.1}", m.seconds_per_epoch)),
         ("Backend", m.backend.clone()),
-    ] {
-        body += &format!(
-            "<span class=\"metric\">{}<b>{}</b></span>",
-            escape(name),
-            escape(&value)
-        );
-    }
-    body += "</div>";
-    body += &format!(
-        "<h2>Configuration</h2><pre>{}</pre>",
-        escape(report.config_toml)
-    );
-    body += &format!(
-        "<h2>Model</h2><pre>{}</pre>",
-        escape(&report.summary.to_string())
-    );
-
-    body += "<h2>Data (notebook §2)</h2>";
+    ];
     let c = report.corpus;
-    let mut rows = vec![
+    let mut data_rows = vec![
         vec!["Training texts".into(), c.train_classes.describe()],
         vec!["Test texts".into(), c.test_classes.describe()],
         vec![
@@ -382,7 +352,7 @@ fn run_page(
         ],
     ];
     if let Some(l) = &c.train_lengths {
-        rows.push(vec![
+        data_rows.push(vec![
             "Training lengths (words)".into(),
             format!(
                 "mean {:.2}, median {:.0}, 90th {:.0}, 95th {:.0}, max {}",
@@ -390,18 +360,6 @@ fn run_page(
             ),
         ]);
     }
-    body += &table(&["", ""], &rows);
-    for (figure, caption) in &figures[..2] {
-        body += &figure_img(figure, caption);
-    }
-
-    if let Some((epochs, figure)) = pretraining {
-        body += &pretraining_section(epochs, figure);
-    }
-    if let Some(record) = report.stacking {
-        body += &crate::stacking::stacking_section(record);
-    }
-    body += "<h2>Training (notebook §5)</h2>";
     let epoch_rows: Vec<Vec<String>> = h
         .epochs
         .iter()
@@ -429,66 +387,11 @@ fn run_page(
             ]
         })
         .collect();
-    body += &table(
-        &[
-            "Epoch",
-            "loss",
-            "accuracy",
-            "auc",
-            "val_loss",
-            "val_accuracy",
-            "val_precision",
-            "val_recall",
-            "val_f1",
-            "val_auc",
-            "seconds",
-        ],
-        &epoch_rows,
-    );
-    if h.stopped_early {
-        body +=
-            "<p>Early stopping ended training; the weights of the kept epoch were restored.</p>";
-    }
-    for (figure, caption) in &figures[2..5] {
-        body += &figure_img(figure, caption);
-    }
-
-    body += "<h2>Test evaluation (notebook §6)</h2>";
-    body += &format!(
-        "<pre>{}</pre>",
-        escape(&classification_report(confusion, report.test.classes, 4))
-    );
-    body += "<div class=\"grid\">";
-    for (figure, caption) in &figures[5..] {
-        body += &figure_img(figure, caption);
-    }
-    body += "</div>";
-
-    body += "<h2>Examples (notebook §7)</h2><p>A seeded random sample of test texts.";
-    if !report.explained.is_empty() {
-        body += " Each word the model read is coloured by how much it pushed the verdict \
-                 (occlusion: the fall of the predicted class's probability without it): \
-                 <span style=\"background:rgba(44,160,44,0.6)\">towards the verdict</span>, \
-                 <span style=\"background:rgba(214,39,40,0.6)\">against it</span>; hover a \
-                 word for its weight.";
-    }
-    body += "</p>";
-    body += &examples_table(sample, report.explained);
-    body += "<h2>Error analysis</h2>";
-    for (class, examples) in report.test.classes.iter().zip(mistakes) {
-        body += &format!(
-            "<h3>Most confident mistakes on true class {}</h3>",
-            escape(class)
-        );
-        body += &examples_table(examples, report.explained);
-    }
     let analysed = report
         .explained
         .iter()
         .filter(|r| report.test.probabilities.predicted(r.index) != report.test.labels[r.index])
         .count();
-    body += &drivers_section(drivers, analysed);
-    body += "<h3>Accuracy by text length</h3>";
     let bucket_rows: Vec<Vec<String>> = buckets
         .iter()
         .map(|b| {
@@ -506,9 +409,80 @@ fn run_page(
             ]
         })
         .collect();
-    body += &table(&["Words", "Texts", "Accuracy", "Truncated"], &bucket_rows);
-    body += &figure_img(length_figure, "Test accuracy by text length");
-    page(&format!("{} — {}", report.run, report.experiment), &body)
+    let body = html! {
+        h1 { (report.run) }
+        p.lead {
+            "Run of experiment " b { (report.experiment) } " — " (report.test.classes.len())
+            " classes (" (report.test.classes.join(", ")) "), test set of "
+            (report.test.labels.len()) " texts."
+        }
+        div {
+            @for (name, value) in &headline {
+                span.metric { (name) b { (value) } }
+            }
+        }
+        h2 { "Configuration" }
+        pre { (report.config_toml) }
+        h2 { "Model" }
+        pre { (report.summary.to_string()) }
+
+        h2 { "Data (notebook §2)" }
+        (table(&["", ""], &data_rows))
+        @for (figure, caption) in &figures[..2] { (figure_img(figure, caption)) }
+
+        @if let Some((epochs, figure)) = pretraining { (pretraining_section(epochs, figure)) }
+        @if let Some(record) = report.stacking { (crate::stacking::stacking_section(record)) }
+        h2 { "Training (notebook §5)" }
+        (table(
+            &[
+                "Epoch",
+                "loss",
+                "accuracy",
+                "auc",
+                "val_loss",
+                "val_accuracy",
+                "val_precision",
+                "val_recall",
+                "val_f1",
+                "val_auc",
+                "seconds",
+            ],
+            &epoch_rows,
+        ))
+        @if h.stopped_early {
+            p { "Early stopping ended training; the weights of the kept epoch were restored." }
+        }
+        @for (figure, caption) in &figures[2..5] { (figure_img(figure, caption)) }
+
+        h2 { "Test evaluation (notebook §6)" }
+        pre { (classification_report(confusion, report.test.classes, 4)) }
+        div.grid {
+            @for (figure, caption) in &figures[5..] { (figure_img(figure, caption)) }
+        }
+
+        h2 { "Examples (notebook §7)" }
+        p {
+            "A seeded random sample of test texts."
+            @if !report.explained.is_empty() {
+                " Each word the model read is coloured by how much it pushed the verdict \
+                 (occlusion: the fall of the predicted class's probability without it): "
+                span style="background:rgba(44,160,44,0.6)" { "towards the verdict" } ", "
+                span style="background:rgba(214,39,40,0.6)" { "against it" }
+                "; hover a word for its weight."
+            }
+        }
+        (examples_table(sample, report.explained))
+        h2 { "Error analysis" }
+        @for (class, examples) in report.test.classes.iter().zip(mistakes) {
+            h3 { "Most confident mistakes on true class " (class) }
+            (examples_table(examples, report.explained))
+        }
+        (drivers_section(drivers, analysed))
+        h3 { "Accuracy by text length" }
+        (table(&["Words", "Texts", "Accuracy", "Truncated"], &bucket_rows))
+        (figure_img(length_figure, "Test accuracy by text length"))
+    };
+    page(&format!("{} — {}", report.run, report.experiment), body)
 }
 
 /// Writes an experiment's `summary.csv`, comparison figures and `index.html`.
@@ -544,30 +518,10 @@ pub fn write_experiment_report(
         },
         dir,
     )?;
-    let mut body = format!(
-        "<h1>Experiment {}</h1><p class=\"lead\">{}</p>",
-        escape(name),
-        escape(description)
-    );
     let rows = summary_rows(&summaries);
-    body += &table(&SUMMARY_COLUMNS, &rows);
-    if let Some(chosen) = chosen_on_validation(&summaries).map(|i| &summaries[i]) {
-        let (val, val_std) = chosen.validation_accuracy();
-        let (test, test_std) = chosen.test_accuracy();
-        body += &format!(
-            "<p><b>Chosen on validation: {}</b> — the highest mean validation accuracy, {val:.4} \
-             ± {val_std:.4}; its test accuracy, reported and never chosen on: {test:.4} ± \
-             {test_std:.4}. A stacked run's validation accuracy is its stack's on validation \
-             rows it was not fitted on (two folds, each fitted on the other).</p>",
-            escape(&chosen.run)
-        );
-    }
-    if summaries.iter().any(|s| s.seeds.len() > 1) {
-        body += "<p>A run trained with several seeds shows the mean over its seeds and the \
-                 sample standard deviation of its test accuracy; its validation curves are its \
-                 first seed's.</p>";
-    }
-    body += "<p>Reports of the runs: ";
+    let chosen = chosen_on_validation(&summaries).map(|i| &summaries[i]);
+    let several_seeds = summaries.iter().any(|s| s.seeds.len() > 1);
+    let mut links = Vec::new();
     for s in &summaries {
         let pages = s.report_pages();
         for (page, (seed, _)) in pages.iter().zip(&s.seeds) {
@@ -576,17 +530,45 @@ pub fn write_experiment_report(
             } else {
                 s.run.clone()
             };
-            body += &format!("<a href=\"{}\">{}</a> ", escape(page), escape(&label));
+            links.push((page.clone(), label));
         }
     }
-    body += "</p>";
-    body += &figure_img(
-        &comparison,
-        "Validation accuracy (what runs are chosen by), test accuracy and training time per run",
-    );
-    body += &figure_img(&val_loss, "Validation loss per epoch, by run");
-    body += &figure_img(&val_acc, "Validation accuracy per epoch, by run");
+    let body = html! {
+        h1 { "Experiment " (name) }
+        p.lead { (description) }
+        (table(&SUMMARY_COLUMNS, &rows))
+        @if let Some(chosen) = chosen {
+            @let (val, val_std) = chosen.validation_accuracy();
+            @let (test, test_std) = chosen.test_accuracy();
+            p {
+                b { "Chosen on validation: " (chosen.run) }
+                (format!(
+                    " — the highest mean validation accuracy, {val:.4} ± {val_std:.4}; its test \
+                     accuracy, reported and never chosen on: {test:.4} ± {test_std:.4}. A \
+                     stacked run's validation accuracy is its stack's on validation rows it was \
+                     not fitted on (two folds, each fitted on the other)."
+                ))
+            }
+        }
+        @if several_seeds {
+            p {
+                "A run trained with several seeds shows the mean over its seeds and the sample \
+                 standard deviation of its test accuracy; its validation curves are its first \
+                 seed's."
+            }
+        }
+        p {
+            "Reports of the runs: "
+            @for (page, label) in &links { a href=(page) { (label) } " " }
+        }
+        (figure_img(
+            &comparison,
+            "Validation accuracy (what runs are chosen by), test accuracy and training time per run",
+        ))
+        (figure_img(&val_loss, "Validation loss per epoch, by run"))
+        (figure_img(&val_acc, "Validation accuracy per epoch, by run"))
+    };
     let path = dir.join("index.html");
-    write_atomic(&path, page(&format!("Experiment {name}"), &body).as_bytes())?;
+    write_atomic(&path, page(&format!("Experiment {name}"), body).as_bytes())?;
     Ok(path)
 }

@@ -12,6 +12,16 @@
 //! two-class network's log-odds with another model's (e.g. `imdb_model::ngram`), weights
 //! fitted on validation rows.
 //!
+//! [`Recipe`] is the whole recipe `cargo xtask experiment` runs, as a library: preprocessing,
+//! a start (word vectors, skip-gram vectors trained on the corpus, or a pretrained language
+//! model), training, the test evaluation and the n-gram stack, ending in the [`SavedModel`] to
+//! use; its steps are public for callers that cache the costly ones.
+//!
+//! Worked examples of the crates together, from another project's point of view, are in the
+//! workspace's `examples/rust/`: `train_csv` (train on a CSV and save), `predict` (load a saved
+//! model and classify) and `pretrain_finetune` (language-model pretraining, fine-tuning and
+//! the n-gram stack), run with `cargo run --release -p imdb-train --example NAME`.
+//!
 //! A tiny three-class model trained on a handful of literal texts:
 //!
 //! ```
@@ -65,10 +75,12 @@ pub mod history;
 pub mod learner;
 pub mod long_range;
 pub mod metrics;
+pub mod ngram_stack;
 pub mod optim;
 pub mod pretrain;
 pub mod probe;
 pub mod progress;
+pub mod recipe;
 pub mod records;
 pub mod stacking;
 pub mod step;
@@ -91,5 +103,6 @@ pub use metrics::{
 };
 pub use optim::FusedAdam;
 pub use progress::{ConsoleProgress, Silent, TrainObserver};
+pub use recipe::{Finished, Recipe, Trained, VectorsRecipe, WordVectors};
 pub use stacking::{NgramStack, Stacking};
 pub use transfer::{FineTuneConfig, PretrainedLayers, PretrainedStart};

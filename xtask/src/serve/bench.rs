@@ -193,7 +193,8 @@ fn flood(
         })
     };
     eprintln!(
-        "{FLOODERS} clients flood {url} with {} bytes of explained texts (giving up after {} s),          one client sends plain reviews, for {} s",
+        "{FLOODERS} clients flood {url} with {} bytes of explained texts (giving up after {} s), \
+         one client sends plain reviews, for {} s",
         body.len(),
         FLOOD_PATIENCE.as_secs(),
         args.seconds
@@ -230,7 +231,9 @@ fn flood(
     );
     let after_ms = 1000.0 * after.last().copied().unwrap_or(f64::NAN);
     println!(
-        "plain client: {} requests, p50 {p50:.1} ms, p99 {p99:.1} ms, {errors} errors; flood:          {} answered, {} refused busy (503), {} given up; peak memory {peak_rss:.0} MB; after          the flood, the slowest of 5 plain requests took {after_ms:.1} ms",
+        "plain client: {} requests, p50 {p50:.1} ms, p99 {p99:.1} ms, {errors} errors; flood: \
+         {} answered, {} refused busy (503), {} given up; peak memory {peak_rss:.0} MB; after \
+         the flood, the slowest of 5 plain requests took {after_ms:.1} ms",
         latencies.len(),
         flood_counts[0],
         flood_counts[1],

@@ -4,10 +4,10 @@
 #![allow(deprecated)]
 
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, Flex, NdArray, TensorMetadata, backend_extension};
+use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::Tensor;
 
-use super::{HostTensors, flex_dense, host, to_backend};
+use super::flex_dense;
 use crate::kernels::adam::{AdamStep, adam_update};
 
 /// The three tensors an Adam step updates.
@@ -22,7 +22,8 @@ pub struct AdamTensors<B: Backend> {
 }
 
 /// Backends with a single-pass Adam update.
-#[backend_extension(Flex, NdArray)]
+#[cfg_attr(feature = "ndarray", backend_extension(Flex, NdArray))]
+#[cfg_attr(not(feature = "ndarray"), backend_extension(Flex))]
 pub trait FusedAdamBackend: Backend {
     /// One Adam update of one parameter (see [`crate::kernels::adam::adam_update`]).
     fn fused_adam(
@@ -60,23 +61,34 @@ impl FusedAdamBackend for Flex {
     }
 }
 
-impl FusedAdamBackend for NdArray {
-    fn fused_adam(
-        param: FloatTensor<Self>,
-        grad: FloatTensor<Self>,
-        moment_1: FloatTensor<Self>,
-        moment_2: FloatTensor<Self>,
-        step: AdamStep,
-    ) -> AdamTensors<Self> {
-        let device = param.device();
-        let shape = param.shape().to_vec();
-        let (mut p, g) = (host::<Self>(param), Self::host_buf(grad));
-        let (mut m, mut v) = (host::<Self>(moment_1), host::<Self>(moment_2));
-        adam_update(&mut p, g.as_slice(), &mut m, &mut v, step);
-        AdamTensors {
-            param: to_backend::<Self>(p, &shape, &device),
-            moment_1: to_backend::<Self>(m, &shape, &device),
-            moment_2: to_backend::<Self>(v, &shape, &device),
+/// The update on ndarray tensors (copied out and back: ndarray parameters are shared).
+#[cfg(feature = "ndarray")]
+mod on_ndarray {
+    use burn::backend::tensor::FloatTensor;
+    use burn::backend::{NdArray, TensorMetadata};
+
+    use super::{AdamTensors, FusedAdamBackend};
+    use crate::kernels::adam::{AdamStep, adam_update};
+    use crate::ops::{HostTensors, host, to_backend};
+
+    impl FusedAdamBackend for NdArray {
+        fn fused_adam(
+            param: FloatTensor<Self>,
+            grad: FloatTensor<Self>,
+            moment_1: FloatTensor<Self>,
+            moment_2: FloatTensor<Self>,
+            step: AdamStep,
+        ) -> AdamTensors<Self> {
+            let device = param.device();
+            let shape = param.shape().to_vec();
+            let (mut p, g) = (host::<Self>(param), Self::host_buf(grad));
+            let (mut m, mut v) = (host::<Self>(moment_1), host::<Self>(moment_2));
+            adam_update(&mut p, g.as_slice(), &mut m, &mut v, step);
+            AdamTensors {
+                param: to_backend::<Self>(p, &shape, &device),
+                moment_1: to_backend::<Self>(m, &shape, &device),
+                moment_2: to_backend::<Self>(v, &shape, &device),
+            }
         }
     }
 }

@@ -6,14 +6,14 @@
 
 use std::sync::Arc;
 
+#[cfg(feature = "ndarray")]
+use burn::backend::NdArray;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::{FloatTensor, IntTensor};
-use burn::backend::{
-    Autodiff, Backend, Dispatch, Flex, NdArray, TensorMetadata, backend_extension,
-};
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{Int, Tensor};
 
 use super::{HostBuf, HostTensors, host_ids, to_backend};
@@ -21,7 +21,8 @@ use crate::kernels::embedding::{EmbeddingDims, embedding_backward, embedding_for
 
 /// Backends that look up word vectors and apply their input-dropout mask in one op, with the
 /// table's gradient scattered on every core ([`crate::kernels::embedding`]).
-#[backend_extension(Flex, NdArray, Autodiff)]
+#[cfg_attr(feature = "ndarray", backend_extension(Flex, NdArray, Autodiff))]
+#[cfg_attr(not(feature = "ndarray"), backend_extension(Flex, Autodiff))]
 pub trait FusedEmbeddingBackend: Backend {
     /// `table[tokens] ⊙ mask`.
     ///
@@ -97,6 +98,7 @@ macro_rules! cpu_embedding_backend {
 }
 
 cpu_embedding_backend!(Flex);
+#[cfg(feature = "ndarray")]
 cpu_embedding_backend!(NdArray);
 
 #[derive(Debug)]

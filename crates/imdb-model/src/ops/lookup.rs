@@ -3,8 +3,10 @@
 // `ndarray` is deprecated upstream in favour of `flex`; the project keeps it supported.
 #![allow(deprecated)]
 
+#[cfg(feature = "ndarray")]
+use burn::backend::NdArray;
 use burn::backend::tensor::{FloatTensor, IntTensor};
-use burn::backend::{Backend, Dispatch, Flex, NdArray, TensorMetadata, backend_extension};
+use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{Int, Tensor};
 
 use super::{HostTensors, host_ids, to_backend};
@@ -14,7 +16,8 @@ use crate::kernels::recurrent::{
 };
 
 /// Backends that run a recurrent layer on inputs looked up from a table of projections.
-#[backend_extension(Flex, NdArray)]
+#[cfg_attr(feature = "ndarray", backend_extension(Flex, NdArray))]
+#[cfg_attr(not(feature = "ndarray"), backend_extension(Flex))]
 pub trait FusedLookupBackend: Backend {
     /// A whole recurrent layer over a batch, forward only, its input projections read from
     /// `table` (`[num_words, G·hidden]`, `embedding·w_ih + input bias`) at the batch's
@@ -108,6 +111,7 @@ macro_rules! cpu_lookup_backend {
 }
 
 cpu_lookup_backend!(Flex);
+#[cfg(feature = "ndarray")]
 cpu_lookup_backend!(NdArray);
 
 /// Tensor-level entry to [`FusedLookupBackend::fused_recurrent_lookup`], for devices where

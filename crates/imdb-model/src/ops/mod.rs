@@ -25,9 +25,12 @@ pub use embedding::{FusedEmbeddingBackend, fused_embedding};
 pub use lookup::{FusedLookupBackend, fused_recurrent_lookup};
 pub use recurrent::{FusedRecurrentBackend, fused_recurrent};
 
+#[cfg(feature = "ndarray")]
+use burn::backend::NdArray;
+#[cfg(feature = "ndarray")]
 use burn::backend::ndarray::NdArrayTensor;
 use burn::backend::tensor::{FloatTensor, IntTensor};
-use burn::backend::{Backend, DispatchDevice, Flex, NdArray};
+use burn::backend::{Backend, DispatchDevice, Flex};
 use burn::tensor::{Device, TensorData, try_read_sync};
 
 /// Reads a CPU tensor's values into a vector.
@@ -57,6 +60,7 @@ pub enum HostBuf {
     /// A dense Flex tensor, read in place.
     Flex(FloatTensor<Flex>),
     /// A contiguous `f32` ndarray tensor, read in place.
+    #[cfg(feature = "ndarray")]
     NdArray(FloatTensor<NdArray>),
 }
 
@@ -66,6 +70,7 @@ impl HostBuf {
         match self {
             HostBuf::Owned(v) => v,
             HostBuf::Flex(t) => t.storage::<f32>(),
+            #[cfg(feature = "ndarray")]
             HostBuf::NdArray(t) => {
                 ndarray_slice(t).expect("only contiguous f32 tensors are kept in place")
             }
@@ -74,6 +79,7 @@ impl HostBuf {
 }
 
 /// The values of an ndarray tensor without a copy, if it holds `f32` in standard layout.
+#[cfg(feature = "ndarray")]
 fn ndarray_slice(tensor: &FloatTensor<NdArray>) -> Option<&[f32]> {
     match tensor {
         NdArrayTensor::F32(storage) => storage.view().to_slice(),
@@ -97,6 +103,7 @@ impl HostTensors for Flex {
     }
 }
 
+#[cfg(feature = "ndarray")]
 impl HostTensors for NdArray {
     fn host_buf(tensor: FloatTensor<Self>) -> HostBuf {
         // Converting to data copies element by element when the array is shared (a model's
@@ -109,12 +116,27 @@ impl HostTensors for NdArray {
     }
 }
 
+/// The CPU backends this build has, by name: `flex`, and `ndarray` with the `ndarray`
+/// feature (deprecated upstream, not built by default).
+pub fn cpu_devices() -> Vec<(&'static str, Device)> {
+    #[allow(unused_mut)]
+    let mut devices = vec![("flex", Device::flex())];
+    #[cfg(feature = "ndarray")]
+    #[allow(deprecated)]
+    // `Device::ndarray()`: the design keeps the ndarray backend supported.
+    devices.push(("ndarray", Device::ndarray()));
+    devices
+}
+
 /// True if `device` runs the fused kernels (the CPU backends, with or without autodiff).
 pub fn has_fused_kernels(device: &Device) -> bool {
-    matches!(
-        device.clone().inner().as_dispatch(),
-        DispatchDevice::Flex(_) | DispatchDevice::NdArray(_)
-    )
+    match device.clone().inner().as_dispatch() {
+        DispatchDevice::Flex(_) => true,
+        #[cfg(feature = "ndarray")]
+        DispatchDevice::NdArray(_) => true,
+        #[allow(unreachable_patterns)] // with only the CPU backends built
+        _ => false,
+    }
 }
 
 /// The values of an id tensor, as table rows.

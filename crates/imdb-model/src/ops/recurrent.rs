@@ -6,14 +6,14 @@
 
 use std::sync::Arc;
 
+#[cfg(feature = "ndarray")]
+use burn::backend::NdArray;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{
-    Autodiff, Backend, Dispatch, Flex, NdArray, TensorMetadata, backend_extension,
-};
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::Tensor;
 
 use super::{HostBuf, HostTensors, to_backend};
@@ -23,7 +23,8 @@ use crate::kernels::recurrent::{
 };
 
 /// Backends that run the fused recurrent kernels.
-#[backend_extension(Flex, NdArray, Autodiff)]
+#[cfg_attr(feature = "ndarray", backend_extension(Flex, NdArray, Autodiff))]
+#[cfg_attr(not(feature = "ndarray"), backend_extension(Flex, Autodiff))]
 pub trait FusedRecurrentBackend: Backend {
     /// A whole recurrent layer over a batch: the hidden state after every step.
     ///
@@ -191,6 +192,7 @@ macro_rules! cpu_recurrent_backend {
 }
 
 cpu_recurrent_backend!(Flex);
+#[cfg(feature = "ndarray")]
 cpu_recurrent_backend!(NdArray);
 
 /// What a recurrent backward node keeps: the call's arguments and the forward tape.

@@ -1,28 +1,62 @@
-//! A run's `ngram_stack`: the trained network stacked with a Naive-Bayes-weighted n-gram
-//! logistic regression (NBSVM-style, `imdb_model::ngram`).
+//! A trained network stacked with a Naive-Bayes-weighted n-gram logistic regression
+//! (NBSVM-style, `imdb_model::ngram`): the `ngram_stack` step of a [`crate::Recipe`].
 //!
 //! The n-gram model is fitted on the run's training reviews — every word, not only the
 //! `maxlen` the network reads, ids as the network sees them (`num_words`) — and the two
 //! models' log-odds are stacked by a logistic regression fitted on the validation reviews
-//! (`imdb_train::Stacking`); for the test, the n-gram model is fitted again on training and
+//! ([`crate::Stacking`]); for the test, the n-gram model is fitted again on training and
 //! validation reviews together (the network cannot be: it stops early on the validation
 //! reviews). Both fits share one hashing of the reviews (the training reviews come first)
 //! and run one after the other, each on every core. The test verdicts, metrics and report are the stack's; the saved model keeps
 //! the n-gram model of the test verdicts and the stack's weights beside the network, so that
 //! `predict`, `evaluate` and `serve` give what the run reported. Each model alone and the
-//! weights are kept in `stacking.json`.
+//! weights are described by a [`StackRecord`] (a run's `stacking.json`).
 
-use std::path::Path;
 use std::time::Instant;
 
 use burn::tensor::Device;
 use imdb_data::{PreparedData, TokenizedReview, Vocabulary};
 use imdb_model::ngram::{NgramConfig, NgramFeatures};
 use imdb_model::{InferencePrecision, SentimentClassifier};
-use imdb_report::{PartAccuracies, StackRecord};
-use imdb_train::{Evaluation, NgramStack, Stacking, evaluate_at};
+use serde::{Deserialize, Serialize};
 
-use crate::error::XtaskError;
+use crate::error::TrainError;
+use crate::evaluate::{Evaluation, evaluate_at};
+use crate::stacking::{NgramStack, Stacking};
+
+/// Where a stacked run's verdicts came from and how each part does alone (`stacking.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StackRecord {
+    /// The n-gram model's settings.
+    pub ngram: NgramConfig,
+    /// How many distinct n-grams the n-gram model of the test verdicts knows.
+    pub ngram_features: usize,
+    /// The fitted weights of the two models' log-odds.
+    pub stacking: Stacking,
+    /// Validation accuracy: the network, the n-gram model, the stack (fitted on these very
+    /// rows, so in-sample).
+    pub validation_accuracy: PartAccuracies,
+    /// The stack's validation accuracy on rows it was not fitted on: the validation rows in
+    /// two folds (even and odd rows), each scored by a stack fitted on the other. What a
+    /// stacked run is compared and chosen by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_held_out: Option<f64>,
+    /// Test accuracy: the network, the n-gram model, the stack.
+    pub test_accuracy: PartAccuracies,
+    /// Fitting the n-gram models, scoring the sets and fitting the stack.
+    pub seconds: f64,
+}
+
+/// The accuracy of each part of a stack, and of the stack, on one set.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PartAccuracies {
+    /// The network alone.
+    pub network: f64,
+    /// The n-gram model alone.
+    pub ngram: f64,
+    /// The two stacked.
+    pub stacked: f64,
+}
 
 /// What a run's model and data are, for stacking.
 pub struct StackInputs<'a> {
@@ -43,15 +77,14 @@ pub struct StackInputs<'a> {
 }
 
 /// Stacks the network (whose test evaluation is `network_test`) with an n-gram model set by
-/// `config`; writes `stacking.json` into `dir` and returns the stack's test evaluation, the
-/// record and the stack itself (to save with the network).
+/// `config`; returns the stack's test evaluation, its record and the stack itself (to save
+/// with the network: [`crate::SavedModel::with_stack`]).
 pub fn stack_with_ngrams(
     config: &NgramConfig,
     inputs: &StackInputs<'_>,
     network_test: &Evaluation,
-    dir: &Path,
     device: &Device,
-) -> Result<(Evaluation, StackRecord, NgramStack), XtaskError> {
+) -> Result<(Evaluation, StackRecord, NgramStack), TrainError> {
     let started = Instant::now();
     let data = inputs.data;
     let texts = |reviews: &[TokenizedReview], rows: &[usize]| -> Vec<Vec<u32>> {
@@ -110,13 +143,12 @@ pub fn stack_with_ngrams(
         },
         seconds: started.elapsed().as_secs_f64(),
     };
-    imdb_train::records::save_json(&record, &dir.join("stacking.json"))?;
     Ok((stacked_test, record, stack))
 }
 
 /// The stack's accuracy on validation rows it was not fitted on: the rows in two folds (even
 /// and odd), each scored by a stack fitted on the other fold.
-fn held_out_accuracy(network: &Evaluation, ngram: &[f64]) -> Result<f64, XtaskError> {
+fn held_out_accuracy(network: &Evaluation, ngram: &[f64]) -> Result<f64, TrainError> {
     let fold = |parity: usize| -> (Evaluation, Vec<f64>) {
         let rows: Vec<usize> = (0..network.labels.len())
             .filter(|i| i % 2 == parity)
