@@ -2,42 +2,54 @@
 
 use std::time::Instant;
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use burn::train::TrainStep;
 use imdb_data::{DataConfig, SeededRng, Vocabulary};
 use imdb_model::{Architecture, Implementation, ModelConfig, ModelInput, SentimentClassifier};
+use imdb_train::AdversarialConfig;
+use imdb_train::adversarial::Adversarial;
 use imdb_train::step::{TrainBatch, Trainee};
 
 use crate::backend::Backend;
 use crate::cli::{PredictBenchArgs, TrainStepArgs};
 use crate::error::XtaskError;
 
-/// Times `steps` training steps (forward, backward, Adam) after `warmup` untimed ones.
+/// Times `steps` training steps (forward, backward, Adam) after `warmup` untimed ones, with
+/// the adversarial loss `adversarial` asks for.
 fn time_steps(
     config: &ModelConfig,
     args: &TrainStepArgs,
+    adversarial: Option<AdversarialConfig>,
     device: &Device,
 ) -> Result<f64, XtaskError> {
     let device = device.clone().autodiff();
+    // Uniform word frequencies: the timing does not depend on them.
+    let frequencies = Tensor::full([args.vocab, 1], 1.0 / args.vocab as f32, &device);
     let mut trainee = Trainee {
         model: SentimentClassifier::new(config, args.vocab, 2, 1, &device)?,
         l2: 0.0,
+        adversarial: adversarial.map(|config| Adversarial {
+            config,
+            frequencies,
+        }),
     };
     let mut optim = imdb_train::optimizer(&imdb_train::TrainConfig::default());
     let mut rng = SeededRng::new(7);
     let (batch, steps) = (args.batch, args.seq_len);
     let mut times = Vec::with_capacity(args.steps);
     let mut optimizer = Vec::with_capacity(args.steps);
-    for i in 0..args.warmup + args.steps {
-        let ids: Vec<u32> = (0..batch * steps)
+    let random_input = |rng: &mut SeededRng, rows: usize| {
+        let ids: Vec<u32> = (0..rows * steps)
             .map(|_| 4 + rng.below(args.vocab as u64 - 4) as u32)
             .collect();
-        let input = ModelInput::from_padded(&ids, &vec![steps; batch], steps, false, &device);
+        ModelInput::from_padded(&ids, &vec![steps; rows], steps, false, &device)
+    };
+    for i in 0..args.warmup + args.steps {
+        let input = random_input(&mut rng, batch);
+        let unlabelled = (trainee.adversarial.is_some() && args.unlabelled > 0)
+            .then(|| random_input(&mut rng, args.unlabelled));
         let labels: Vec<f32> = (0..batch).map(|_| rng.below(2) as f32).collect();
-        let labels = burn::tensor::Tensor::from_data(
-            burn::tensor::TensorData::new(labels, [batch, 1]),
-            &device,
-        );
+        let labels = Tensor::from_data(burn::tensor::TensorData::new(labels, [batch, 1]), &device);
         let start = Instant::now();
         let out = TrainStep::step(
             &trainee,
@@ -45,6 +57,7 @@ fn time_steps(
                 input,
                 labels,
                 dropout_seed: i as u64,
+                unlabelled,
             },
         );
         let stepped = start.elapsed().as_secs_f64();
@@ -109,6 +122,7 @@ pub fn train_step(args: &TrainStepArgs) -> Result<(), XtaskError> {
         args.warmup
     );
     let mut results = Vec::new();
+    let mut adversarial_ratios = Vec::new();
     for &implementation in &args.implementation {
         let mut config = ModelConfig {
             implementation,
@@ -124,12 +138,31 @@ pub fn train_step(args: &TrainStepArgs) -> Result<(), XtaskError> {
             config.recurrent_dropout = 0.0;
             note = " (stock nn::Lstm, no recurrent dropout)";
         }
-        let seconds = time_steps(&config, args, &device)?;
+        let seconds = time_steps(&config, args, None, &device)?;
         println!(
             "{:>10}: {seconds:.4} s/step (median){note}",
             name(implementation)
         );
         results.push((implementation, seconds));
+        if let Some(kind) = args.adversarial {
+            let settings = AdversarialConfig {
+                epsilon: 5.0,
+                kind,
+                unlabelled_per_batch: args.unlabelled,
+                xi: 1e-6,
+                power_iterations: 1,
+            };
+            let adversarial = time_steps(&config, args, Some(settings), &device)?;
+            // Plain steps again after it, so that a drift of the machine's speed shows.
+            let plain = time_steps(&config, args, None, &device)?;
+            let ratio = adversarial / ((seconds + plain) / 2.0);
+            println!(
+                "{:>10}: {adversarial:.4} s/step with {kind:?}, {ratio:.2}× a plain step \
+                 (plain again: {plain:.4} s)",
+                name(implementation)
+            );
+            adversarial_ratios.push((implementation, ratio));
+        }
     }
     let Some(&(_, first)) = results.first() else {
         return Err(XtaskError::Usage("no implementation ran".into()));
@@ -144,6 +177,8 @@ pub fn train_step(args: &TrainStepArgs) -> Result<(), XtaskError> {
             "units": args.units,
             "seconds_per_step": first,
             "by_implementation": by_implementation(&results),
+            "adversarial": args.adversarial,
+            "adversarial_cost": by_implementation(&adversarial_ratios),
         })
     );
     Ok(())

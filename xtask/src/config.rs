@@ -687,6 +687,13 @@ mod tests {
         config.model.chrono_init = 200;
         config.train.warmup_steps = 100;
         config.train.grad_clip_norm = Some(1.0);
+        config.train.adversarial = Some(imdb_train::AdversarialConfig {
+            epsilon: 5.0,
+            kind: imdb_train::AdversarialKind::Both,
+            unlabelled_per_batch: 64,
+            xi: 1e-6,
+            power_iterations: 1,
+        });
         config
     }
 

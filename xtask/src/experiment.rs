@@ -411,7 +411,14 @@ fn run_one(
     };
     let start_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let outcome = recipe.train_network(&data, start, &device, Some(&checkpoint), &mut observer)?;
+    let outcome = recipe.train_network(
+        corpus,
+        &data,
+        start,
+        &device,
+        Some(&checkpoint),
+        &mut observer,
+    )?;
     let training_seconds = started.elapsed().as_secs_f64();
 
     let reporting = Instant::now();

@@ -217,7 +217,26 @@ impl SentimentClassifier {
     /// `dropout_seed` the model is in training mode and the seed fixes every dropout mask (the
     /// Transformer's too); without it, dropout is off.
     pub fn forward(&self, input: ModelInput, dropout_seed: Option<u64>) -> Tensor<2> {
-        self.run(input, dropout_seed, None, InferencePrecision::Fast)
+        self.run(input, dropout_seed, None, InferencePrecision::Fast, None)
+    }
+
+    /// [`forward`](Self::forward) with `perturbation` (`[batch, steps, embed_dim]`) added to
+    /// what the first layer reads: the looked-up word vectors after dropout (for the
+    /// Transformer, after its positions and dropout). Adversarial training pushes the vectors
+    /// so, and differentiates by it.
+    pub fn forward_perturbed(
+        &self,
+        input: ModelInput,
+        dropout_seed: Option<u64>,
+        perturbation: Tensor<3>,
+    ) -> Tensor<2> {
+        self.run(
+            input,
+            dropout_seed,
+            None,
+            InferencePrecision::Fast,
+            Some(perturbation),
+        )
     }
 
     /// [`forward`](Self::forward), optionally with the first layer's input projections looked
@@ -229,11 +248,13 @@ impl SentimentClassifier {
         dropout_seed: Option<u64>,
         tables: Option<&[Tensor<2>]>,
         precision: InferencePrecision,
+        perturbation: Option<Tensor<3>>,
     ) -> Tensor<2> {
-        let features = match self.encode(input, dropout_seed, tables, precision, false) {
-            Encoded::Features(features) => features,
-            Encoded::Steps(seq, step_mask) => pool_steps(seq, &step_mask, self.config.readout),
-        };
+        let features =
+            match self.encode(input, dropout_seed, tables, precision, false, perturbation) {
+                Encoded::Features(features) => features,
+                Encoded::Steps(seq, step_mask) => pool_steps(seq, &step_mask, self.config.readout),
+            };
         features.matmul(self.dense_weight.val()) + self.dense_bias.val().unsqueeze()
     }
 
@@ -249,7 +270,14 @@ impl SentimentClassifier {
         dropout_seed: Option<u64>,
     ) -> Result<Tensor<3>, ModelError> {
         self.config.check_language_model()?;
-        match self.encode(input, dropout_seed, None, InferencePrecision::Fast, true) {
+        match self.encode(
+            input,
+            dropout_seed,
+            None,
+            InferencePrecision::Fast,
+            true,
+            None,
+        ) {
             Encoded::Steps(seq, _) => Ok(seq),
             Encoded::Features(_) => unreachable!("every step was asked for"),
         }
@@ -264,6 +292,7 @@ impl SentimentClassifier {
         tables: Option<&[Tensor<2>]>,
         precision: InferencePrecision,
         every_step: bool,
+        mut perturbation: Option<Tensor<3>>,
     ) -> Encoded {
         let device = input.tokens.device();
         let [batch, steps] = input.tokens.dims();
@@ -275,7 +304,13 @@ impl SentimentClassifier {
         };
         let tokens = input.tokens;
         if let Some(transformer) = &self.transformer {
-            let features = self.transformer_features(transformer, tokens, step_mask, rng.as_mut());
+            let features = self.transformer_features(
+                transformer,
+                tokens,
+                step_mask,
+                rng.as_mut(),
+                perturbation,
+            );
             return Encoded::Features(features);
         }
         // In training on the CPU backends, the lookup and the first layer's input-dropout mask
@@ -324,6 +359,11 @@ impl SentimentClassifier {
                         Tensor::from_data(TensorData::new(mask, [batch, 1, features]), &device);
                     seq = seq * mask;
                 }
+            }
+            if index == 0
+                && let Some(r) = perturbation.take()
+            {
+                seq = seq + r;
             }
             let first_tables = tables.filter(|_| index == 0);
             // Only the last layer's final states are read, and only by the `Last` readout: that
@@ -413,6 +453,7 @@ impl SentimentClassifier {
         tokens: Tensor<2, Int>,
         step_mask: Tensor<2>,
         rng: Option<&mut SeededRng>,
+        perturbation: Option<Tensor<3>>,
     ) -> Tensor<2> {
         let device = tokens.device();
         let [batch, steps] = tokens.dims();
@@ -431,6 +472,9 @@ impl SentimentClassifier {
             // this batch's dropout seed, they depend on that seed alone (and a resumed run
             // draws the same masks as an uninterrupted one).
             device.seed(rng.next_u64());
+        }
+        if let Some(r) = perturbation {
+            x = x + r;
         }
         let padding = step_mask.clone().equal_elem(0.0);
         let out = transformer.forward(TransformerEncoderInput::new(x).mask_pad(padding));
@@ -615,7 +659,7 @@ impl Predictor<'_> {
     /// [`InferencePrecision::F32`]).
     pub fn logits(&self, input: ModelInput) -> Tensor<2> {
         self.model
-            .run(input, None, self.tables.as_deref(), self.precision)
+            .run(input, None, self.tables.as_deref(), self.precision, None)
     }
 
     /// Class probabilities, `[batch, num_classes]` (see

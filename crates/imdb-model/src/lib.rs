@@ -39,6 +39,7 @@
 //! the n-gram stack), run with `cargo run --release -p imdb-train --example NAME`.
 #![deny(missing_docs)]
 
+pub mod adversarial;
 pub mod classifier;
 pub mod config;
 pub mod error;

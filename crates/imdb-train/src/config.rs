@@ -106,6 +106,112 @@ pub struct TrainConfig {
     pub bucketing: bool,
     /// Early stopping.
     pub early_stopping: EarlyStoppingConfig,
+    /// Adversarial or virtual adversarial training on the word vectors (off when absent, and
+    /// then left out of resolved configs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adversarial: Option<AdversarialConfig>,
+}
+
+/// Which adversarial loss training adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdversarialKind {
+    /// Adversarial training: the loss again at the word vectors pushed by ε along the
+    /// loss's gradient.
+    At,
+    /// Virtual adversarial training: the divergence between the prediction and the
+    /// prediction at the word vectors pushed where it changes most, on labelled and unlabelled
+    /// texts.
+    Vat,
+    /// Both losses.
+    Both,
+}
+
+impl AdversarialKind {
+    /// True if the labelled loss at an adversarial perturbation is added.
+    pub fn adversarial(self) -> bool {
+        matches!(self, AdversarialKind::At | AdversarialKind::Both)
+    }
+
+    /// True if the virtual adversarial divergence is added.
+    pub fn virtual_adversarial(self) -> bool {
+        matches!(self, AdversarialKind::Vat | AdversarialKind::Both)
+    }
+}
+
+/// Adversarial training on the word vectors, after Miyato, Dai & Goodfellow (ICLR 2017).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdversarialConfig {
+    /// The perturbation's L2 norm per text, over its real steps and every dimension, in units
+    /// of the normalized word vectors (see [`imdb_model::adversarial`]).
+    pub epsilon: f64,
+    /// Which losses are added.
+    pub kind: AdversarialKind,
+    /// Texts without labels per batch for the virtual adversarial loss, drawn from the
+    /// source's unlabelled texts and the training texts (never validation or test texts), of
+    /// similar length so that the batch carries little padding; 0 uses the labelled batch.
+    #[serde(default)]
+    pub unlabelled_per_batch: usize,
+    /// The norm of the random start of the virtual adversarial direction's power iteration.
+    #[serde(default = "default_xi")]
+    pub xi: f64,
+    /// Power iterations that find the virtual adversarial direction.
+    #[serde(default = "default_power_iterations")]
+    pub power_iterations: usize,
+}
+
+fn default_xi() -> f64 {
+    1e-6
+}
+
+fn default_power_iterations() -> usize {
+    1
+}
+
+impl AdversarialConfig {
+    /// Checks every setting; the error names the key and what is allowed.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |key, problem: String| Err(TrainError::InvalidConfig { key, problem });
+        if !(self.epsilon > 0.0 && self.epsilon.is_finite()) {
+            return bad(
+                "adversarial.epsilon",
+                format!(
+                    "{} must be a positive number, such as 5.0 (the perturbation's norm per \
+                     text)",
+                    self.epsilon
+                ),
+            );
+        }
+        if !(self.xi > 0.0 && self.xi.is_finite()) {
+            return bad(
+                "adversarial.xi",
+                format!("{} must be a small positive number, such as 1e-6", self.xi),
+            );
+        }
+        if !(1..=10).contains(&self.power_iterations) {
+            return bad(
+                "adversarial.power_iterations",
+                format!("{} must be between 1 and 10", self.power_iterations),
+            );
+        }
+        if self.unlabelled_per_batch > 4096 {
+            return bad(
+                "adversarial.unlabelled_per_batch",
+                format!("{} must be at most 4096", self.unlabelled_per_batch),
+            );
+        }
+        if self.unlabelled_per_batch > 0 && !self.kind.virtual_adversarial() {
+            return bad(
+                "adversarial.unlabelled_per_batch",
+                format!(
+                    "{} texts without labels are only read by kind = \"vat\" or \"both\"",
+                    self.unlabelled_per_batch
+                ),
+            );
+        }
+        Ok(())
+    }
 }
 
 impl Default for TrainConfig {
@@ -124,6 +230,7 @@ impl Default for TrainConfig {
             grad_clip_norm: None,
             bucketing: true,
             early_stopping: EarlyStoppingConfig::default(),
+            adversarial: None,
         }
     }
 }
@@ -178,6 +285,9 @@ impl TrainConfig {
             && (norm.is_nan() || norm <= 0.0)
         {
             return bad("grad_clip_norm", format!("{norm} must be positive"));
+        }
+        if let Some(adversarial) = &self.adversarial {
+            adversarial.validate()?;
         }
         if self.early_stopping.min_delta.is_nan() || self.early_stopping.min_delta < 0.0 {
             return bad(

@@ -19,7 +19,8 @@ use burn::train::TrainStep;
 use imdb_data::{EncodedSet, derive_seed};
 use imdb_model::{ModelConfig, SentimentClassifier};
 
-use crate::batcher::{make_batch, plan_batches};
+use crate::adversarial::Adversarial;
+use crate::batcher::{batch_input, make_batch, plan_batches};
 use crate::checkpoint::{CHECKPOINT_FORMAT, CheckpointDir, CheckpointState};
 use crate::config::{Monitor, TrainConfig};
 use crate::error::TrainError;
@@ -49,6 +50,10 @@ pub struct FitSpec<'a> {
     pub train: &'a TrainConfig,
     /// Fixes initialization, shuffling and dropout.
     pub seed: u64,
+    /// Texts without labels (e.g. the source's unlabelled reviews), encoded like
+    /// `train_set`: with `train.adversarial`'s virtual adversarial loss, its unlabelled batches
+    /// are drawn from these and the training texts.
+    pub unlabelled: Option<&'a EncodedSet>,
 }
 
 /// The result of a training run.
@@ -158,6 +163,7 @@ pub fn fit_from(
         model: model_config,
         train: config,
         seed,
+        unlabelled,
     } = spec;
     config.validate()?;
     model_config.validate()?;
@@ -190,14 +196,34 @@ pub fn fit_from(
     if let Some(e) = embeddings {
         model = model.with_embeddings(e.weights.clone(), e.freeze)?;
     }
+    let adversarial = config
+        .adversarial
+        .clone()
+        .map(|settings| Adversarial::new(settings, train_set, num_words, &ad_device));
+    // Texts the virtual adversarial loss reads without their labels.
+    let pool = match &config.adversarial {
+        Some(settings)
+            if settings.kind.virtual_adversarial() && settings.unlabelled_per_batch > 0 =>
+        {
+            let pool = unlabelled_pool(unlabelled, train_set)?;
+            let mut by_length: Vec<usize> = (0..pool.len()).collect();
+            by_length.sort_by_key(|&row| pool.sequences.lengths[row]);
+            Some((pool, by_length))
+        }
+        _ => None,
+    };
     let mut trainee = Trainee {
         model,
         l2: config.l2,
+        adversarial,
     };
     let mut optim = optimizer(config);
 
     let checkpoints = checkpoint_dir.map(CheckpointDir::new);
     let mut fingerprint = fingerprint(&spec);
+    if let Some((pool, _)) = &pool {
+        fingerprint += &format!(" unlabelled={}", pool.len());
+    }
     if let Some(e) = embeddings {
         fingerprint += &format!(" embeddings={} freeze={}", e.source, e.freeze);
     }
@@ -268,10 +294,19 @@ pub fn fit_from(
                 return Err(TrainError::Interrupted { epoch });
             }
             let (input, targets) = make_batch(train_set, rows, trim, outputs, &ad_device);
+            let unlabelled = pool.as_ref().zip(config.adversarial.as_ref()).map(
+                |((pool, by_length), settings)| {
+                    let draw = derive_seed(seed, &[epoch as u64, b as u64, 2]);
+                    let count = settings.unlabelled_per_batch;
+                    let rows = sample_similar_lengths(by_length, count, draw);
+                    batch_input(pool, &rows, trim, &ad_device)
+                },
+            );
             let batch = TrainBatch {
                 input,
                 labels: targets,
                 dropout_seed: derive_seed(seed, &[epoch as u64, b as u64, 1]),
+                unlabelled,
             };
             let out = TrainStep::step(&trainee, batch);
             if !out.item.loss.is_finite() {
@@ -400,6 +435,51 @@ fn keep(
         Some(best) if config.early_stopping.restore_best_weights => best.valid(),
         _ => last.valid(),
     }
+}
+
+/// The texts the virtual adversarial loss draws its batches from: `unlabelled`'s, then the
+/// training texts (labels unused), all padded to the same length.
+fn unlabelled_pool(
+    unlabelled: Option<&EncodedSet>,
+    train_set: &EncodedSet,
+) -> Result<EncodedSet, TrainError> {
+    let mut pool = train_set.clone();
+    let Some(extra) = unlabelled else {
+        return Ok(pool);
+    };
+    let (a, b) = (&extra.sequences, &train_set.sequences);
+    if a.maxlen != b.maxlen || a.padding != b.padding {
+        return Err(TrainError::BadSet {
+            split: "unlabelled",
+            problem: format!(
+                "texts padded to {} ({:?}) while the training texts are padded to {} ({:?}): \
+                 encode both with the same preprocessing",
+                a.maxlen, a.padding, b.maxlen, b.padding
+            ),
+        });
+    }
+    let mut ids = extra.sequences.ids.clone();
+    ids.extend_from_slice(&b.ids);
+    let mut lengths = a.lengths.clone();
+    lengths.extend_from_slice(&b.lengths);
+    pool.sequences.ids = ids;
+    pool.sequences.lengths = lengths;
+    pool.labels = vec![0; pool.sequences.lengths.len()];
+    pool.source = (0..pool.labels.len()).collect();
+    Ok(pool)
+}
+
+/// `count` rows of similar length, fixed by `seed`: drawn with replacement from a window of
+/// `16 · count` rows around a random place in `by_length` (the rows in order of length), so
+/// that a batch cut to its longest text wastes little on padding.
+fn sample_similar_lengths(by_length: &[usize], count: usize, seed: u64) -> Vec<usize> {
+    let mut rng = imdb_data::SeededRng::new(seed);
+    let n = by_length.len();
+    let width = (16 * count).clamp(1, n);
+    let start = rng.below((n - width + 1) as u64) as usize;
+    (0..count)
+        .map(|_| by_length[start + rng.below(width as u64) as usize])
+        .collect()
 }
 
 fn monitored(monitor: Monitor, val: &Metrics) -> f64 {

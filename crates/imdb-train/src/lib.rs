@@ -51,6 +51,7 @@
 //!     model: &model,
 //!     train: &train,
 //!     seed: 1,
+//!     unlabelled: None,
 //! };
 //! let outcome = fit(spec, &Device::flex(), None, &mut Silent).unwrap();
 //! let result = evaluate(&outcome.model, &set, 64, false, &Device::flex()).unwrap();
@@ -63,6 +64,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod adversarial;
 pub mod artifacts;
 pub mod batcher;
 pub mod checkpoint;
@@ -90,7 +92,7 @@ pub mod transfer;
 pub use artifacts::{
     Explanation, MODEL_FORMAT, ModelManifest, Prediction, SavedModel, Session, explanation_rows,
 };
-pub use config::{EarlyStoppingConfig, Monitor, TrainConfig};
+pub use config::{AdversarialConfig, AdversarialKind, EarlyStoppingConfig, Monitor, TrainConfig};
 pub use error::TrainError;
 pub use evaluate::{Evaluation, evaluate, evaluate_at};
 pub use explain::TokenWeight;

@@ -250,6 +250,7 @@ pub fn run_long_range(
         model: &model,
         train: &train,
         seed,
+        unlabelled: None,
     };
     let embeddings = task_vectors(model.embed_dim, seed);
     let outcome = fit_with(spec, device, None, observer, Some(&embeddings))?;

@@ -28,8 +28,8 @@ use std::time::Instant;
 use burn::tensor::Device;
 use imdb_data::embeddings::AlignedVectors;
 use imdb_data::{
-    DataConfig, PreparedData, SkipGramConfig, SourceKind, TokenizedCorpus, TokenizedReview,
-    Vocabulary,
+    DataConfig, EncodedSet, PreparedData, SkipGramConfig, SourceKind, TokenizedCorpus,
+    TokenizedReview, Vocabulary,
 };
 use imdb_model::language_model::LanguageModel;
 use imdb_model::ngram::NgramConfig;
@@ -216,7 +216,7 @@ impl Recipe {
             Some((start, _)) => Start::Pretrained(start),
             None => Start::Fresh(embeddings.as_ref()),
         };
-        let outcome = self.train_network(&data, start, device, None, observer)?;
+        let outcome = self.train_network(corpus, &data, start, device, None, observer)?;
         let finished = self.finish(corpus, &data, &outcome, device)?;
         Ok(Trained {
             saved: finished.saved,
@@ -417,16 +417,35 @@ impl Recipe {
         })
     }
 
+    /// The texts without labels that virtual adversarial training reads besides the training
+    /// texts: the corpus' unlabelled ones, encoded like the training texts, when
+    /// `train.adversarial` asks for unlabelled batches (never validation or test texts).
+    pub fn unlabelled_texts(
+        &self,
+        corpus: &TokenizedCorpus,
+    ) -> Result<Option<EncodedSet>, TrainError> {
+        let wanted = self.train.adversarial.as_ref().is_some_and(|settings| {
+            settings.kind.virtual_adversarial() && settings.unlabelled_per_batch > 0
+        });
+        if !wanted || corpus.unsup.is_empty() {
+            return Ok(None);
+        }
+        let all = (0..corpus.unsup.len()).collect();
+        Ok(Some(EncodedSet::encode(&corpus.unsup, all, &self.data)?))
+    }
+
     /// Trains the network from `start`; with `checkpoint`, each epoch is checkpointed there
     /// and an interrupted run resumes (see [`fit_from`]).
     pub fn train_network(
         &self,
+        corpus: &TokenizedCorpus,
         data: &PreparedData,
         start: Start<'_>,
         device: &Device,
         checkpoint: Option<&Path>,
         observer: &mut dyn TrainObserver,
     ) -> Result<FitOutcome, TrainError> {
+        let unlabelled = self.unlabelled_texts(corpus)?;
         let spec = FitSpec {
             train_set: &data.train,
             val_set: &data.val,
@@ -435,6 +454,7 @@ impl Recipe {
             model: &self.model,
             train: &self.train,
             seed: self.seed,
+            unlabelled: unlabelled.as_ref(),
         };
         fit_from(spec, device, checkpoint, observer, start)
     }

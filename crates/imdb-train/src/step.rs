@@ -7,6 +7,7 @@ use burn::tensor::Tensor;
 use burn::train::{InferenceStep, ItemLazy, TrainOutput, TrainStep};
 use imdb_model::{ModelInput, SentimentClassifier};
 
+use crate::adversarial::{Adversarial, adversarial_step};
 use crate::error::TrainError;
 
 /// A training batch: inputs, targets and the seed of its dropout masks.
@@ -19,6 +20,8 @@ pub struct TrainBatch {
     pub labels: Tensor<2>,
     /// Fixes every dropout mask of this step.
     pub dropout_seed: u64,
+    /// Texts without labels for the virtual adversarial loss, if it reads any.
+    pub unlabelled: Option<ModelInput>,
 }
 
 /// What a training step reports: the batch's mean loss and its logits, on the host.
@@ -43,6 +46,9 @@ pub struct Trainee {
     pub model: SentimentClassifier,
     /// L2 penalty factor on the recurrent and output weights.
     pub l2: f64,
+    /// Adversarial training, when on.
+    #[module(skip)]
+    pub adversarial: Option<Adversarial>,
 }
 
 /// Mean binary cross-entropy of `logits` against `labels`, computed stably from logits:
@@ -95,6 +101,9 @@ impl TrainStep for Trainee {
     type Output = StepOutput;
 
     fn step(&self, batch: TrainBatch) -> TrainOutput<StepOutput> {
+        if let Some(adversarial) = &self.adversarial {
+            return adversarial_step(self, adversarial, batch);
+        }
         let logits = self.model.forward(batch.input, Some(batch.dropout_seed));
         let mut loss = classification_loss(logits.clone(), batch.labels);
         if let Some(penalty) = self.l2_penalty() {

@@ -74,6 +74,7 @@ fn trained(architecture: Architecture) -> SavedModel {
         model: &model,
         train: &train,
         seed: 1,
+        unlabelled: None,
     };
     let outcome = fit(spec, &Device::flex(), None, &mut Silent).unwrap();
     let classes = ["neg", "pos"].map(String::from);

@@ -375,6 +375,7 @@ fn fine_tuned(
         model: &small(),
         train: &train,
         seed: 11,
+        unlabelled: None,
     };
     let start = PretrainedStart {
         model: pretrained.clone(),

@@ -73,6 +73,7 @@ fn spec<'a>(data: &'a PreparedData, model: &'a ModelConfig, train: &'a TrainConf
         model,
         train,
         seed: 11,
+        unlabelled: None,
     }
 }
 
