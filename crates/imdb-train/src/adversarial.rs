@@ -200,3 +200,34 @@ fn zeros_like_input(embed_dim: usize, input: &ModelInput) -> Tensor<3> {
     let [batch, steps] = input.tokens.dims();
     Tensor::zeros([batch, steps, embed_dim], &input.tokens.device())
 }
+
+#[cfg(test)]
+mod tests {
+    use imdb_data::{EncodedSet, PaddedSequences, Padding};
+
+    use super::word_frequencies;
+
+    fn set(ids: Vec<u32>, lengths: Vec<usize>, padding: Padding) -> EncodedSet {
+        EncodedSet {
+            labels: vec![0; lengths.len()],
+            source: (0..lengths.len()).collect(),
+            sequences: PaddedSequences {
+                ids,
+                lengths,
+                maxlen: 3,
+                padding,
+            },
+        }
+    }
+
+    #[test]
+    fn frequencies_count_real_tokens_only() {
+        // Two texts of 2 and 3 ids in rows of 3; padding id 0 is not counted.
+        let pre = set(vec![0, 2, 3, 3, 3, 1], vec![2, 3], Padding::Pre);
+        let post = set(vec![2, 3, 0, 3, 3, 1], vec![2, 3], Padding::Post);
+        for s in [pre, post] {
+            let f = word_frequencies(&s, 5);
+            assert_eq!(f, vec![0.0, 0.2, 0.2, 0.6, 0.0]);
+        }
+    }
+}
