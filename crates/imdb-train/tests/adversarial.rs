@@ -3,8 +3,6 @@
 //! that learn with AT and VAT, and settings refused by name.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use imdb_data::synthetic::{SyntheticSpec, write_synthetic_archive};
-use imdb_data::{ArchiveSource, DataConfig, LoadOptions, PreparedData, load_corpus, prepare};
 use imdb_model::{
     Architecture, Implementation, ModelConfig, ModelInput, Readout, SentimentClassifier,
 };
@@ -127,41 +125,14 @@ fn the_divergence_is_zero_without_a_perturbation_and_positive_with_one() {
     }
 }
 
-fn data() -> PreparedData {
-    let dir = tempfile::tempdir().unwrap();
-    let archive = dir.path().join("synthetic.tar.gz");
-    let spec = SyntheticSpec {
-        per_class: 150,
-        unsup: 0,
-        min_words: 10,
-        seed: 3,
-    };
-    write_synthetic_archive(&archive, &spec).unwrap();
-    let options = LoadOptions {
-        source: ArchiveSource::Local(archive),
-        data_dir: dir.path().join("data"),
-        with_unsup: false,
-        use_cache: false,
-        show_progress: false,
-        tokenizer: Default::default(),
-        vocabulary: None,
-    };
-    let (corpus, _) = load_corpus(&options).unwrap();
-    let config = DataConfig {
-        num_words: 60,
-        maxlen: 40,
-        val_size: 60,
-        ..DataConfig::default()
-    };
-    prepare(&corpus, &config, 7).unwrap()
-}
+mod common;
 
 /// A tiny bidirectional GRU learns the synthetic task with each adversarial loss, its loss
 /// falls, and the model it returns scores on validation what training measured at the kept
 /// epoch.
 #[test]
 fn tiny_models_learn_with_adversarial_and_virtual_adversarial_training() {
-    let data = data();
+    let (data, _, _) = common::synthetic();
     let device = Device::flex();
     let model = ModelConfig {
         embed_dim: 8,

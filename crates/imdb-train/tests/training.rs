@@ -2,45 +2,16 @@
 //! resumes, it stops early, it refuses to diverge silently, and it saves and reloads.
 
 use burn::tensor::Device;
-use imdb_data::synthetic::{SyntheticSpec, write_synthetic_archive};
-use imdb_data::{
-    ArchiveSource, DataConfig, EncodedSet, LoadOptions, PreparedData, Vocabulary, load_corpus,
-    prepare,
-};
+use imdb_data::{EncodedSet, PreparedData};
 use imdb_model::{Architecture, ModelConfig};
 use imdb_train::{
     EarlyStoppingConfig, FitSpec, SavedModel, Silent, TrainConfig, TrainError, TrainObserver,
     evaluate, fit,
 };
 
-fn data() -> (PreparedData, Vocabulary, DataConfig) {
-    let dir = tempfile::tempdir().unwrap();
-    let archive = dir.path().join("synthetic.tar.gz");
-    let spec = SyntheticSpec {
-        per_class: 150,
-        unsup: 0,
-        min_words: 10,
-        seed: 3,
-    };
-    write_synthetic_archive(&archive, &spec).unwrap();
-    let options = LoadOptions {
-        source: ArchiveSource::Local(archive),
-        data_dir: dir.path().join("data"),
-        with_unsup: false,
-        use_cache: false,
-        show_progress: false,
-        tokenizer: Default::default(),
-        vocabulary: None,
-    };
-    let (corpus, _) = load_corpus(&options).unwrap();
-    let config = DataConfig {
-        num_words: 60,
-        maxlen: 40,
-        val_size: 60,
-        ..DataConfig::default()
-    };
-    (prepare(&corpus, &config, 7).unwrap(), corpus.vocab, config)
-}
+mod common;
+
+use common::synthetic as data;
 
 /// A history without its timings, which differ from run to run.
 fn metrics_only(h: &imdb_train::History) -> Vec<(imdb_train::Metrics, imdb_train::Metrics)> {
