@@ -56,7 +56,9 @@ pub fn initial_embeddings(
     let text = serde_json::to_string_pretty(&summary)
         .map_err(|err| XtaskError::io("cannot encode", run_dir.join("embeddings.json"), err))?;
     write_atomic(&run_dir.join("embeddings.json"), text.as_bytes())?;
-    Ok(Some(recipe.embeddings_from(vectors, source, e.freeze)))
+    Ok(Some(InitialEmbeddings::from_vectors(
+        vectors, source, e.freeze,
+    )))
 }
 
 /// Skip-gram vectors trained on `texts` (the recipe's), cached beside the tokenized corpus.

@@ -16,7 +16,8 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
 use burn::train::TrainStep;
-use imdb_data::{EncodedSet, derive_seed};
+use imdb_data::embeddings::AlignedVectors;
+use imdb_data::{EncodedSet, PaddedSequences, derive_seed};
 use imdb_model::{ModelConfig, SentimentClassifier};
 
 use crate::adversarial::Adversarial;
@@ -103,6 +104,18 @@ pub struct InitialEmbeddings {
     pub freeze: bool,
     /// Names their source in the checkpoint fingerprint (e.g. the vectors file and its hash).
     pub source: String,
+}
+
+impl InitialEmbeddings {
+    /// Aligned word vectors (from a file or skip-gram) as the classifier's start; `source`
+    /// names them in the checkpoint fingerprint.
+    pub fn from_vectors(vectors: AlignedVectors, source: String, freeze: bool) -> Self {
+        Self {
+            weights: vectors.weights,
+            freeze,
+            source,
+        }
+    }
 }
 
 /// Trains a model. With `checkpoint_dir`, each epoch is checkpointed there and a run that
@@ -443,9 +456,8 @@ fn unlabelled_pool(
     unlabelled: Option<&EncodedSet>,
     train_set: &EncodedSet,
 ) -> Result<EncodedSet, TrainError> {
-    let mut pool = train_set.clone();
     let Some(extra) = unlabelled else {
-        return Ok(pool);
+        return Ok(train_set.clone());
     };
     let (a, b) = (&extra.sequences, &train_set.sequences);
     if a.maxlen != b.maxlen || a.padding != b.padding {
@@ -458,15 +470,19 @@ fn unlabelled_pool(
             ),
         });
     }
-    let mut ids = extra.sequences.ids.clone();
-    ids.extend_from_slice(&b.ids);
-    let mut lengths = a.lengths.clone();
-    lengths.extend_from_slice(&b.lengths);
-    pool.sequences.ids = ids;
-    pool.sequences.lengths = lengths;
-    pool.labels = vec![0; pool.sequences.lengths.len()];
-    pool.source = (0..pool.labels.len()).collect();
-    Ok(pool)
+    // Built in one pass: the training texts are copied once, after the unlabelled ones.
+    let sequences = PaddedSequences {
+        ids: [a.ids.as_slice(), &b.ids].concat(),
+        lengths: [a.lengths.as_slice(), &b.lengths].concat(),
+        maxlen: b.maxlen,
+        padding: b.padding,
+    };
+    let rows = sequences.lengths.len();
+    Ok(EncodedSet {
+        sequences,
+        labels: vec![0; rows],
+        source: (0..rows).collect(),
+    })
 }
 
 /// `count` rows of similar length, fixed by `seed`: drawn with replacement from a window of

@@ -268,7 +268,11 @@ impl Recipe {
         corpus: &TokenizedCorpus,
     ) -> Result<InitialEmbeddings, TrainError> {
         let (aligned, source) = self.word_vectors(&vectors.source, corpus)?;
-        Ok(self.embeddings_from(aligned, source, vectors.freeze))
+        Ok(InitialEmbeddings::from_vectors(
+            aligned,
+            source,
+            vectors.freeze,
+        ))
     }
 
     /// The word vectors `source` names, aligned to the corpus' vocabulary, and a name for
@@ -307,20 +311,6 @@ impl Recipe {
             "skipgram3-n{}-d{}-e{}-s{}",
             self.data.num_words, settings.dim, settings.epochs, settings.seed
         )
-    }
-
-    /// Word vectors as the classifier's start.
-    pub fn embeddings_from(
-        &self,
-        vectors: AlignedVectors,
-        source: String,
-        freeze: bool,
-    ) -> InitialEmbeddings {
-        InitialEmbeddings {
-            weights: vectors.weights,
-            freeze,
-            source,
-        }
     }
 
     /// The language model pretraining trains: the classifier's body read out by its last
