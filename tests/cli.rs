@@ -770,6 +770,24 @@ fn help_and_bad_command_lines() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("IMDB_F32_INFERENCE=\"exact\""), "{err}");
+    // Sizes that would fail on allocation are refused with the flag named.
+    for (args, named) in [
+        (&["--batch", "100000"][..], "--batch"),
+        (
+            &["--adversarial", "vat", "--unlabelled", "100000"],
+            "--unlabelled",
+        ),
+        (&["--unlabelled", "8"], "--unlabelled"),
+    ] {
+        let out = command(tmp.path())
+            .args(["bench", "train-step"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(named), "{args:?}: {err}");
+    }
 }
 
 #[test]

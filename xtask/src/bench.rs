@@ -97,6 +97,33 @@ pub fn train_step(args: &TrainStepArgs) -> Result<(), XtaskError> {
             "--steps, --batch and --seq-len must be at least 1 and --vocab at least 5".into(),
         ));
     }
+    // Beyond these a run fails on allocation, not with a message.
+    if args.batch > 4096 || args.seq_len > 10_000 || args.embed > 4096 || args.units > 4096 {
+        return Err(XtaskError::Usage(
+            "--batch, --embed and --units may be at most 4096 and --seq-len at most 10000".into(),
+        ));
+    }
+    let adversarial = args
+        .adversarial
+        .map(|kind| {
+            let settings = AdversarialConfig {
+                epsilon: 1.0,
+                kind,
+                unlabelled_per_batch: args.unlabelled,
+                xi: 1e-6,
+                power_iterations: 1,
+            };
+            settings
+                .validate()
+                .map(|()| settings)
+                .map_err(|e| XtaskError::Usage(format!("--unlabelled: {e}")))
+        })
+        .transpose()?;
+    if adversarial.is_none() && args.unlabelled > 0 {
+        return Err(XtaskError::Usage(
+            "--unlabelled needs --adversarial vat or both".into(),
+        ));
+    }
     let device = args.backend.device()?;
     let base = ModelConfig {
         architecture: args.cell,
@@ -144,15 +171,9 @@ pub fn train_step(args: &TrainStepArgs) -> Result<(), XtaskError> {
             name(implementation)
         );
         results.push((implementation, seconds));
-        if let Some(kind) = args.adversarial {
-            let settings = AdversarialConfig {
-                epsilon: 5.0,
-                kind,
-                unlabelled_per_batch: args.unlabelled,
-                xi: 1e-6,
-                power_iterations: 1,
-            };
-            let adversarial = time_steps(&config, args, Some(settings), &device)?;
+        if let Some(settings) = &adversarial {
+            let kind = settings.kind;
+            let adversarial = time_steps(&config, args, Some(settings.clone()), &device)?;
             // Plain steps again after it, so that a drift of the machine's speed shows.
             let plain = time_steps(&config, args, None, &device)?;
             let ratio = adversarial / ((seconds + plain) / 2.0);

@@ -472,11 +472,12 @@ pub struct TrainStepArgs {
     /// Untimed warm-up steps.
     #[arg(long, default_value_t = 2)]
     pub warmup: usize,
-    /// Also time steps with this adversarial loss (at, vat or both; ε = 5), alternating with
+    /// Also time steps with this adversarial loss (at, vat or both; ε = 1), alternating with
     /// plain steps, and print the cost of each relative to a plain step.
     #[arg(long, value_parser = parse_name::<imdb_train::AdversarialKind>)]
     pub adversarial: Option<imdb_train::AdversarialKind>,
-    /// Texts without labels per virtual adversarial batch (0: the labelled batch).
+    /// Texts without labels per virtual adversarial batch (0: the labelled batch; at most
+    /// 4096, with `--adversarial vat` or `both`).
     #[arg(long, default_value_t = 0)]
     pub unlabelled: usize,
 }

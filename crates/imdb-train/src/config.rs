@@ -183,10 +183,26 @@ impl AdversarialConfig {
                 ),
             );
         }
-        if !(self.xi > 0.0 && self.xi.is_finite()) {
+        // A whole text's normalized vectors have a norm of about √(steps·dims), 250 for 500
+        // words of 128 dimensions: a push far beyond that only drives the loss to infinity.
+        if self.epsilon > 1000.0 {
+            return bad(
+                "adversarial.epsilon",
+                format!(
+                    "{} is too large: the push is measured on normalized word vectors, where \
+                     a whole text has a norm of a few hundred; use at most 1000 (the paper \
+                     used 5.0)",
+                    self.epsilon
+                ),
+            );
+        }
+        if !(self.xi > 0.0 && self.xi <= 1.0) {
             return bad(
                 "adversarial.xi",
-                format!("{} must be a small positive number, such as 1e-6", self.xi),
+                format!(
+                    "{} must be a small positive number (at most 1), such as 1e-6",
+                    self.xi
+                ),
             );
         }
         if !(1..=10).contains(&self.power_iterations) {

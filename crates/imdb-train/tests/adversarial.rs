@@ -3,11 +3,12 @@
 //! that learn with AT and VAT, and settings refused by name.
 
 use burn::tensor::{Device, Tensor, TensorData};
+use burn::train::TrainStep;
 use imdb_model::{
     Architecture, Implementation, ModelConfig, ModelInput, Readout, SentimentClassifier,
 };
-use imdb_train::adversarial::kl_from_logits;
-use imdb_train::step::classification_loss;
+use imdb_train::adversarial::{Adversarial, kl_from_logits};
+use imdb_train::step::{TrainBatch, Trainee, classification_loss};
 use imdb_train::{
     AdversarialConfig, AdversarialKind, FitSpec, Silent, TrainConfig, TrainError, evaluate, fit,
 };
@@ -97,6 +98,82 @@ fn the_fused_input_gradient_matches_the_composed_one_and_finite_differences() {
                 "{label}, element {index}: finite differences {slopes:?}, gradient {analytic}"
             );
         }
+    }
+}
+
+/// The output weights' gradient of one training step on `batch`, with `adversarial` on or off.
+fn step_gradient(
+    model: &SentimentClassifier,
+    adversarial: Option<(AdversarialKind, f64)>,
+    device: &Device,
+) -> Vec<f32> {
+    let (input, labels) = batch(device);
+    let trainee = Trainee {
+        model: model.clone(),
+        l2: 0.0,
+        adversarial: adversarial.map(|(kind, epsilon)| Adversarial {
+            config: AdversarialConfig {
+                epsilon,
+                kind,
+                unlabelled_per_batch: 0,
+                xi: 1e-6,
+                power_iterations: 1,
+            },
+            frequencies: Tensor::full([WORDS, 1], 1.0 / WORDS as f32, device),
+        }),
+    };
+    let out = trainee.step(TrainBatch {
+        input,
+        labels,
+        dropout_seed: 5,
+        unlabelled: None,
+    });
+    values(
+        out.grads
+            .get::<2>(model.dense_weight.id)
+            .expect("a gradient"),
+    )
+}
+
+/// The adversarial losses reach the step's gradient with their weight: AT's loss at a
+/// vanishing push is the clean loss again (twice the plain gradient), VAT's divergence at a
+/// vanishing push is zero (the plain gradient), and a push of norm 1 changes both (AT by
+/// about a third, VAT, whose divergence is second order in the push, by about 1%).
+#[test]
+fn the_adversarial_losses_are_in_the_step_gradient() {
+    let device = Device::flex().autodiff();
+    let config = ModelConfig {
+        architecture: Architecture::Gru,
+        bidirectional: true,
+        readout: Readout::Max,
+        embed_dim: 4,
+        units: 5,
+        ..ModelConfig::default()
+    };
+    let model = SentimentClassifier::new(&config, WORDS, 2, 9, &device).unwrap();
+    let plain = step_gradient(&model, None, &device);
+    let distance = |a: &[f32], b: &[f32], scale: f32| {
+        let d: f32 = a.iter().zip(b).map(|(x, y)| (x - scale * y).powi(2)).sum();
+        let n: f32 = b.iter().map(|y| (scale * y).powi(2)).sum();
+        (d / n).sqrt()
+    };
+    for (kind, copies) in [
+        (AdversarialKind::At, 2.0),
+        (AdversarialKind::Vat, 1.0),
+        (AdversarialKind::Both, 2.0),
+    ] {
+        let vanishing = step_gradient(&model, Some((kind, 1e-4)), &device);
+        let d = distance(&vanishing, &plain, copies);
+        assert!(
+            d < 1e-4,
+            "{kind:?} at ε = 1e-4: {d} from {copies}× the plain gradient"
+        );
+        let pushed = step_gradient(&model, Some((kind, 1.0)), &device);
+        let d = distance(&pushed, &plain, copies);
+        assert!(
+            d > 1e-3,
+            "{kind:?} at ε = 1: only {d} from {copies}× the plain gradient"
+        );
     }
 }
 
@@ -216,10 +293,31 @@ fn out_of_range_settings_are_refused_by_name() {
         ),
         (
             AdversarialConfig {
+                epsilon: 1e30,
+                ..good.clone()
+            },
+            "adversarial.epsilon",
+        ),
+        (
+            AdversarialConfig {
                 xi: -1.0,
                 ..good.clone()
             },
             "adversarial.xi",
+        ),
+        (
+            AdversarialConfig {
+                xi: 2.0,
+                ..good.clone()
+            },
+            "adversarial.xi",
+        ),
+        (
+            AdversarialConfig {
+                unlabelled_per_batch: 5000,
+                ..good.clone()
+            },
+            "adversarial.unlabelled_per_batch",
         ),
         (
             AdversarialConfig {
