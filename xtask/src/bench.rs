@@ -98,9 +98,16 @@ pub fn train_step(args: &TrainStepArgs) -> Result<(), XtaskError> {
         ));
     }
     // Beyond these a run fails on allocation, not with a message.
-    if args.batch > 4096 || args.seq_len > 10_000 || args.embed > 4096 || args.units > 4096 {
+    if args.batch > 4096
+        || args.seq_len > 10_000
+        || args.embed > 4096
+        || args.units > 4096
+        || args.vocab > 1_000_000
+    {
         return Err(XtaskError::Usage(
-            "--batch, --embed and --units may be at most 4096 and --seq-len at most 10000".into(),
+            "--batch, --embed and --units may be at most 4096, --seq-len at most 10000 and \
+             --vocab at most 1000000"
+                .into(),
         ));
     }
     let adversarial = args
