@@ -114,11 +114,8 @@ pub fn train_step(args: &TrainStepArgs) -> Result<(), XtaskError> {
         .adversarial
         .map(|kind| {
             let settings = AdversarialConfig {
-                epsilon: 1.0,
-                kind,
                 unlabelled_per_batch: args.unlabelled,
-                xi: 1e-6,
-                power_iterations: 1,
+                ..AdversarialConfig::new(kind, 1.0)
             };
             settings
                 .validate()

@@ -170,6 +170,18 @@ fn default_power_iterations() -> usize {
 }
 
 impl AdversarialConfig {
+    /// `kind` at norm `epsilon` with the paper's ξ and one power iteration, on the labelled
+    /// batch (the defaults a config table gets).
+    pub fn new(kind: AdversarialKind, epsilon: f64) -> Self {
+        Self {
+            epsilon,
+            kind,
+            unlabelled_per_batch: 0,
+            xi: default_xi(),
+            power_iterations: default_power_iterations(),
+        }
+    }
+
     /// Checks every setting; the error names the key and what is allowed.
     pub fn validate(&self) -> Result<(), TrainError> {
         let bad = |key, problem: String| Err(TrainError::InvalidConfig { key, problem });
