@@ -773,6 +773,9 @@ fn help_and_bad_command_lines() {
     // Sizes that would fail on allocation are refused with the flag named.
     for (args, named) in [
         (&["--batch", "100000"][..], "--batch"),
+        (&["--seq-len", "100000"], "--seq-len"),
+        (&["--units", "5000"], "--units"),
+        (&["--vocab", "100000000"], "--vocab"),
         (
             &["--adversarial", "vat", "--unlabelled", "100000"],
             "--unlabelled",

@@ -97,18 +97,18 @@ pub fn train_step(args: &TrainStepArgs) -> Result<(), XtaskError> {
             "--steps, --batch and --seq-len must be at least 1 and --vocab at least 5".into(),
         ));
     }
-    // Beyond these a run fails on allocation, not with a message.
-    if args.batch > 4096
-        || args.seq_len > 10_000
-        || args.embed > 4096
-        || args.units > 4096
-        || args.vocab > 1_000_000
-    {
-        return Err(XtaskError::Usage(
-            "--batch, --embed and --units may be at most 4096, --seq-len at most 10000 and \
-             --vocab at most 1000000"
-                .into(),
-        ));
+    // The libraries' own bounds: beyond them a run fails on allocation, not with a message.
+    for (flag, value, most) in [
+        ("--batch", args.batch, imdb_train::MAX_BATCH_SIZE),
+        ("--embed", args.embed, imdb_model::MAX_WIDTH),
+        ("--units", args.units, imdb_model::MAX_WIDTH),
+        ("--seq-len", args.seq_len, imdb_data::MAX_MAXLEN),
+    ] {
+        if value > most {
+            return Err(XtaskError::Usage(format!(
+                "{flag} {value} is too large: use at most {most}"
+            )));
+        }
     }
     let adversarial = args
         .adversarial
@@ -128,7 +128,6 @@ pub fn train_step(args: &TrainStepArgs) -> Result<(), XtaskError> {
             "--unlabelled needs --adversarial vat or both".into(),
         ));
     }
-    let device = args.backend.device()?;
     let base = ModelConfig {
         architecture: args.cell,
         embed_dim: args.embed,
@@ -137,6 +136,9 @@ pub fn train_step(args: &TrainStepArgs) -> Result<(), XtaskError> {
         recurrent_dropout: args.recurrent_dropout,
         ..ModelConfig::default()
     };
+    base.check_vocabulary(args.vocab)
+        .map_err(|e| XtaskError::Usage(format!("--vocab: {e}")))?;
+    let device = args.backend.device()?;
     println!(
         "train step: backend {}, {:?}, batch {}, {} steps, embed {}, units {}, dropout {}, \
          recurrent dropout {}, vocab {}; {} timed steps after {} warm-up",

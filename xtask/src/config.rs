@@ -297,6 +297,12 @@ fn validate(config: &RunConfig) -> Result<(), String> {
         }
         Ok(()) => {}
     }
+    // Refused here, before the corpus is read, rather than when the model is built.
+    if let Err(ModelError::InvalidConfig { problem, .. }) =
+        config.model.check_vocabulary(config.data.num_words)
+    {
+        return Err(format!("key `data.num_words`: {problem}"));
+    }
     keyed("train", config.train.validate())
 }
 
@@ -471,6 +477,35 @@ mod tests {
             (
                 "[[runs]]\nname = \"a\"\nmodel.dropout = 1.5",
                 "model.dropout",
+            ),
+            // Sizes that would fail on allocation, not with a message.
+            (
+                "[[runs]]\nname = \"a\"\nmodel.embed_dim = 1000000000",
+                "model.embed_dim",
+            ),
+            (
+                "[[runs]]\nname = \"a\"\nmodel.layers = 1000",
+                "model.layers",
+            ),
+            (
+                "[[runs]]\nname = \"a\"\ndata.num_words = 1000000000",
+                "data.num_words",
+            ),
+            (
+                "[[runs]]\nname = \"a\"\ndata.maxlen = 100000",
+                "data.maxlen",
+            ),
+            (
+                "[[runs]]\nname = \"a\"\ntrain.batch_size = 100000",
+                "train.batch_size",
+            ),
+            (
+                "[[runs]]\nname = \"a\"\npretrain = { epochs = 1, window = 1000000 }",
+                "pretrain.window",
+            ),
+            (
+                "[[runs]]\nname = \"a\"\npretrain = { epochs = 1, batch_size = 100000 }",
+                "pretrain.batch_size",
             ),
             ("[[runs]]\nname = \"a\"\nbackend = \"tpu\"", "backend"),
         ];

@@ -86,7 +86,7 @@ pub use fetch::{ArchiveSource, LocatedArchive, OFFICIAL_SHA256, OFFICIAL_URL, de
 pub use labelled::{load_labelled, load_labelled_against, relabel_by_rating};
 pub use load::{LoadOptions, LoadReport, fetch_and_extract, load_corpus};
 pub use prepare::{DataConfig, EncodedSet, EncodedText, PreparedData, Preprocessing, prepare};
-pub use sequence::{PaddedSequences, Padding, Truncating, kept_range, pad_sequences};
+pub use sequence::{MAX_MAXLEN, PaddedSequences, Padding, Truncating, kept_range, pad_sequences};
 pub use skipgram::{SkipGramConfig, train_skipgram, train_skipgram_with_progress};
 pub use source::{LabelledText, SourceKind};
 pub use split::{SeededRng, derive_seed};

@@ -67,12 +67,25 @@ impl PaddedSequences {
     }
 }
 
-/// Checks that `maxlen` is usable.
+/// The longest `maxlen` allowed: four times IMDB's longest review (about 2,500 words). The
+/// padded arrays grow as texts × `maxlen`, and a recurrent network's training memory with it.
+pub const MAX_MAXLEN: usize = 10_000;
+
+/// Checks that `maxlen` is usable: at least 1, at most [`MAX_MAXLEN`].
 pub fn check_maxlen(maxlen: usize) -> Result<()> {
     if maxlen == 0 {
         return Err(DataError::InvalidSetting {
             setting: "maxlen",
             problem: "0 would drop every word: use a positive length such as 200".to_string(),
+        });
+    }
+    if maxlen > MAX_MAXLEN {
+        return Err(DataError::InvalidSetting {
+            setting: "maxlen",
+            problem: format!(
+                "{maxlen} words is too long: every text is padded to it, so use at most \
+                 {MAX_MAXLEN} (IMDB's longest review has about 2,500 words)"
+            ),
         });
     }
     Ok(())
@@ -149,5 +162,19 @@ mod tests {
     fn zero_maxlen_is_refused() {
         let err = pad_sequences(&seqs(), 0, Padding::Pre, Truncating::Pre).unwrap_err();
         assert!(err.to_string().contains("maxlen"));
+    }
+
+    #[test]
+    fn maxlen_beyond_the_bound_is_refused_and_the_bound_itself_pads() {
+        let at_bound = pad_sequences(&seqs(), MAX_MAXLEN, Padding::Post, Truncating::Pre).unwrap();
+        assert_eq!(at_bound.ids.len(), 3 * MAX_MAXLEN);
+        for maxlen in [MAX_MAXLEN + 1, usize::MAX] {
+            let err = pad_sequences(&seqs(), maxlen, Padding::Post, Truncating::Pre).unwrap_err();
+            let message = err.to_string();
+            assert!(
+                message.contains("maxlen") && message.contains("at most 10000"),
+                "{message}"
+            );
+        }
     }
 }

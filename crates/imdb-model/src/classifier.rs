@@ -96,6 +96,7 @@ impl SentimentClassifier {
                 problem: "the vocabulary is empty".to_string(),
             });
         }
+        config.check_vocabulary(num_words)?;
         if num_classes < 2 {
             return Err(ModelError::InvalidConfig {
                 key: "num_classes",

@@ -59,6 +59,18 @@ impl Architecture {
     }
 }
 
+/// The widest layer a config may ask for (`embed_dim`, `units`, `ff_dim`). Far beyond any
+/// text classifier's needs; a wider one would fail on allocation rather than with a message.
+pub const MAX_WIDTH: usize = 4096;
+
+/// The most stacked layers a config may ask for.
+pub const MAX_LAYERS: usize = 32;
+
+/// The most weights an embedding table (and a language model's output table) may hold,
+/// `num_words × embed_dim`: 2^28 (1 GiB of `f32`), which training holds about four times over
+/// (weights, gradient and the optimizer's two moments).
+pub const MAX_EMBEDDING_WEIGHTS: usize = 1 << 28;
+
 /// Everything that defines a classifier except the vocabulary size, which comes from the data.
 ///
 /// The defaults are the notebook's model: `Embedding(20000, 128) → LSTM(64, dropout=0.2,
@@ -104,6 +116,27 @@ pub struct ModelConfig {
     /// bias 1, every other bias 0).
     #[serde(skip_serializing_if = "is_zero")]
     pub chrono_init: usize,
+}
+
+/// Refuses a table of `num_words` rows of `width` (named by `width_key`) beyond
+/// [`MAX_EMBEDDING_WEIGHTS`] weights.
+pub(crate) fn check_word_table(
+    num_words: usize,
+    width: usize,
+    width_key: &str,
+) -> Result<(), ModelError> {
+    let weights = num_words.checked_mul(width);
+    if weights.is_none_or(|w| w > MAX_EMBEDDING_WEIGHTS) {
+        return Err(ModelError::InvalidConfig {
+            key: "num_words",
+            problem: format!(
+                "{num_words} words × {width_key} {width} would need a table of more than \
+                 {MAX_EMBEDDING_WEIGHTS} weights (1 GiB): lower num_words (the notebook uses \
+                 20000) or {width_key}"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Leaves a setting at its default out of written configs, so that configs written before it
@@ -181,6 +214,12 @@ impl ModelConfig {
         Ok(())
     }
 
+    /// Refuses a vocabulary of `num_words` ids whose embedding table would outgrow
+    /// [`MAX_EMBEDDING_WEIGHTS`], before anything is allocated.
+    pub fn check_vocabulary(&self, num_words: usize) -> Result<(), ModelError> {
+        check_word_table(num_words, self.embed_dim, "embed_dim")
+    }
+
     /// Checks every setting; the error names the key and what is allowed.
     pub fn validate(&self) -> Result<(), ModelError> {
         let positive = [
@@ -195,6 +234,28 @@ impl ModelConfig {
                     problem: "must be at least 1".to_string(),
                 });
             }
+        }
+        let widths = [
+            ("embed_dim", self.embed_dim),
+            ("units", self.units),
+            ("ff_dim", self.ff_dim),
+        ];
+        for (key, value) in widths {
+            if value > MAX_WIDTH {
+                return Err(ModelError::InvalidConfig {
+                    key,
+                    problem: format!(
+                        "{value} is too wide: use at most {MAX_WIDTH} (the notebook's model \
+                         uses 64 to 128)"
+                    ),
+                });
+            }
+        }
+        if self.layers > MAX_LAYERS {
+            return Err(ModelError::InvalidConfig {
+                key: "layers",
+                problem: format!("{} is too deep: use at most {MAX_LAYERS}", self.layers),
+            });
         }
         let rates = [
             ("dropout", self.dropout),

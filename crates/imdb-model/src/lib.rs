@@ -54,7 +54,9 @@ pub mod summary;
 pub use classifier::{
     ModelInput, Predictor, SentimentClassifier, dropout_mask, outputs_for, probabilities,
 };
-pub use config::{Architecture, ModelConfig, Pooling, Readout};
+pub use config::{
+    Architecture, MAX_EMBEDDING_WEIGHTS, MAX_LAYERS, MAX_WIDTH, ModelConfig, Pooling, Readout,
+};
 pub use error::ModelError;
 pub use recurrent::{
     CellKind, Direction, GateBias, Implementation, InferencePrecision, RecurrentLayer, StateOutput,

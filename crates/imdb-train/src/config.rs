@@ -267,6 +267,11 @@ fn is_zero(value: &usize) -> bool {
     *value == 0
 }
 
+/// The largest batch a config may ask for, in training, evaluation and pretraining: a batch's
+/// activations grow with it times the sequence length, and beyond it a run would fail on
+/// allocation rather than with a message.
+pub const MAX_BATCH_SIZE: usize = 4096;
+
 impl TrainConfig {
     /// Checks every setting; the error names the key and what is allowed.
     pub fn validate(&self) -> Result<(), TrainError> {
@@ -278,6 +283,17 @@ impl TrainConfig {
         ] {
             if value == 0 {
                 return bad(key, "must be at least 1".into());
+            }
+        }
+        for (key, value) in [
+            ("batch_size", self.batch_size),
+            ("eval_batch_size", self.eval_batch_size),
+        ] {
+            if value > MAX_BATCH_SIZE {
+                return bad(
+                    key,
+                    format!("{value} texts is too many: use at most {MAX_BATCH_SIZE}"),
+                );
             }
         }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
@@ -355,6 +371,20 @@ mod tests {
                     ..TrainConfig::default()
                 },
                 "batch_size",
+            ),
+            (
+                TrainConfig {
+                    batch_size: MAX_BATCH_SIZE + 1,
+                    ..TrainConfig::default()
+                },
+                "batch_size",
+            ),
+            (
+                TrainConfig {
+                    eval_batch_size: usize::MAX,
+                    ..TrainConfig::default()
+                },
+                "eval_batch_size",
             ),
             (
                 TrainConfig {

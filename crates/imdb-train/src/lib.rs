@@ -92,7 +92,9 @@ pub mod transfer;
 pub use artifacts::{
     Explanation, MODEL_FORMAT, ModelManifest, Prediction, SavedModel, Session, explanation_rows,
 };
-pub use config::{AdversarialConfig, AdversarialKind, EarlyStoppingConfig, Monitor, TrainConfig};
+pub use config::{
+    AdversarialConfig, AdversarialKind, EarlyStoppingConfig, MAX_BATCH_SIZE, Monitor, TrainConfig,
+};
 pub use error::TrainError;
 pub use evaluate::{Evaluation, evaluate, evaluate_at};
 pub use explain::TokenWeight;

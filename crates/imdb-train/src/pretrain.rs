@@ -77,8 +77,20 @@ impl PretrainConfig {
         if self.window < 2 {
             return bad("window", "must be at least 2 words");
         }
+        if self.window > imdb_data::MAX_MAXLEN {
+            return bad(
+                "window",
+                &format!("must be at most {} words", imdb_data::MAX_MAXLEN),
+            );
+        }
         if self.batch_size == 0 {
             return bad("batch_size", "must be at least 1");
+        }
+        if self.batch_size > crate::config::MAX_BATCH_SIZE {
+            return bad(
+                "batch_size",
+                &format!("must be at most {}", crate::config::MAX_BATCH_SIZE),
+            );
         }
         if self.samples == 0 {
             return bad("samples", "must be at least 1");
