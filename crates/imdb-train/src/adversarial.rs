@@ -19,8 +19,8 @@ use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Distribution, Tensor, TensorData};
 use burn::train::TrainOutput;
 use imdb_data::{EncodedSet, derive_seed};
-use imdb_model::ModelInput;
 use imdb_model::adversarial::{embedding_deviation, unit_per_text};
+use imdb_model::{ModelInput, SentimentClassifier};
 
 use crate::config::AdversarialConfig;
 use crate::step::{StepOutput, TrainBatch, Trainee, classification_loss, host};
@@ -95,6 +95,72 @@ pub fn kl_from_logits(p_logits: Tensor<2>, q_logits: Tensor<2>) -> Tensor<1> {
     (log_p.clone().exp() * (log_p - log_q)).sum_dim(1).mean()
 }
 
+impl Adversarial {
+    /// The spread of each dimension of `model`'s word vectors, `[1, 1, embed_dim]`: a
+    /// gradient goes to normalized units times it, a direction comes back times it (see
+    /// `imdb_model::adversarial`).
+    fn deviation(&self, model: &SentimentClassifier) -> Tensor<3> {
+        let embed_dim = model.config.embed_dim;
+        embedding_deviation(model.embedding.val().detach(), self.frequencies.clone())
+            .inner()
+            .reshape([1, 1, embed_dim])
+    }
+
+    /// The virtual adversarial direction of `texts` (norm 1 per text over its real steps,
+    /// measured on normalized vectors, zero on padding): where the prediction `p_logits` (held
+    /// constant) changes most, found by `power_iterations` from a random start of norm `xi`
+    /// (zero iterations: the random start itself). `seed` sets the dropout masks and the
+    /// start.
+    pub fn virtual_adversarial_direction(
+        &self,
+        model: &SentimentClassifier,
+        texts: &ModelInput,
+        p_logits: Tensor<2>,
+        seed: u64,
+    ) -> Tensor<3> {
+        self.virtual_direction(model, texts, p_logits, seed, self.deviation(model))
+    }
+
+    fn virtual_direction(
+        &self,
+        model: &SentimentClassifier,
+        texts: &ModelInput,
+        p_logits: Tensor<2>,
+        seed: u64,
+        deviation: Tensor<3>,
+    ) -> Tensor<3> {
+        let mask = texts.step_mask.clone().inner();
+        let device = texts.tokens.device();
+        device.seed(derive_seed(seed, &[3]));
+        let [rows, steps] = texts.tokens.dims();
+        let start: Tensor<3> = Tensor::random(
+            [rows, steps, model.config.embed_dim],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        )
+        .inner();
+        let mut direction = unit_direction(start, mask.clone(), &deviation);
+        for _ in 0..self.config.power_iterations {
+            let d = (direction.clone() * self.config.xi as f32)
+                .autodiff()
+                .require_grad();
+            let q = model.forward_perturbed(texts.clone(), Some(seed), d.clone());
+            let mut grads = kl_from_logits(p_logits.clone(), q).backward();
+            let g = d
+                .grad_remove(&mut grads)
+                .unwrap_or_else(|| d.clone().inner());
+            direction = unit_direction(g, mask.clone(), &deviation);
+        }
+        direction
+    }
+}
+
+/// `g` (`[batch, steps, embed_dim]`) as a direction of norm 1 per text over its real steps
+/// (`mask`), measured on vectors normalized by `deviation`.
+fn unit_direction(g: Tensor<3>, mask: Tensor<2>, deviation: &Tensor<3>) -> Tensor<3> {
+    unit_per_text(g * deviation.clone(), mask) * deviation.clone()
+}
+
 /// One training step with the adversarial losses `adversarial` asks for; the reported loss
 /// is the classification loss alone (with the L2 penalty), as in a plain step.
 pub fn adversarial_step(
@@ -106,24 +172,13 @@ pub fn adversarial_step(
     let epsilon = config.epsilon as f32;
     let model = &trainee.model;
     let embed_dim = model.config.embed_dim;
-    // Perturbations are measured on normalized vectors (see `imdb_model::adversarial`): a
-    // gradient goes to normalized units times the deviation, a direction comes back times it.
-    let deviation = embedding_deviation(
-        model.embedding.val().detach(),
-        adversarial.frequencies.clone(),
-    )
-    .inner()
-    .reshape([1, 1, embed_dim]);
-    let direction_of = |g: Tensor<3>, mask: Tensor<2>| {
-        unit_per_text(g * deviation.clone(), mask) * deviation.clone()
-    };
+    let deviation = adversarial.deviation(model);
     let TrainBatch {
         input,
         labels,
         dropout_seed,
         unlabelled,
     } = batch;
-    let mask = input.step_mask.clone().inner();
     let mut accumulated = GradientsAccumulator::<Trainee>::new();
     let probe = zeros_like_input(embed_dim, &input).require_grad();
     let logits = model.forward_perturbed(input.clone(), Some(dropout_seed), probe.clone());
@@ -139,7 +194,8 @@ pub fn adversarial_step(
             .grad_remove(&mut grads)
             .unwrap_or_else(|| probe.clone().inner());
         accumulated.accumulate(trainee, GradientsParams::from_grads(grads, trainee));
-        let r = direction_of(g, mask.clone()) * epsilon;
+        let mask = input.step_mask.clone().inner();
+        let r = unit_direction(g, mask, &deviation) * epsilon;
         let pushed = model.forward_perturbed(input.clone(), Some(dropout_seed), r);
         losses.push(classification_loss(pushed, labels));
     } else {
@@ -154,28 +210,8 @@ pub fn adversarial_step(
             }
             None => (input, logits.clone().detach(), dropout_seed),
         };
-        let mask = texts.step_mask.clone().inner();
-        let device = texts.tokens.device();
-        device.seed(derive_seed(seed, &[3]));
-        let [rows, steps] = texts.tokens.dims();
-        let start: Tensor<3> = Tensor::random(
-            [rows, steps, embed_dim],
-            Distribution::Normal(0.0, 1.0),
-            &device,
-        )
-        .inner();
-        let mut direction = direction_of(start, mask.clone());
-        for _ in 0..config.power_iterations {
-            let d = (direction.clone() * config.xi as f32)
-                .autodiff()
-                .require_grad();
-            let q = model.forward_perturbed(texts.clone(), Some(seed), d.clone());
-            let mut grads = kl_from_logits(p_logits.clone(), q).backward();
-            let g = d
-                .grad_remove(&mut grads)
-                .unwrap_or_else(|| d.clone().inner());
-            direction = direction_of(g, mask.clone());
-        }
+        let direction =
+            adversarial.virtual_direction(model, &texts, p_logits.clone(), seed, deviation);
         let q = model.forward_perturbed(texts, Some(seed), direction * epsilon);
         losses.push(kl_from_logits(p_logits, q));
     }
