@@ -298,9 +298,14 @@ fn validate(config: &RunConfig) -> Result<(), String> {
         Ok(()) => {}
     }
     // Refused here, before the corpus is read, rather than when the model is built.
-    if let Err(ModelError::InvalidConfig { problem, .. }) =
+    let tables = if config.pretrain.is_some() {
+        config
+            .model
+            .check_language_model_vocabulary(config.data.num_words)
+    } else {
         config.model.check_vocabulary(config.data.num_words)
-    {
+    };
+    if let Err(ModelError::InvalidConfig { problem, .. }) = tables {
         return Err(format!("key `data.num_words`: {problem}"));
     }
     keyed("train", config.train.validate())
@@ -502,6 +507,12 @@ mod tests {
             (
                 "[[runs]]\nname = \"a\"\npretrain = { epochs = 1, window = 1000000 }",
                 "pretrain.window",
+            ),
+            // The language model's output table is `units` wide.
+            (
+                "[[runs]]\nname = \"a\"\npretrain = { epochs = 1 }\n\
+                 model = { embed_dim = 8, units = 4096 }\ndata.num_words = 100000",
+                "data.num_words",
             ),
             (
                 "[[runs]]\nname = \"a\"\npretrain = { epochs = 1, batch_size = 100000 }",

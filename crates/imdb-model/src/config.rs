@@ -120,11 +120,7 @@ pub struct ModelConfig {
 
 /// Refuses a table of `num_words` rows of `width` (named by `width_key`) beyond
 /// [`MAX_EMBEDDING_WEIGHTS`] weights.
-pub(crate) fn check_word_table(
-    num_words: usize,
-    width: usize,
-    width_key: &str,
-) -> Result<(), ModelError> {
+fn check_word_table(num_words: usize, width: usize, width_key: &str) -> Result<(), ModelError> {
     let weights = num_words.checked_mul(width);
     if weights.is_none_or(|w| w > MAX_EMBEDDING_WEIGHTS) {
         return Err(ModelError::InvalidConfig {
@@ -218,6 +214,13 @@ impl ModelConfig {
     /// [`MAX_EMBEDDING_WEIGHTS`], before anything is allocated.
     pub fn check_vocabulary(&self, num_words: usize) -> Result<(), ModelError> {
         check_word_table(num_words, self.embed_dim, "embed_dim")
+    }
+
+    /// [`check_vocabulary`](Self::check_vocabulary) for a language model, whose output table
+    /// is as long as the embedding and `units` wide.
+    pub fn check_language_model_vocabulary(&self, num_words: usize) -> Result<(), ModelError> {
+        self.check_vocabulary(num_words)?;
+        check_word_table(num_words, self.units, "units")
     }
 
     /// Checks every setting; the error names the key and what is allowed.

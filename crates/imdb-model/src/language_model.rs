@@ -133,8 +133,7 @@ impl LanguageModel {
         device: &Device,
     ) -> Result<Self, ModelError> {
         config.check_language_model()?;
-        // The output table is as long as the embedding and `units` wide.
-        crate::config::check_word_table(num_words, config.units, "units")?;
+        config.check_language_model_vocabulary(num_words)?;
         let body = SentimentClassifier::new(config, num_words, 2, seed, device)?;
         let units = config.units;
         let mut rng = SeededRng::new(seed ^ 0x1a9e_7a5e);
