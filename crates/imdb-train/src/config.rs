@@ -175,8 +175,8 @@ fn default_power_iterations() -> usize {
 }
 
 impl AdversarialConfig {
-    /// `kind` at norm `epsilon` with the paper's ξ and one power iteration, on the labelled
-    /// batch (the defaults a config table gets).
+    /// `kind` at norm `epsilon` with the default ξ (0.1) and one power iteration, on the
+    /// labelled batch (the defaults a config table gets).
     pub fn new(kind: AdversarialKind, epsilon: f64) -> Self {
         Self {
             epsilon,
