@@ -518,6 +518,10 @@ mod tests {
                 "[[runs]]\nname = \"a\"\npretrain = { epochs = 1, batch_size = 100000 }",
                 "pretrain.batch_size",
             ),
+            (
+                "[[runs]]\nname = \"a\"\npretrain = { epochs = 1, samples = 1000000000 }",
+                "pretrain.samples",
+            ),
             ("[[runs]]\nname = \"a\"\nbackend = \"tpu\"", "backend"),
         ];
         for (runs, key) in cases {

@@ -47,6 +47,9 @@ pub struct PretrainConfig {
     pub seed: Option<u64>,
 }
 
+/// The most words a pretraining batch may sample for its softmax.
+pub const MAX_SAMPLES: usize = 65_536;
+
 impl Default for PretrainConfig {
     fn default() -> Self {
         Self {
@@ -94,6 +97,13 @@ impl PretrainConfig {
         }
         if self.samples == 0 {
             return bad("samples", "must be at least 1");
+        }
+        // Each window's word scores every sample: a batch holds batch × window × samples.
+        if self.samples > MAX_SAMPLES {
+            return bad(
+                "samples",
+                &format!("must be at most {MAX_SAMPLES} (512 is the default)"),
+            );
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
             return bad("learning_rate", "must be a positive number");
