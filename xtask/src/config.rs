@@ -252,70 +252,29 @@ fn describe<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>) -> String {
 }
 
 fn validate(config: &RunConfig) -> Result<(), String> {
-    use imdb_data::DataError;
-    use imdb_model::ModelError;
     check_seeds(&config.seeds).map_err(|problem| format!("key `seeds`: {problem}"))?;
-    if let Some(fine_tune) = &config.fine_tune {
-        if config.pretrain.is_none() {
-            return Err(
-                "key `fine_tune`: it sets how pretrained layers are fine-tuned, but the \
-                        run has no `pretrain`; add `pretrain = { epochs = 1 }` or remove it"
-                    .into(),
-            );
-        }
-        keyed("fine_tune", fine_tune.validate())?;
+    if config.fine_tune.is_some() && config.pretrain.is_none() {
+        return Err(
+            "key `fine_tune`: it sets how pretrained layers are fine-tuned, but the run has no \
+             `pretrain`; add `pretrain = { epochs = 1 }` or remove it"
+                .into(),
+        );
     }
-    if let Some(pretrain) = &config.pretrain {
-        keyed("pretrain", pretrain.validate())?;
-        if let Err(ModelError::InvalidConfig { key, problem }) = config.model.check_language_model()
-        {
-            return Err(format!("key `model.{key}` (with `pretrain`): {problem}"));
-        }
-        if config.embeddings.is_some() {
-            return Err(
-                "keys `pretrain` and `embeddings`: the language model learns its own \
-                        word vectors; give one of the two"
-                    .into(),
-            );
-        }
+    if config.pretrain.is_some() && config.embeddings.is_some() {
+        return Err(
+            "keys `pretrain` and `embeddings`: the language model learns its own word vectors; \
+             give one of the two"
+                .into(),
+        );
     }
-    if let Some(Err(ModelError::InvalidConfig { key, problem })) =
-        config.ngram_stack.as_ref().map(|stack| stack.validate())
+    // Everything the library's recipe checks (every key and the word tables' size) is refused
+    // here, before the corpus is read.
+    match config
+        .recipe(imdb_model::InferencePrecision::Fast)
+        .validate()
     {
-        return Err(format!("key `ngram_stack.{key}`: {problem}"));
-    }
-    match config.data.validate() {
-        Err(DataError::InvalidSetting { setting, problem }) => {
-            return Err(format!("key `data.{setting}`: {problem}"));
-        }
-        Err(other) => return Err(other.to_string()),
-        Ok(()) => {}
-    }
-    match config.model.validate() {
-        Err(ModelError::InvalidConfig { key, problem }) => {
-            return Err(format!("key `model.{key}`: {problem}"));
-        }
-        Ok(()) => {}
-    }
-    // Refused here, before the corpus is read, rather than when the model is built.
-    let tables = if config.pretrain.is_some() {
-        config
-            .model
-            .check_language_model_vocabulary(config.data.num_words)
-    } else {
-        config.model.check_vocabulary(config.data.num_words)
-    };
-    if let Err(ModelError::InvalidConfig { problem, .. }) = tables {
-        return Err(format!("key `data.num_words`: {problem}"));
-    }
-    keyed("train", config.train.validate())
-}
-
-/// A training setting's error under its section's key, e.g. `key \`train.epochs\`: …`.
-fn keyed(section: &str, result: Result<(), imdb_train::TrainError>) -> Result<(), String> {
-    match result {
-        Err(imdb_train::TrainError::InvalidConfig { key, problem }) => {
-            Err(format!("key `{section}.{key}`: {problem}"))
+        Err(imdb_train::TrainError::InvalidRecipe { key, problem }) => {
+            Err(format!("key `{key}`: {problem}"))
         }
         Err(other) => Err(other.to_string()),
         Ok(()) => Ok(()),
@@ -625,15 +584,15 @@ mod tests {
             ),
             (
                 "pretrain = {}\nmodel = { bidirectional = true, layers = 2 }",
-                "key `model.layers` (with `pretrain`): a bidirectional language model has one layer",
+                "key `model.layers`: with `pretrain`, a bidirectional language model has one layer",
             ),
             (
                 "pretrain = {}\nmodel = { bidirectional = true, mask_padding = false }",
-                "key `model.mask_padding` (with `pretrain`)",
+                "key `model.mask_padding`: with `pretrain`, a bidirectional",
             ),
             (
                 "pretrain = {}\nmodel.architecture = \"transformer\"",
-                "key `model.architecture` (with `pretrain`): a language model reads word by word",
+                "key `model.architecture`: with `pretrain`, a language model reads word by word",
             ),
             (
                 "pretrain = {}\nembeddings = { source = \"skipgram\" }",

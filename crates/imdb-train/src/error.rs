@@ -14,6 +14,15 @@ pub enum TrainError {
         problem: String,
     },
 
+    /// A recipe's setting is outside what is allowed; `key` names it with its section.
+    #[error("invalid setting `{key}`: {problem}")]
+    InvalidRecipe {
+        /// The setting with its section, e.g. `data.maxlen` or `pretrain.window`.
+        key: String,
+        /// What is wrong and what is allowed.
+        problem: String,
+    },
+
     /// The loss became NaN or infinite.
     #[error(
         "the training loss became {value} at epoch {epoch}, batch {batch}: training diverged. \

@@ -33,7 +33,7 @@ use imdb_data::{
 };
 use imdb_model::language_model::LanguageModel;
 use imdb_model::ngram::NgramConfig;
-use imdb_model::{InferencePrecision, ModelConfig, Readout};
+use imdb_model::{InferencePrecision, ModelConfig, ModelError, Readout};
 
 use crate::artifacts::SavedModel;
 use crate::config::TrainConfig;
@@ -184,6 +184,44 @@ impl Recipe {
         self
     }
 
+    /// Checks every setting before any work is done, naming a refused one by its section and
+    /// key (`data.maxlen`, `model.units`, `train.batch_size`, `pretrain.window`,
+    /// `fine_tune.pretrained_lr_scale`, `ngram_stack.max_n`); a vocabulary whose word tables
+    /// would outgrow the model's bound is refused as `data.num_words` (with `pretrain`, the
+    /// language model's output table counts too). [`fit`](Self::fit) calls it first.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        match self.data.validate() {
+            Err(imdb_data::DataError::InvalidSetting { setting, problem }) => {
+                return Err(invalid("data", setting, problem));
+            }
+            other => other?,
+        }
+        model_keyed("model", self.model.validate())?;
+        let tables = if self.pretrain.is_some() {
+            self.model
+                .check_language_model_vocabulary(self.data.num_words)
+        } else {
+            self.model.check_vocabulary(self.data.num_words)
+        };
+        tables.map_err(|ModelError::InvalidConfig { problem, .. }| {
+            invalid("data", "num_words", problem)
+        })?;
+        keyed("train", self.train.validate())?;
+        if let Some(pretrain) = &self.pretrain {
+            keyed("pretrain", pretrain.validate())?;
+            self.model.check_language_model().map_err(
+                |ModelError::InvalidConfig { key, problem }| {
+                    invalid("model", key, format!("with `pretrain`, {problem}"))
+                },
+            )?;
+            keyed("fine_tune", self.fine_tune.validate())?;
+        }
+        if let Some(ngram) = &self.ngram_stack {
+            model_keyed("ngram_stack", ngram.validate())?;
+        }
+        Ok(())
+    }
+
     /// Every step in order, nothing cached: prepare the sets, compute the start, train,
     /// evaluate on the test set, stack. `observer` sees the classifier's training.
     pub fn fit(
@@ -192,6 +230,7 @@ impl Recipe {
         device: &Device,
         observer: &mut dyn TrainObserver,
     ) -> Result<Trained, TrainError> {
+        self.validate()?;
         let data = self.prepare(corpus)?;
         let embeddings = match (&self.embeddings, &self.pretrain) {
             (Some(vectors), None) => Some(self.initial_embeddings(vectors, corpus)?),
@@ -516,3 +555,24 @@ pub fn skipgram_reviews(corpus: &TokenizedCorpus) -> Vec<&[u32]> {
 struct QuietPretraining;
 
 impl PretrainObserver for QuietPretraining {}
+
+/// A refused setting under its section's name.
+fn invalid(section: &str, key: &str, problem: String) -> TrainError {
+    TrainError::InvalidRecipe {
+        key: format!("{section}.{key}"),
+        problem,
+    }
+}
+
+/// A model setting's refusal under its section's name.
+fn model_keyed(section: &str, result: Result<(), ModelError>) -> Result<(), TrainError> {
+    result.map_err(|ModelError::InvalidConfig { key, problem }| invalid(section, key, problem))
+}
+
+/// A training setting's refusal under its section's name.
+fn keyed(section: &str, result: Result<(), TrainError>) -> Result<(), TrainError> {
+    result.map_err(|e| match e {
+        TrainError::InvalidConfig { key, problem } => invalid(section, key, problem),
+        other => other,
+    })
+}

@@ -1,0 +1,163 @@
+//! A recipe checks every setting before it does any work, and names a refused one by its
+//! section and key, whoever builds it (a config file through `xtask`, or another project).
+
+use burn::tensor::Device;
+use imdb_data::DataConfig;
+use imdb_model::ModelConfig;
+use imdb_model::ngram::NgramConfig;
+use imdb_train::pretrain::PretrainConfig;
+use imdb_train::{FineTuneConfig, Recipe, Silent, TrainConfig, TrainError};
+
+/// The key and problem of a refusal, or a panic naming what came instead.
+fn refused(result: Result<(), TrainError>) -> (String, String) {
+    match result {
+        Err(TrainError::InvalidRecipe { key, problem }) => (key, problem),
+        other => panic!("expected a refused setting, got {other:?}"),
+    }
+}
+
+fn recipe() -> Recipe {
+    Recipe::new(DataConfig {
+        num_words: 100,
+        maxlen: 16,
+        val_size: 40,
+        ..DataConfig::default()
+    })
+}
+
+#[test]
+fn every_section_is_checked_and_named() {
+    recipe().validate().expect("the defaults are valid");
+    let pretrained =
+        || recipe().with_pretraining(PretrainConfig::default(), FineTuneConfig::default());
+    let cases: Vec<(Recipe, &str, &str)> = vec![
+        (
+            Recipe {
+                data: DataConfig {
+                    maxlen: 0,
+                    ..recipe().data
+                },
+                ..recipe()
+            },
+            "data.maxlen",
+            "",
+        ),
+        (
+            recipe().with_model(ModelConfig {
+                units: 0,
+                ..ModelConfig::default()
+            }),
+            "model.units",
+            "at least 1",
+        ),
+        (
+            Recipe {
+                data: DataConfig {
+                    num_words: 1 << 40,
+                    ..recipe().data
+                },
+                ..recipe()
+            },
+            "data.num_words",
+            "",
+        ),
+        (
+            recipe().with_train(TrainConfig {
+                batch_size: 0,
+                ..TrainConfig::default()
+            }),
+            "train.batch_size",
+            "",
+        ),
+        (
+            recipe().with_pretraining(
+                PretrainConfig {
+                    window: 1,
+                    ..PretrainConfig::default()
+                },
+                FineTuneConfig::default(),
+            ),
+            "pretrain.window",
+            "at least 2",
+        ),
+        (
+            recipe().with_pretraining(
+                PretrainConfig::default(),
+                FineTuneConfig {
+                    pretrained_lr_scale: 0.0,
+                    ..FineTuneConfig::default()
+                },
+            ),
+            "fine_tune.pretrained_lr_scale",
+            "",
+        ),
+        (
+            Recipe {
+                model: ModelConfig {
+                    bidirectional: true,
+                    layers: 2,
+                    ..ModelConfig::default()
+                },
+                ..pretrained()
+            },
+            "model.layers",
+            "with `pretrain`, a bidirectional language model has one layer",
+        ),
+        (
+            recipe().with_ngram_stack(NgramConfig {
+                max_n: 0,
+                ..NgramConfig::default()
+            }),
+            "ngram_stack.max_n",
+            "",
+        ),
+    ];
+    for (bad, key, problem) in cases {
+        let (got_key, got_problem) = refused(bad.validate());
+        assert_eq!(got_key, key, "{got_problem}");
+        assert!(got_problem.contains(problem), "{key}: {got_problem}");
+    }
+}
+
+#[test]
+fn the_language_models_output_table_counts_only_with_pretraining() {
+    // 2^28 weights at most: 2^21 words × 128 fits the embedding (embed_dim 128) but not a
+    // language model's output table 256 units wide.
+    let wide = |recipe: Recipe| Recipe {
+        data: DataConfig {
+            num_words: 1 << 21,
+            ..recipe.data.clone()
+        },
+        model: ModelConfig {
+            embed_dim: 128,
+            units: 256,
+            ..ModelConfig::default()
+        },
+        ..recipe
+    };
+    wide(recipe())
+        .validate()
+        .expect("a classifier's table fits");
+    let pretrained = wide(recipe().with_pretraining(PretrainConfig::default(), Default::default()));
+    let (key, problem) = refused(pretrained.validate());
+    assert_eq!(key, "data.num_words", "{problem}");
+    assert!(problem.contains("units"), "{problem}");
+}
+
+#[test]
+fn fit_refuses_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("reviews.csv");
+    imdb_data::synthetic::write_synthetic_csv(&csv, 200, 5).unwrap();
+    let data = DataConfig::csv(&csv, "review", "sentiment", 0.2);
+    let corpus = imdb_data::load_labelled(&data, 42).unwrap();
+    let recipe = Recipe::new(DataConfig {
+        num_words: 1 << 40,
+        ..data
+    });
+    match recipe.fit(&corpus, &Device::flex(), &mut Silent) {
+        Err(TrainError::InvalidRecipe { key, .. }) => assert_eq!(key, "data.num_words"),
+        Err(other) => panic!("expected data.num_words refused, got {other}"),
+        Ok(_) => panic!("a 2^40-word vocabulary was accepted"),
+    }
+}
