@@ -1,10 +1,12 @@
 //! The model's own thread and how it shares itself between requests.
 //!
-//! - A bounded queue: at most [`Limits::queue`] requests wait or run; past it a request is
-//!   refused at once (the API answers 503 with `Retry-After`) instead of waiting behind work
-//!   nobody may want any more.
-//! - A request whose client is gone (it timed out with 408, or left) is dropped before any of
-//!   its work is done.
+//! - A bounded queue: at most [`Limits::queue`] requests whose clients wait for them; past it
+//!   a request is refused at once (the API answers 503 with `Retry-After`) instead of waiting
+//!   behind work nobody may want any more. A request's place is freed by the asking side as
+//!   soon as its answer is in or its client is gone, so a client that has its answer, or one
+//!   that gives up, never keeps the next request out.
+//! - A request whose client is gone (it timed out with 408, or left) is dropped before any
+//!   (more) of its work is done; an explanation slice already running finishes first.
 //! - Plain requests never queue behind explanations: every plain text waiting is classified
 //!   in one forward pass, then one slice of explanation work runs (whole texts, at most
 //!   [`Limits::slice_rows`] rows, at least one text), then the plain texts that came in
@@ -75,7 +77,7 @@ pub enum Refusal {
     Failed(String),
 }
 
-/// Counts a request as pending from its submission until it is answered or dropped.
+/// Counts a request as pending while its client waits for it (held by [`Inference::ask`]).
 struct Ticket(Arc<AtomicUsize>);
 
 impl Drop for Ticket {
@@ -89,7 +91,6 @@ struct Job {
     texts: Vec<String>,
     explain: bool,
     reply: oneshot::Sender<Result<Vec<Answer>, Refusal>>,
-    _ticket: Ticket,
 }
 
 impl Job {
@@ -206,7 +207,7 @@ impl Inference {
         Ok((handle, info, thread))
     }
 
-    /// Requests waiting or running now.
+    /// Requests whose clients wait for them now.
     pub fn pending(&self) -> usize {
         self.pending.load(Ordering::SeqCst)
     }
@@ -217,14 +218,15 @@ impl Inference {
             self.pending.fetch_sub(1, Ordering::SeqCst);
             return Err(Refusal::Busy);
         }
-        let ticket = Ticket(self.pending.clone());
+        // Dropped when this returns or when the client's future is dropped (it left or timed
+        // out), whatever the model's thread is doing with the request then.
+        let _ticket = Ticket(self.pending.clone());
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send(Job {
                 texts,
                 explain,
                 reply,
-                _ticket: ticket,
             })
             .map_err(|_| Refusal::Failed("the model is not running".to_string()))?;
         answer
