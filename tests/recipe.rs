@@ -1,7 +1,8 @@
 //! The library's recipe (`imdb_train::Recipe`) computes what `cargo xtask experiment` does:
 //! the same settings, in ten lines of another project's code, give byte-identical
 //! `predictions.csv` — for skip-gram vectors, and for a pretrained language model stacked
-//! with an n-gram model.
+//! with an n-gram model, including a second stacked run of the same seed, which takes the
+//! first one's n-gram models instead of fitting its own.
 
 mod common;
 
@@ -42,6 +43,11 @@ embeddings = { source = "skipgram", skipgram_epochs = 2 }
 name = "stacked"
 pretrain = { epochs = 1, window = 8, batch_size = 16, samples = 16 }
 ngram_stack = { max_n = 2 }
+[[runs]]
+name = "stacked-short"
+pretrain = { epochs = 1, window = 8, batch_size = 16, samples = 16 }
+ngram_stack = { max_n = 2 }
+train.epochs = 2
 "#;
 
 /// The recipe the config's defaults describe.
@@ -93,11 +99,18 @@ fn the_library_recipe_gives_the_experiment_commands_predictions() {
     imdb_data::synthetic::write_synthetic_csv(&csv, 300, 21).unwrap();
     std::fs::write(dir.join("recipe.toml"), CONFIG).unwrap();
     let data_dir = dir.join("data");
-    common::run(
+    let out = common::run(
         common::command(&data_dir)
             .args(["experiment", "recipe.toml", "--out"])
             .arg(dir.join("runs"))
             .current_dir(dir),
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    let shared = "(n-gram models fitted for an earlier run on the same sets)";
+    let sharing: Vec<&str> = log.lines().filter(|l| l.contains(shared)).collect();
+    assert!(
+        sharing.len() == 1 && sharing[0].starts_with("[stacked-short]"),
+        "only the second stacked run takes the first one's n-gram models:\n{log}"
     );
 
     let skipgram = recipe(&csv).with_skipgram(2);
@@ -116,7 +129,13 @@ fn the_library_recipe_gives_the_experiment_commands_predictions() {
             max_n: 2,
             ..NgramConfig::default()
         });
-    for (name, recipe) in [("skipgram", skipgram), ("stacked", stacked)] {
+    let mut stacked_short = stacked.clone();
+    stacked_short.train.epochs = 2;
+    for (name, recipe) in [
+        ("skipgram", skipgram),
+        ("stacked", stacked),
+        ("stacked-short", stacked_short),
+    ] {
         let out = dir.join(format!("library-{name}"));
         std::fs::create_dir_all(&out).unwrap();
         let ours = library_predictions(&recipe, &out);

@@ -31,6 +31,7 @@ use crate::cli::ExperimentArgs;
 use crate::config::{Experiment, Run, RunConfig, check_against_corpus, load_experiment};
 use crate::error::XtaskError;
 use crate::lock::{Holding, OutputLock};
+use crate::ngram_cache::NgramCache;
 
 /// Console progress that also stops when Ctrl-C was pressed.
 struct Interruptible {
@@ -144,6 +145,7 @@ pub fn run(args: &ExperimentArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskErro
 
     let started = Instant::now();
     let mut timings = Vec::new();
+    let mut ngrams = NgramCache::new(selected.iter().map(|(run, _, _)| &run.config));
     for (run, dir, label) in &selected {
         std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
         let _run_lock =
@@ -157,7 +159,9 @@ pub fn run(args: &ExperimentArgs, stop: Arc<AtomicBool>) -> Result<(), XtaskErro
             label,
             precision,
         };
-        if let Some(times) = run_one(&context, run, corpus, stop.clone())? {
+        let times = run_one(&context, run, corpus, &mut ngrams, stop.clone())?;
+        ngrams.release(&run.config);
+        if let Some(times) = times {
             timings.push((label.clone(), times));
         }
     }
@@ -352,6 +356,7 @@ fn run_one(
     context: &RunContext<'_>,
     run: &Run,
     corpus: &TokenizedCorpus,
+    ngrams: &mut NgramCache,
     stop: Arc<AtomicBool>,
 ) -> Result<Option<RunTimes>, XtaskError> {
     let RunContext {
@@ -427,17 +432,29 @@ fn run_one(
     if stacking_json.exists() {
         std::fs::remove_file(&stacking_json).map_err(io("cannot remove", &stacking_json))?;
     }
-    let finished = recipe.finish(corpus, &data, &outcome, &device)?;
+    // The runs of one seed share their n-gram models (fitted by the first of them).
+    let shared = ngrams.get_or_fit(&config, || recipe.fit_ngrams(corpus, &data))?;
+    let mut finished =
+        recipe.finish_with(corpus, &data, &outcome, &device, shared.map(|(f, _)| f))?;
+    let reused = shared.is_some_and(|(_, reused)| reused);
     let (saved, test, predict_seconds) = (finished.saved, finished.test, finished.predict_seconds);
     let mut stacking_seconds = 0.0;
+    if let (Some(record), Some((fitted, false))) = (&mut finished.stack, shared) {
+        record.seconds += fitted.seconds();
+    }
     if let Some(record) = &finished.stack {
         imdb_train::records::save_json(record, &stacking_json)?;
         let accuracy = record.test_accuracy;
         eprintln!(
-            "[{label}] stacked with {} n-grams in {:.0} s: test accuracy network {:.4}, \
+            "[{label}] stacked with {} n-grams in {:.0} s{}: test accuracy network {:.4}, \
              n-grams {:.4}, stacked {:.4}",
             record.ngram_features,
             record.seconds,
+            if reused {
+                " (n-gram models fitted for an earlier run on the same sets)"
+            } else {
+                ""
+            },
             accuracy.network,
             accuracy.ngram,
             accuracy.stacked

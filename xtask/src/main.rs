@@ -20,6 +20,7 @@ mod export;
 mod fingerprint;
 mod lock;
 mod long_range;
+mod ngram_cache;
 mod precision;
 mod predict;
 mod pretrain;

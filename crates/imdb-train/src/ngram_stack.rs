@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 use imdb_data::{PreparedData, TokenizedReview, Vocabulary};
-use imdb_model::ngram::{NgramConfig, NgramFeatures};
+use imdb_model::ngram::{NgramClassifier, NgramConfig, NgramFeatures};
 use imdb_model::{InferencePrecision, SentimentClassifier};
 use serde::{Deserialize, Serialize};
 
@@ -43,7 +43,8 @@ pub struct StackRecord {
     pub validation_held_out: Option<f64>,
     /// Test accuracy: the network, the n-gram model, the stack.
     pub test_accuracy: PartAccuracies,
-    /// Fitting the n-gram models, scoring the sets and fitting the stack.
+    /// Fitting the n-gram models (unless they were fitted before, for another run on the same
+    /// sets), scoring the sets and fitting the stack.
     pub seconds: f64,
 }
 
@@ -76,6 +77,92 @@ pub struct StackInputs<'a> {
     pub precision: InferencePrecision,
 }
 
+/// The n-gram half of a stack: it depends on the run's sets and n-gram settings alone, not on
+/// the network, so one fit serves every network trained on the same sets (an experiment's
+/// runs of one seed). [`stack_with_ngrams`] fits it each time; [`stack_fitted`] takes one
+/// fitted before.
+#[derive(Debug, Clone)]
+pub struct FittedNgrams {
+    config: NgramConfig,
+    /// The rows of the training, validation and test sets it was fitted and scored on, and
+    /// the vocabulary size, to refuse other sets.
+    rows: [Vec<usize>; 3],
+    num_words: usize,
+    /// The log-odds of the validation reviews, from the model fitted on the training reviews.
+    val_logits: Vec<f64>,
+    /// The model fitted on training and validation reviews together (the stack's, saved).
+    for_test: NgramClassifier,
+    /// Its log-odds of the test reviews.
+    test_logits: Vec<f64>,
+    seconds: f64,
+}
+
+impl FittedNgrams {
+    /// Fits the two n-gram models on a run's sets (`data`, whose `source` rows index the
+    /// corpus' `train_reviews` and `test_reviews`, ids below `num_words`): one from the
+    /// training reviews, for the validation reviews the stack is fitted on; one from training
+    /// and validation reviews together, for the test (the network needs the validation
+    /// reviews to stop early, the n-gram model does not).
+    pub fn fit(
+        config: &NgramConfig,
+        data: &PreparedData,
+        (train_reviews, test_reviews): (&[TokenizedReview], &[TokenizedReview]),
+        num_words: usize,
+    ) -> Result<Self, TrainError> {
+        let started = Instant::now();
+        let texts = |reviews: &[TokenizedReview], rows: &[usize]| -> Vec<Vec<u32>> {
+            rows.iter()
+                .map(|&i| Vocabulary::encode_ranks(&reviews[i].ranks, num_words))
+                .collect()
+        };
+        let train = texts(train_reviews, &data.train.source);
+        let val = texts(train_reviews, &data.val.source);
+        let labelled: Vec<&[u32]> = train.iter().chain(&val).map(Vec::as_slice).collect();
+        let mut labels = data.train.labels.clone();
+        labels.extend(&data.val.labels);
+        // One after the other (each on every core): one fit's optimizer state in memory at a
+        // time.
+        let features = NgramFeatures::new(&labelled, config.max_n, config.hash_bits)?;
+        let for_val = features.fit(&data.train.labels, config)?;
+        let val_logits: Vec<f64> = val.iter().map(|t| for_val.logit(t)).collect();
+        drop(for_val);
+        let for_test = features.fit(&labels, config)?;
+        drop(features);
+        let test_logits = texts(test_reviews, &data.test.source)
+            .iter()
+            .map(|t| for_test.logit(t))
+            .collect();
+        Ok(Self {
+            config: *config,
+            rows: set_rows(data),
+            num_words,
+            val_logits,
+            for_test,
+            test_logits,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// The settings it was fitted with.
+    pub fn config(&self) -> &NgramConfig {
+        &self.config
+    }
+
+    /// Seconds the fit took.
+    pub fn seconds(&self) -> f64 {
+        self.seconds
+    }
+}
+
+/// The source rows of a run's training, validation and test sets.
+fn set_rows(data: &PreparedData) -> [Vec<usize>; 3] {
+    [
+        data.train.source.clone(),
+        data.val.source.clone(),
+        data.test.source.clone(),
+    ]
+}
+
 /// Stacks the network (whose test evaluation is `network_test`) with an n-gram model set by
 /// `config`; returns the stack's test evaluation, its record and the stack itself (to save
 /// with the network: [`crate::SavedModel::with_stack`]).
@@ -85,30 +172,32 @@ pub fn stack_with_ngrams(
     network_test: &Evaluation,
     device: &Device,
 ) -> Result<(Evaluation, StackRecord, NgramStack), TrainError> {
+    let reviews = (inputs.train_reviews, inputs.test_reviews);
+    let fitted = FittedNgrams::fit(config, inputs.data, reviews, inputs.num_words)?;
+    let (test, mut record, stack) = stack_fitted(&fitted, inputs, network_test, device)?;
+    record.seconds += fitted.seconds;
+    Ok((test, record, stack))
+}
+
+/// [`stack_with_ngrams`] with n-gram models fitted before on the same sets; refused, saying
+/// why, when they were fitted on other rows or another vocabulary size. The record's
+/// `seconds` are this stacking's, without the earlier fit.
+pub fn stack_fitted(
+    fitted: &FittedNgrams,
+    inputs: &StackInputs<'_>,
+    network_test: &Evaluation,
+    device: &Device,
+) -> Result<(Evaluation, StackRecord, NgramStack), TrainError> {
     let started = Instant::now();
     let data = inputs.data;
-    let texts = |reviews: &[TokenizedReview], rows: &[usize]| -> Vec<Vec<u32>> {
-        rows.iter()
-            .map(|&i| Vocabulary::encode_ranks(&reviews[i].ranks, inputs.num_words))
-            .collect()
-    };
-    let train = texts(inputs.train_reviews, &data.train.source);
-    let val = texts(inputs.train_reviews, &data.val.source);
-    let labelled: Vec<&[u32]> = train.iter().chain(&val).map(Vec::as_slice).collect();
-    let mut labels = data.train.labels.clone();
-    labels.extend(&data.val.labels);
-    // One model from the training reviews, for the validation reviews the stack is fitted
-    // on; one from training and validation reviews together, for the test: the network
-    // needs the validation reviews to stop early, the n-gram model does not.
-    // One after the other (each on every core): one fit's optimizer state in memory at a time.
-    let features = NgramFeatures::new(&labelled, config.max_n, config.hash_bits)?;
-    let for_val = features.fit(&data.train.labels, config)?;
-    let val_ngram: Vec<f64> = val.iter().map(|t| for_val.logit(t)).collect();
-    drop(for_val);
-    let for_test = features.fit(&labels, config)?;
-    drop(features);
-    let test_ids = texts(inputs.test_reviews, &data.test.source);
-
+    if fitted.rows != set_rows(data) || fitted.num_words != inputs.num_words {
+        return Err(TrainError::BadSet {
+            split: "training",
+            problem: "the n-gram models were fitted on other sets (other rows or another \
+                      num_words): fit them on this run's sets"
+                .into(),
+        });
+    }
     let network_val = evaluate_at(
         inputs.model,
         &data.val,
@@ -116,29 +205,30 @@ pub fn stack_with_ngrams(
         inputs.precision,
         device,
     )?;
-    let held_out = held_out_accuracy(&network_val, &val_ngram)?;
-    let stacking = Stacking::fit(&network_val, &val_ngram)?;
-    let stacked_val = stacking.evaluate(&network_val, &val_ngram, "validation")?;
+    let val_ngram = &fitted.val_logits;
+    let held_out = held_out_accuracy(&network_val, val_ngram)?;
+    let stacking = Stacking::fit(&network_val, val_ngram)?;
+    let stacked_val = stacking.evaluate(&network_val, val_ngram, "validation")?;
+    // The saved model's own arithmetic (`NgramStack::evaluate`: the n-gram model's log-odds,
+    // then the stack's), so that `evaluate` gives these verdicts exactly.
+    let stacked_test = stacking.evaluate(network_test, &fitted.test_logits, "test")?;
     let stack = NgramStack {
-        ngram: for_test,
+        ngram: fitted.for_test.clone(),
         stacking,
     };
-    // The saved model's own arithmetic, so that `evaluate` gives these verdicts exactly.
-    let stacked_test = stack.evaluate(network_test, &test_ids, "test")?;
-    let test_ngram: Vec<f64> = test_ids.iter().map(|t| stack.ngram.logit(t)).collect();
     let record = StackRecord {
-        ngram: *config,
+        ngram: fitted.config,
         ngram_features: stack.ngram.num_features(),
         stacking,
         validation_accuracy: PartAccuracies {
             network: network_val.metrics.accuracy,
-            ngram: accuracy(&val_ngram, &data.val.labels),
+            ngram: accuracy(val_ngram, &data.val.labels),
             stacked: stacked_val.metrics.accuracy,
         },
         validation_held_out: Some(held_out),
         test_accuracy: PartAccuracies {
             network: network_test.metrics.accuracy,
-            ngram: accuracy(&test_ngram, &data.test.labels),
+            ngram: accuracy(&fitted.test_logits, &data.test.labels),
             stacked: stacked_test.metrics.accuracy,
         },
         seconds: started.elapsed().as_secs_f64(),

@@ -41,7 +41,7 @@ use crate::error::TrainError;
 use crate::evaluate::{Evaluation, evaluate_at};
 use crate::history::History;
 use crate::learner::{FitOutcome, FitSpec, InitialEmbeddings, Start, fit_from};
-use crate::ngram_stack::{StackInputs, StackRecord, stack_with_ngrams};
+use crate::ngram_stack::{FittedNgrams, StackInputs, StackRecord, stack_fitted, stack_with_ngrams};
 use crate::pretrain::{PretrainConfig, PretrainEpoch, PretrainObserver, pretrain_language_model};
 use crate::progress::TrainObserver;
 use crate::transfer::{FineTuneConfig, PretrainedStart};
@@ -502,6 +502,36 @@ impl Recipe {
         outcome: &FitOutcome,
         device: &Device,
     ) -> Result<Finished, TrainError> {
+        self.finish_with(corpus, data, outcome, device, None)
+    }
+
+    /// The n-gram models of this recipe's stack on `data` (see [`FittedNgrams`]), or `None`
+    /// when it does not stack: what [`finish_with`](Self::finish_with) can share between
+    /// networks trained on the same sets.
+    pub fn fit_ngrams(
+        &self,
+        corpus: &TokenizedCorpus,
+        data: &PreparedData,
+    ) -> Result<Option<FittedNgrams>, TrainError> {
+        let Some(config) = &self.ngram_stack else {
+            return Ok(None);
+        };
+        let reviews = (corpus.train.as_slice(), corpus.test.as_slice());
+        FittedNgrams::fit(config, data, reviews, self.data.num_words).map(Some)
+    }
+
+    /// [`finish`](Self::finish), stacking with n-gram models fitted before by
+    /// [`fit_ngrams`](Self::fit_ngrams) on the same sets when `ngrams` is given (the same
+    /// verdicts, without fitting them again); refused when they were fitted with other
+    /// settings or on other sets.
+    pub fn finish_with(
+        &self,
+        corpus: &TokenizedCorpus,
+        data: &PreparedData,
+        outcome: &FitOutcome,
+        device: &Device,
+        ngrams: Option<&FittedNgrams>,
+    ) -> Result<Finished, TrainError> {
         let eval = self.eval_settings();
         let started = Instant::now();
         let network_test = evaluate_at(&outcome.model, &data.test, eval, self.precision, device)?;
@@ -529,7 +559,20 @@ impl Recipe {
             eval,
             precision: self.precision,
         };
-        let (test, record, stack) = stack_with_ngrams(ngram, &inputs, &network_test, device)?;
+        let (test, record, stack) = match ngrams {
+            Some(fitted) if fitted.config() != ngram => {
+                return Err(TrainError::InvalidRecipe {
+                    key: "ngram_stack".into(),
+                    problem: format!(
+                        "the n-gram models given were fitted with {:?}, the recipe stacks with \
+                         {ngram:?}: fit them with this recipe's fit_ngrams",
+                        fitted.config()
+                    ),
+                });
+            }
+            Some(fitted) => stack_fitted(fitted, &inputs, &network_test, device)?,
+            None => stack_with_ngrams(ngram, &inputs, &network_test, device)?,
+        };
         saved = saved.with_stack(stack)?;
         Ok(Finished {
             saved,
