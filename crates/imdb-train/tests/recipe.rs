@@ -1,12 +1,13 @@
 //! A recipe checks every setting before it does any work, and names a refused one by its
-//! section and key, whoever builds it (a config file through `xtask`, or another project).
+//! section and key, whoever builds it (a config file through `xtask`, or another project);
+//! n-gram models fitted once stack exactly as a fresh fit does, and only on their own sets.
 
 use burn::tensor::Device;
 use imdb_data::DataConfig;
 use imdb_model::ModelConfig;
 use imdb_model::ngram::NgramConfig;
 use imdb_train::pretrain::PretrainConfig;
-use imdb_train::{FineTuneConfig, Recipe, Silent, TrainConfig, TrainError};
+use imdb_train::{FineTuneConfig, Recipe, Silent, Start, TrainConfig, TrainError};
 
 /// The key and problem of a refusal, or a panic naming what came instead.
 fn refused(result: Result<(), TrainError>) -> (String, String) {
@@ -159,5 +160,83 @@ fn fit_refuses_before_any_work() {
         Err(TrainError::InvalidRecipe { key, .. }) => assert_eq!(key, "data.num_words"),
         Err(other) => panic!("expected data.num_words refused, got {other}"),
         Ok(_) => panic!("a 2^40-word vocabulary was accepted"),
+    }
+}
+
+#[test]
+fn shared_ngram_models_give_the_same_stack_and_only_for_their_own_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("reviews.csv");
+    imdb_data::synthetic::write_synthetic_csv(&csv, 300, 9).unwrap();
+    let data = DataConfig {
+        num_words: 100,
+        maxlen: 16,
+        val_size: 40,
+        ..DataConfig::csv(&csv, "review", "sentiment", 0.2)
+    };
+    let ngram = NgramConfig {
+        max_n: 2,
+        hash_bits: 16,
+        ..NgramConfig::default()
+    };
+    let recipe = Recipe::new(data)
+        .with_model(ModelConfig {
+            embed_dim: 8,
+            units: 8,
+            ..ModelConfig::default()
+        })
+        .with_train(TrainConfig {
+            epochs: 1,
+            batch_size: 16,
+            ..TrainConfig::default()
+        })
+        .with_ngram_stack(ngram);
+    let corpus = imdb_data::load_labelled(&recipe.data, recipe.seed).unwrap();
+    let device = Device::flex();
+    let sets = recipe.prepare(&corpus).unwrap();
+    let fitted = recipe
+        .fit_ngrams(&corpus, &sets)
+        .unwrap()
+        .expect("it stacks");
+    let outcome = recipe
+        .train_network(
+            &corpus,
+            &sets,
+            Start::Fresh(None),
+            &device,
+            None,
+            &mut Silent,
+        )
+        .unwrap();
+    let own = recipe.finish(&corpus, &sets, &outcome, &device).unwrap();
+    let shared = recipe
+        .finish_with(&corpus, &sets, &outcome, &device, Some(&fitted))
+        .unwrap();
+    assert_eq!(shared.test.probabilities, own.test.probabilities);
+    assert_eq!(shared.saved.stack, own.saved.stack, "the saved stack too");
+    let (mut a, mut b) = (shared.stack.unwrap(), own.stack.unwrap());
+    (a.seconds, b.seconds) = (0.0, 0.0);
+    assert_eq!(a, b);
+
+    // Another seed draws other sets: the models fitted on the first ones are refused.
+    let other_seed = recipe.clone().with_seed(43);
+    let other_sets = other_seed.prepare(&corpus).unwrap();
+    match other_seed.finish_with(&corpus, &other_sets, &outcome, &device, Some(&fitted)) {
+        Err(TrainError::BadSet { problem, .. }) => assert!(problem.contains("other sets")),
+        other => panic!(
+            "models of other sets were used: {:?}",
+            other.map(|f| f.test.metrics)
+        ),
+    }
+    // Other n-gram settings are refused by their key.
+    let longer = recipe
+        .clone()
+        .with_ngram_stack(NgramConfig { max_n: 3, ..ngram });
+    match longer.finish_with(&corpus, &sets, &outcome, &device, Some(&fitted)) {
+        Err(TrainError::InvalidRecipe { key, .. }) => assert_eq!(key, "ngram_stack"),
+        other => panic!(
+            "models of other settings were used: {:?}",
+            other.map(|f| f.test.metrics)
+        ),
     }
 }
