@@ -269,15 +269,17 @@ fn validate(config: &RunConfig) -> Result<(), String> {
     }
     // Everything the library's recipe checks (every key and the word tables' size) is refused
     // here, before the corpus is read.
-    match config
+    config
         .recipe(imdb_model::InferencePrecision::Fast)
         .validate()
-    {
-        Err(imdb_train::TrainError::InvalidRecipe { key, problem }) => {
-            Err(format!("key `{key}`: {problem}"))
-        }
-        Err(other) => Err(other.to_string()),
-        Ok(()) => Ok(()),
+        .map_err(recipe_refusal)
+}
+
+/// A refusal of the library's recipe in the config's words: the key first.
+fn recipe_refusal(error: imdb_train::TrainError) -> String {
+    match error {
+        imdb_train::TrainError::InvalidRecipe { key, problem } => format!("key `{key}`: {problem}"),
+        other => other.to_string(),
     }
 }
 
@@ -339,37 +341,20 @@ impl RunConfig {
     }
 }
 
-/// Checks settings that depend on the run's data: `val_size` must leave training texts.
+/// Checks the settings that depend on the run's data (the library recipe's
+/// [`check_corpus`](imdb_train::Recipe::check_corpus)), naming the run and the key.
 pub fn check_against_corpus(
     experiment: &Experiment,
     run: &Run,
     corpus: &imdb_data::TokenizedCorpus,
 ) -> Result<(), XtaskError> {
-    let train_reviews = corpus.train.len();
-    if run.config.ngram_stack.is_some() && corpus.classes.len() != 2 {
-        return Err(XtaskError::Config {
+    let recipe = run.config.recipe(imdb_model::InferencePrecision::Fast);
+    recipe
+        .check_corpus(corpus)
+        .map_err(|error| XtaskError::Config {
             path: experiment.path.clone(),
-            message: format!(
-                "run {:?}: key `ngram_stack` stacks two-class models, but the data has {} \
-                 classes ({}); remove `ngram_stack` from this run",
-                run.name,
-                corpus.classes.len(),
-                corpus.classes.join(", ")
-            ),
-        });
-    }
-    let val_size = run.config.data.val_size;
-    if val_size >= train_reviews {
-        return Err(XtaskError::Config {
-            path: experiment.path.clone(),
-            message: format!(
-                "run {:?}: key `data.val_size`: {val_size} is not less than the {train_reviews} \
-                 training texts; use a smaller value (the notebook uses 5000 of IMDB's 25000)",
-                run.name
-            ),
-        });
-    }
-    Ok(())
+            message: format!("run {:?}: {}", run.name, recipe_refusal(error)),
+        })
 }
 
 #[cfg(test)]

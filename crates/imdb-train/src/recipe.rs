@@ -222,6 +222,35 @@ impl Recipe {
         Ok(())
     }
 
+    /// Checks the settings that depend on the corpus, before any work is done: `data.val_size`
+    /// must leave training texts, and `ngram_stack` needs two classes. [`prepare`](Self::prepare)
+    /// calls it first (and so does [`fit`](Self::fit)).
+    pub fn check_corpus(&self, corpus: &TokenizedCorpus) -> Result<(), TrainError> {
+        let (val_size, train_texts) = (self.data.val_size, corpus.train.len());
+        if val_size >= train_texts {
+            return Err(invalid(
+                "data",
+                "val_size",
+                format!(
+                    "{val_size} is not less than the {train_texts} training texts; use a \
+                     smaller value (the notebook uses 5000 of IMDB's 25000)"
+                ),
+            ));
+        }
+        if self.ngram_stack.is_some() && corpus.classes.len() != 2 {
+            return Err(TrainError::InvalidRecipe {
+                key: "ngram_stack".into(),
+                problem: format!(
+                    "the stack is for two-class models, but the data has {} classes ({}); \
+                     leave out `ngram_stack`",
+                    corpus.classes.len(),
+                    corpus.classes.join(", ")
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Every step in order, nothing cached: prepare the sets, compute the start, train,
     /// evaluate on the test set, stack. `observer` sees the classifier's training.
     pub fn fit(
@@ -267,8 +296,10 @@ impl Recipe {
         })
     }
 
-    /// Encodes, pads, shuffles and splits the corpus (seeded by the recipe's seed).
+    /// Encodes, pads, shuffles and splits the corpus (seeded by the recipe's seed), after
+    /// [`check_corpus`](Self::check_corpus).
     pub fn prepare(&self, corpus: &TokenizedCorpus) -> Result<PreparedData, TrainError> {
+        self.check_corpus(corpus)?;
         Ok(imdb_data::prepare(corpus, &self.data, self.seed)?)
     }
 
@@ -560,17 +591,7 @@ impl Recipe {
             precision: self.precision,
         };
         let (test, record, stack) = match ngrams {
-            Some(fitted) if fitted.config() != ngram => {
-                return Err(TrainError::InvalidRecipe {
-                    key: "ngram_stack".into(),
-                    problem: format!(
-                        "the n-gram models given were fitted with {:?}, the recipe stacks with \
-                         {ngram:?}: fit them with this recipe's fit_ngrams",
-                        fitted.config()
-                    ),
-                });
-            }
-            Some(fitted) => stack_fitted(fitted, &inputs, &network_test, device)?,
+            Some(fitted) => stack_fitted(ngram, fitted, &inputs, &network_test, device)?,
             None => stack_with_ngrams(ngram, &inputs, &network_test, device)?,
         };
         saved = saved.with_stack(stack)?;

@@ -240,3 +240,43 @@ fn shared_ngram_models_give_the_same_stack_and_only_for_their_own_sets() {
         ),
     }
 }
+
+/// A corpus of `train` one-word training texts over `classes` classes.
+fn corpus(train: usize, classes: usize) -> imdb_data::TokenizedCorpus {
+    let reviews = (0..train)
+        .map(|i| imdb_data::TokenizedReview {
+            id: i as u32,
+            rating: 0,
+            class: Some((i % classes) as u32),
+            ranks: vec![1],
+        })
+        .collect();
+    imdb_data::TokenizedCorpus {
+        vocab: imdb_data::Vocabulary::from_ranked_words(vec!["word".into()]),
+        classes: (0..classes).map(|c| format!("c{c}")).collect(),
+        train: reviews,
+        test: Vec::new(),
+        unsup: Vec::new(),
+        archive_sha256: String::new(),
+        tokenizer: Default::default(),
+    }
+}
+
+#[test]
+fn settings_that_depend_on_the_corpus_are_refused_before_training() {
+    let stacked = recipe().with_ngram_stack(NgramConfig::default());
+    stacked.check_corpus(&corpus(100, 2)).unwrap();
+    let (key, problem) = refused(stacked.check_corpus(&corpus(100, 3)));
+    assert_eq!(key, "ngram_stack");
+    assert!(problem.contains("3 classes (c0, c1, c2)"), "{problem}");
+    // `val_size` is 40: it must leave training texts.
+    let (key, problem) = refused(recipe().check_corpus(&corpus(40, 2)));
+    assert_eq!(key, "data.val_size");
+    assert!(problem.contains("40 training texts"), "{problem}");
+    // Preparing the sets, and so `fit`, checks first: nothing is trained.
+    match stacked.fit(&corpus(100, 3), &Device::flex(), &mut Silent) {
+        Err(TrainError::InvalidRecipe { key, .. }) => assert_eq!(key, "ngram_stack"),
+        Err(other) => panic!("expected ngram_stack refused, got {other}"),
+        Ok(_) => panic!("a stack of three classes was trained"),
+    }
+}
