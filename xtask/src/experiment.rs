@@ -434,14 +434,19 @@ fn run_one(
     }
     // The runs of one seed share their n-gram models (fitted by the first of them).
     let shared = ngrams.get_or_fit(&config, || recipe.fit_ngrams(corpus, &data))?;
-    let mut finished =
-        recipe.finish_with(corpus, &data, &outcome, &device, shared.map(|(f, _)| f))?;
-    let reused = shared.is_some_and(|(_, reused)| reused);
+    let mut finished = recipe.finish_with(
+        corpus,
+        &data,
+        &outcome,
+        &device,
+        shared.as_ref().map(|shared| shared.fitted),
+    )?;
     let (saved, test, predict_seconds) = (finished.saved, finished.test, finished.predict_seconds);
     let mut stacking_seconds = 0.0;
-    if let (Some(record), Some((fitted, false))) = (&mut finished.stack, shared) {
-        record.seconds += fitted.seconds();
+    if let (Some(record), Some(shared)) = (&mut finished.stack, &shared) {
+        record.seconds += shared.fit_seconds();
     }
+    let reused = shared.is_some_and(|shared| shared.fitted_earlier);
     if let Some(record) = &finished.stack {
         imdb_train::records::save_json(record, &stacking_json)?;
         let accuracy = record.test_accuracy;

@@ -10,6 +10,26 @@ use imdb_train::ngram_stack::FittedNgrams;
 use crate::config::RunConfig;
 use crate::error::XtaskError;
 
+/// The n-gram models a run stacks with, and whether an earlier run fitted them.
+pub struct RunNgrams<'a> {
+    /// The fitted models.
+    pub fitted: &'a FittedNgrams,
+    /// Whether they were fitted for an earlier run (this run then is not charged their fit).
+    pub fitted_earlier: bool,
+}
+
+impl RunNgrams<'_> {
+    /// The seconds of fitting the models that this run is charged: the fit's for the run that
+    /// fitted them, none for the runs that share them.
+    pub fn fit_seconds(&self) -> f64 {
+        if self.fitted_earlier {
+            0.0
+        } else {
+            self.fitted.seconds()
+        }
+    }
+}
+
 /// Fitted n-gram models by what they depend on, with how many runs still need each.
 #[derive(Default)]
 pub struct NgramCache {
@@ -34,24 +54,27 @@ impl NgramCache {
         cache
     }
 
-    /// The run's n-gram models, and whether they were fitted for an earlier run (else `fit`
-    /// fitted them now); `None` for a run that does not stack.
+    /// The run's n-gram models, fitted by `fit` now unless an earlier run fitted them; `None`
+    /// for a run that does not stack.
     pub fn get_or_fit(
         &mut self,
         config: &RunConfig,
         fit: impl FnOnce() -> Result<Option<FittedNgrams>, imdb_train::TrainError>,
-    ) -> Result<Option<(&FittedNgrams, bool)>, XtaskError> {
+    ) -> Result<Option<RunNgrams<'_>>, XtaskError> {
         let Some(key) = key(config) else {
             return Ok(None);
         };
-        let reused = self.fitted.contains_key(&key);
-        if !reused {
+        let fitted_earlier = self.fitted.contains_key(&key);
+        if !fitted_earlier {
             let Some(fitted) = fit()? else {
                 return Ok(None);
             };
             self.fitted.insert(key.clone(), fitted);
         }
-        Ok(self.fitted.get(&key).map(|fitted| (fitted, reused)))
+        Ok(self.fitted.get(&key).map(|fitted| RunNgrams {
+            fitted,
+            fitted_earlier,
+        }))
     }
 
     /// Marks the run done (whether it ran or had finished before): its models are dropped once

@@ -174,15 +174,17 @@ pub fn stack_with_ngrams(
 ) -> Result<(Evaluation, StackRecord, NgramStack), TrainError> {
     let reviews = (inputs.train_reviews, inputs.test_reviews);
     let fitted = FittedNgrams::fit(config, inputs.data, reviews, inputs.num_words)?;
-    let (test, mut record, stack) = stack_fitted(&fitted, inputs, network_test, device)?;
+    let (test, mut record, stack) = stack_fitted(config, &fitted, inputs, network_test, device)?;
     record.seconds += fitted.seconds;
     Ok((test, record, stack))
 }
 
 /// [`stack_with_ngrams`] with n-gram models fitted before on the same sets; refused, saying
-/// why, when they were fitted on other rows or another vocabulary size. The record's
-/// `seconds` are this stacking's, without the earlier fit.
+/// why, when they were fitted with settings other than `config` (`TrainError::InvalidRecipe`,
+/// key `ngram_stack`) or on other rows or another vocabulary size (`TrainError::BadSet`). The
+/// record's `seconds` are this stacking's, without the earlier fit.
 pub fn stack_fitted(
+    config: &NgramConfig,
     fitted: &FittedNgrams,
     inputs: &StackInputs<'_>,
     network_test: &Evaluation,
@@ -190,6 +192,16 @@ pub fn stack_fitted(
 ) -> Result<(Evaluation, StackRecord, NgramStack), TrainError> {
     let started = Instant::now();
     let data = inputs.data;
+    if fitted.config != *config {
+        return Err(TrainError::InvalidRecipe {
+            key: "ngram_stack".into(),
+            problem: format!(
+                "the n-gram models given were fitted with {:?}, the recipe stacks with \
+                 {config:?}: fit them with this recipe's fit_ngrams",
+                fitted.config
+            ),
+        });
+    }
     if fitted.rows != set_rows(data) || fitted.num_words != inputs.num_words {
         return Err(TrainError::BadSet {
             split: "training",
