@@ -441,3 +441,62 @@ fn run_slice(session: &Session<'_>, work: &mut Work, limits: &Limits) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+
+    /// A handle with a queue of `queue` whose requests arrive at the returned receiver, which
+    /// stands in for the model's thread.
+    fn handle(queue: usize) -> (Inference, mpsc::Receiver<Job>) {
+        let (jobs, received) = mpsc::channel();
+        let inference = Inference {
+            jobs,
+            pending: Arc::new(AtomicUsize::new(0)),
+            queue,
+            status: Arc::default(),
+        };
+        (inference, received)
+    }
+
+    /// Lets a client's request make what progress it can without waiting.
+    fn poll<F: Future>(request: Pin<&mut F>) -> Poll<F::Output> {
+        request.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn a_place_is_freed_when_its_client_leaves_while_the_model_still_holds_its_request() {
+        let (inference, model) = handle(1);
+        let mut first = Box::pin(inference.ask(vec!["fine".into()], true));
+        assert!(poll(first.as_mut()).is_pending());
+        // The model's thread has taken the request and is computing it.
+        let running = model.try_recv().expect("the request reached the model");
+        assert_eq!(inference.pending(), 1);
+        let mut second = Box::pin(inference.ask(vec!["fine".into()], false));
+        assert!(matches!(
+            poll(second.as_mut()),
+            Poll::Ready(Err(Refusal::Busy))
+        ));
+        // The first client leaves (it timed out, or closed its connection) in the middle of
+        // the computation: its place is free at once, not when the model drops the request.
+        drop(first);
+        assert_eq!(
+            inference.pending(),
+            0,
+            "a client that left still holds its place while the model computes its request"
+        );
+        assert!(running.abandoned());
+        let mut third = Box::pin(inference.ask(vec!["fine".into()], false));
+        assert!(poll(third.as_mut()).is_pending());
+        assert_eq!(inference.pending(), 1);
+        // Answered: the place is free as soon as the answer is in.
+        model.try_recv().unwrap().answer(Ok(Vec::new()));
+        assert!(matches!(poll(third.as_mut()), Poll::Ready(Ok(answers)) if answers.is_empty()));
+        assert_eq!(inference.pending(), 0);
+        drop(running);
+    }
+}
